@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "portctl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PortPolicy", targets: ["PortPolicy"]),
+        .library(name: "PortctlDriver", targets: ["PortctlDriver"]),
+        .executable(name: "portctl", targets: ["portctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // libnftables, the C library; only PortctlDriver imports it.
+        .systemLibrary(
+            name: "CNftables",
+            pkgConfig: "libnftables",
+            providers: [.apt(["libnftables-dev"])]
+        ),
+        // The pure core: model, validation, policy file codec, renderer. No libnftables, no I/O.
+        .target(
+            name: "PortPolicy",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // Everything that touches the machine: libnftables, the policy file, the state directory.
+        .target(
+            name: "PortctlDriver",
+            dependencies: ["PortPolicy", "CNftables"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "portctl",
+            dependencies: [
+                "PortPolicy", "PortctlDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // A tiny TCP listener/connector the real-kernel tests run inside network namespaces.
+        .executableTarget(name: "netpeer", swiftSettings: strict),
+        .testTarget(
+            name: "PortPolicyTests",
+            dependencies: ["PortPolicy"],
+            exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PortctlKernelTests",
+            dependencies: ["PortPolicy"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,211 @@
+/// What an admin asks for with `open`, `close`, `deny` or `reject`: ports, and from whom.
+public struct PortRequest: Sendable, Hashable {
+    /// The ports and protocol.
+    public var spec: PortSpec
+    /// The remote addresses; empty means any.
+    public var sources: [IPNetwork]
+    /// Inbound (default) or outbound.
+    public var direction: Direction
+    /// The interface the traffic must use, if any.
+    public var interface: String?
+    /// A note for people.
+    public var comment: String?
+    /// The id to give a new rule; derived from the ports when nil.
+    public var id: String?
+
+    /// Makes a request.
+    public init(spec: PortSpec, sources: [IPNetwork] = [], direction: Direction = .in,
+                interface: String? = nil, comment: String? = nil, id: String? = nil) {
+        self.spec = spec
+        self.sources = sources
+        self.direction = direction
+        self.interface = interface
+        self.comment = comment
+        self.id = id
+    }
+}
+
+/// What an edit did to the policy, for the CLI to report.
+public enum PolicyChange: Sendable, Hashable {
+    /// A new rule.
+    case added(PortRule)
+    /// An existing rule gained sources, or was widened to any source.
+    case widened(PortRule, addedSources: [IPNetwork])
+    /// A rule was removed.
+    case removed(PortRule)
+    /// A rule lost sources or ports and stays with the rest.
+    case narrowed(PortRule)
+    /// Nothing needed doing; the reason says why.
+    case unchanged(String)
+}
+
+extension PortPolicy {
+    /// Allows the request's ports from its sources: extends a rule of the same shape if there is
+    /// one, otherwise adds a rule. Validates everything before changing anything.
+    @discardableResult
+    public mutating func open(_ request: PortRequest) throws(PolicyError) -> PolicyChange {
+        try add(request, action: .allow)
+    }
+
+    /// Adds a block (`deny` drops, `reject` refuses) for the request's ports and sources; blocks
+    /// win over allows for the same traffic.
+    @discardableResult
+    public mutating func block(_ request: PortRequest, action: RuleAction) throws(PolicyError) -> PolicyChange {
+        precondition(action != .allow, "use open(_:) to allow")
+        return try add(request, action: action)
+    }
+
+    /// Removes a rule by id.
+    @discardableResult
+    public mutating func remove(id: String) throws(PolicyError) -> PolicyChange {
+        guard let index = rules.firstIndex(where: { $0.id == id }) else {
+            throw .invalidID(id, reason: "no rule has this id (portctl list shows the ids)")
+        }
+        return .removed(rules.remove(at: index))
+    }
+
+    /// Undoes `open`: without sources, removes the request's ports from the allow rules that
+    /// open them (a rule left with no ports goes); with sources, removes exactly those sources
+    /// from the rule for these ports (a rule left with no sources goes: it never widens to any).
+    public mutating func close(_ request: PortRequest) throws(PolicyError) -> [PolicyChange] {
+        let wanted = PortRange.merged(request.spec.ports)
+        let candidates = rules.indices.filter {
+            let rule = rules[$0]
+            return rule.action == .allow && rule.direction == request.direction
+                && (request.interface == nil || rule.interface == request.interface)
+                && protocolsOverlap(rule.proto, request.spec.proto)
+                && portsOverlap(rule.ports, wanted)
+        }
+        let what = PortRule(id: "x", ports: wanted, proto: request.spec.proto).portsDescription
+        if candidates.isEmpty { return [.unchanged("\(what) is not opened by any rule")] }
+        for index in candidates where rules[index].proto != request.spec.proto && request.spec.proto != .both {
+            throw .invalidRule("rule \(quoted(rules[index].id)) opens \(rules[index].portsDescription); close \(rules[index].portsDescription) or remove the rule by id")
+        }
+        if !request.sources.isEmpty {
+            let exact = candidates.filter { PortRange.merged(rules[$0].ports) == wanted }
+            guard exact.count == 1, let index = exact.first else {
+                throw .invalidRule("to close \(what) for some sources, name the ports exactly as one rule opens them (portctl list)")
+            }
+            var rule = rules[index]
+            if rule.sources.isEmpty {
+                throw .invalidRule("rule \(quoted(rule.id)) opens \(what) to any source; close it without --from, then open it for the sources that should keep access")
+            }
+            for source in request.sources where !rule.sources.contains(source) {
+                throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) does not list it; it allows \(rule.sources.map(\.description).joined(separator: ", "))")
+            }
+            rule.sources.removeAll { request.sources.contains($0) }
+            if rule.sources.isEmpty {
+                rules.remove(at: index)
+                return [.removed(rule)]
+            }
+            rules[index] = rule
+            return [.narrowed(rule)]
+        }
+        var changes: [PolicyChange] = []
+        for index in candidates.reversed() {
+            var rule = rules[index]
+            rule.ports = subtract(rule.ports, wanted)
+            if rule.ports.isEmpty {
+                rules.remove(at: index)
+                changes.append(.removed(rule))
+            } else {
+                rules[index] = rule
+                changes.append(.narrowed(rule))
+            }
+        }
+        return changes.reversed()
+    }
+
+    private mutating func add(_ request: PortRequest, action: RuleAction) throws(PolicyError) -> PolicyChange {
+        let ports = PortRange.merged(request.spec.ports)
+        if let comment = request.comment { try PortRule.validateComment(comment) }
+        if let interface = request.interface { try PortRule.validateInterface(interface) }
+        if let id = request.id { try PortRule.validateID(id) }
+        let sameShape: (PortRule) -> Bool = {
+            $0.action == action && $0.direction == request.direction && $0.proto == request.spec.proto
+                && PortRange.merged($0.ports) == ports && $0.interface == request.interface
+        }
+        let existing: Int?
+        if let id = request.id, let index = rules.firstIndex(where: { $0.id == id }) {
+            guard sameShape(rules[index]) else {
+                throw .invalidID(id, reason: "rule \(quoted(id)) already exists for \(rules[index].action.rawValue) \(rules[index].portsDescription); choose another id")
+            }
+            existing = index
+        } else if request.id == nil {
+            existing = rules.firstIndex(where: sameShape)
+        } else {
+            existing = nil
+        }
+        if let index = existing {
+            var rule = rules[index]
+            if rule.sources.isEmpty {
+                return .unchanged("rule \(quoted(rule.id)) already applies \(rule.portsDescription) to any source")
+            }
+            if request.sources.isEmpty {
+                rule.sources = []
+                if let comment = request.comment { rule.comment = comment }
+                rules[index] = rule
+                return .widened(rule, addedSources: [])
+            }
+            let added = request.sources.filter { source in !rule.sources.contains(source) }
+            if added.isEmpty {
+                return .unchanged("rule \(quoted(rule.id)) already lists every source given")
+            }
+            rule.sources += added
+            if let comment = request.comment { rule.comment = comment }
+            rules[index] = rule
+            return .widened(rule, addedSources: added)
+        }
+        let rule = PortRule(id: request.id ?? derivedID(action: action, proto: request.spec.proto, ports: ports),
+                            ports: ports, proto: request.spec.proto, direction: request.direction,
+                            action: action, sources: request.sources, interface: request.interface,
+                            comment: request.comment)
+        var candidate = self
+        candidate.rules.append(rule)
+        try candidate.validate()
+        self = candidate
+        return .added(rule)
+    }
+
+    /// A readable id that no rule uses yet: `allow-tcp-26`, `deny-udp-53`, `allow-tcp-8000-8100`.
+    func derivedID(action: RuleAction, proto: TransportProtocol, ports: [PortRange]) -> String {
+        let prefix = action == .allow ? "allow" : action.rawValue
+        var base = "\(prefix)-\(proto.rawValue)-" + ports.map(\.description).joined(separator: ".")
+        if base.utf8.count > PortRule.maximumIDLength - 3 {
+            base = String(base.prefix(PortRule.maximumIDLength - 3))
+        }
+        let used = Set(rules.map(\.id))
+        if !used.contains(base) { return base }
+        var number = 2
+        while used.contains("\(base)-\(number)") { number += 1 }
+        return "\(base)-\(number)"
+    }
+}
+
+func protocolsOverlap(_ a: TransportProtocol, _ b: TransportProtocol) -> Bool {
+    !Set(a.members).isDisjoint(with: b.members)
+}
+
+func portsOverlap(_ a: [PortRange], _ b: [PortRange]) -> Bool {
+    a.contains { x in b.contains { y in x.first <= y.last && y.first <= x.last } }
+}
+
+/// The ports of `ranges` that are not in `removed`, as merged ranges.
+func subtract(_ ranges: [PortRange], _ removed: [PortRange]) -> [PortRange] {
+    var result: [PortRange] = []
+    for range in PortRange.merged(ranges) {
+        var pieces = [(Int(range.first), Int(range.last))]
+        for cut in removed {
+            pieces = pieces.flatMap { piece -> [(Int, Int)] in
+                let (low, high) = piece
+                if Int(cut.last) < low || Int(cut.first) > high { return [piece] }
+                var kept: [(Int, Int)] = []
+                if Int(cut.first) > low { kept.append((low, Int(cut.first) - 1)) }
+                if Int(cut.last) < high { kept.append((Int(cut.last) + 1, high)) }
+                return kept
+            }
+        }
+        result += pieces.map { try! PortRange($0.0, $0.1) }
+    }
+    return result
+}

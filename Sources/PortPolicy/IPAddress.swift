@@ -1,0 +1,278 @@
+/// An IP address family, in nftables' words: `ip` is IPv4, `ip6` is IPv6.
+public enum IPFamily: String, Sendable, Hashable, Codable, CaseIterable {
+    /// IPv4.
+    case ipv4
+    /// IPv6.
+    case ipv6
+
+    /// The number of bits in an address of this family.
+    public var bitWidth: Int { self == .ipv4 ? 32 : 128 }
+}
+
+/// One IPv4 or IPv6 address, held as an unsigned integer so that masks and ranges are arithmetic.
+public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The address family.
+    public let family: IPFamily
+    /// The address bits, right-aligned (an IPv4 address uses the low 32 bits).
+    public let bits: UInt128
+
+    /// Makes an address from its family and bits; bits beyond the family's width are an error.
+    public init?(family: IPFamily, bits: UInt128) {
+        if family == .ipv4 && bits > UInt128(UInt32.max) { return nil }
+        self.family = family
+        self.bits = bits
+    }
+
+    /// Parses dotted-quad IPv4 (`198.51.100.7`) or RFC 4291 IPv6 (`2001:db8::7`, `::ffff:1.2.3.4`).
+    /// Leading zeros in IPv4 octets and IPv6 zone ids are refused: they mean different things to
+    /// different tools.
+    public init?(_ text: some StringProtocol) {
+        let text = String(text)
+        if text.contains(":") {
+            guard let bits = Self.parseIPv6(text) else { return nil }
+            self.family = .ipv6
+            self.bits = bits
+        } else {
+            guard let bits = Self.parseIPv4(text) else { return nil }
+            self.family = .ipv4
+            self.bits = UInt128(bits)
+        }
+    }
+
+    /// The canonical text: dotted quad for IPv4, RFC 5952 for IPv6 (as nftables lists it).
+    public var description: String {
+        switch family {
+        case .ipv4: return Self.formatIPv4(UInt32(truncatingIfNeeded: bits))
+        case .ipv6: return Self.formatIPv6(bits)
+        }
+    }
+
+    /// Orders IPv4 before IPv6, then numerically.
+    public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
+        if lhs.family != rhs.family { return lhs.family == .ipv4 }
+        return lhs.bits < rhs.bits
+    }
+
+    static func parseIPv4(_ text: String) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let octet = UInt32(part), octet <= 255,
+                  part.count == 1 || part.first != "0"
+            else { return nil }
+            value = value << 8 | octet
+        }
+        return value
+    }
+
+    static func parseIPv6(_ text: String) -> UInt128? {
+        guard !text.contains("%"), text.count <= 45 else { return nil }
+        // Split around the one allowed "::".
+        let halves = text.components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ part: String, allowIPv4Tail: Bool) -> [UInt16]? {
+            if part.isEmpty { return [] }
+            let fields = part.split(separator: ":", omittingEmptySubsequences: false)
+            var result: [UInt16] = []
+            for (index, field) in fields.enumerated() {
+                if allowIPv4Tail && index == fields.count - 1 && field.contains(".") {
+                    guard let v4 = parseIPv4(String(field)) else { return nil }
+                    result.append(UInt16(v4 >> 16))
+                    result.append(UInt16(v4 & 0xffff))
+                    continue
+                }
+                guard (1...4).contains(field.count), field.allSatisfy({ $0.isHexDigit && $0.isASCII }),
+                      let group = UInt16(field, radix: 16)
+                else { return nil }
+                result.append(group)
+            }
+            return result
+        }
+        var all: [UInt16]
+        if halves.count == 2 {
+            guard let head = groups(halves[0], allowIPv4Tail: false),
+                  let tail = groups(halves[1], allowIPv4Tail: true),
+                  head.count + tail.count <= 7
+            else { return nil }
+            all = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        } else {
+            guard let full = groups(halves[0], allowIPv4Tail: true), full.count == 8 else { return nil }
+            all = full
+        }
+        return all.reduce(UInt128(0)) { $0 << 16 | UInt128($1) }
+    }
+
+    static func formatIPv4(_ value: UInt32) -> String {
+        "\(value >> 24).\(value >> 16 & 0xff).\(value >> 8 & 0xff).\(value & 0xff)"
+    }
+
+    static func formatIPv6(_ value: UInt128) -> String {
+        let groups = (0..<8).map { UInt16(truncatingIfNeeded: value >> (112 - 16 * $0)) }
+        // IPv4-mapped addresses keep the dotted tail, as nftables and inet_ntop print them.
+        if groups[0..<5].allSatisfy({ $0 == 0 }) && groups[5] == 0xffff {
+            return "::ffff:" + formatIPv4(UInt32(truncatingIfNeeded: value))
+        }
+        // The longest run of two or more zero groups becomes "::" (the first one on a tie).
+        var bestStart = -1, bestLength = 0, index = 0
+        while index < 8 {
+            if groups[index] == 0 {
+                var end = index
+                while end < 8 && groups[end] == 0 { end += 1 }
+                if end - index > bestLength { bestStart = index; bestLength = end - index }
+                index = end
+            } else {
+                index += 1
+            }
+        }
+        let hex = groups.map { String($0, radix: 16) }
+        if bestLength < 2 { return hex.joined(separator: ":") }
+        let head = hex[0..<bestStart].joined(separator: ":")
+        let tail = hex[(bestStart + bestLength)...].joined(separator: ":")
+        return head + "::" + tail
+    }
+}
+
+/// An address block in CIDR form: `10.0.0.0/8`, `2001:db8::/32`, or one host (`198.51.100.7`).
+///
+/// Host bits must be clear: `10.0.0.1/8` is refused (it usually hides a typo), and the error
+/// suggests `10.0.0.0/8`.
+public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+    /// The first address of the block.
+    public let address: IPAddress
+    /// The prefix length, from 0 to the family's width.
+    public let prefixLength: Int
+
+    /// Makes a network from an address with clear host bits and a prefix length.
+    public init(address: IPAddress, prefixLength: Int) throws(PolicyError) {
+        guard (0...address.family.bitWidth).contains(prefixLength) else {
+            throw .invalidSource("\(address)/\(prefixLength)",
+                                 reason: "prefix length must be 0 to \(address.family.bitWidth)")
+        }
+        let masked = IPNetwork.mask(address, prefixLength)
+        guard masked == address else {
+            throw .invalidSource("\(address)/\(prefixLength)",
+                                 reason: "host bits are set; did you mean \(masked)/\(prefixLength)?")
+        }
+        self.address = address
+        self.prefixLength = prefixLength
+    }
+
+    /// Parses `ADDRESS` or `ADDRESS/PREFIX`; an address alone is a single host.
+    public init(parsing text: String) throws(PolicyError) {
+        let trimmed = text
+        guard !trimmed.isEmpty else {
+            throw .invalidSource(text, reason: "expected an IPv4 or IPv6 address or CIDR, like 10.0.0.0/8 or 2001:db8::/32")
+        }
+        let pieces = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let address = IPAddress(pieces[0]) else {
+            throw .invalidSource(text, reason: "not an IPv4 or IPv6 address; expected a form like 10.0.0.0/8 or 2001:db8::/32")
+        }
+        var length = address.family.bitWidth
+        if pieces.count == 2 {
+            let digits = pieces[1]
+            guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let parsed = Int(digits), parsed <= address.family.bitWidth
+            else {
+                throw .invalidSource(text, reason: "prefix length must be a number from 0 to \(address.family.bitWidth)")
+            }
+            length = parsed
+        }
+        try self.init(address: address, prefixLength: length)
+    }
+
+    /// The address family of the block.
+    public var family: IPFamily { address.family }
+
+    /// The last address of the block.
+    public var lastAddress: IPAddress {
+        let hostBits = family.bitWidth - prefixLength
+        let hostMask: UInt128 = hostBits == 0 ? 0 : (hostBits == 128 ? .max : (UInt128(1) << hostBits) - 1)
+        return IPAddress(family: family, bits: address.bits | hostMask)!
+    }
+
+    /// Whether the block holds `other`.
+    public func contains(_ other: IPAddress) -> Bool {
+        other.family == family && other.bits >= address.bits && other.bits <= lastAddress.bits
+    }
+
+    /// `ADDRESS/PREFIX`, or the bare address for a single host, as nftables lists it.
+    public var description: String {
+        prefixLength == family.bitWidth ? "\(address)" : "\(address)/\(prefixLength)"
+    }
+
+    /// Orders by family, then first address, then wider blocks first.
+    public static func < (lhs: IPNetwork, rhs: IPNetwork) -> Bool {
+        if lhs.address != rhs.address { return lhs.address < rhs.address }
+        return lhs.prefixLength < rhs.prefixLength
+    }
+
+    static func mask(_ address: IPAddress, _ prefixLength: Int) -> IPAddress {
+        let width = address.family.bitWidth
+        let hostBits = width - prefixLength
+        if hostBits == 0 { return address }
+        if hostBits >= 128 { return IPAddress(family: address.family, bits: 0)! }
+        let cleared = address.bits & ~((UInt128(1) << hostBits) - 1)
+        return IPAddress(family: address.family, bits: cleared)!
+    }
+
+    /// Encodes as its text form.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Decodes from its text form, with the same checks as ``init(parsing:)``.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        try self.init(parsing: text)
+    }
+
+    /// Merges overlapping and adjacent blocks and returns the fewest CIDR blocks covering exactly
+    /// the same addresses, sorted. nftables interval sets refuse overlapping elements, so every
+    /// rendered set goes through this.
+    public static func merged(_ networks: [IPNetwork]) -> [IPNetwork] {
+        var result: [IPNetwork] = []
+        for family in IPFamily.allCases {
+            let ranges = networks.filter { $0.family == family }
+                .map { ($0.address.bits, $0.lastAddress.bits) }
+                .sorted { $0.0 < $1.0 }
+            var merged: [(UInt128, UInt128)] = []
+            for range in ranges {
+                if let last = merged.last, last.1 == .max || range.0 <= last.1 + 1 {
+                    merged[merged.count - 1].1 = max(last.1, range.1)
+                } else {
+                    merged.append(range)
+                }
+            }
+            for (low, high) in merged {
+                result += cidrs(family: family, from: low, to: high)
+            }
+        }
+        return result
+    }
+
+    /// Splits the inclusive range `low...high` into the fewest aligned CIDR blocks.
+    static func cidrs(family: IPFamily, from low: UInt128, to high: UInt128) -> [IPNetwork] {
+        var blocks: [IPNetwork] = []
+        var start = low
+        let width = family.bitWidth
+        while true {
+            // The largest block that starts at `start` (alignment) and does not pass `high`.
+            var hostBits = start == 0 ? width : min(start.trailingZeroBitCount, width)
+            while hostBits > 0 {
+                let size: UInt128 = hostBits == 128 ? .max : (UInt128(1) << hostBits) - 1
+                if high >= start && high - start >= size { break }
+                hostBits -= 1
+            }
+            let network = try! IPNetwork(address: IPAddress(family: family, bits: start)!,
+                                         prefixLength: width - hostBits)
+            blocks.append(network)
+            let end = network.lastAddress.bits
+            if end >= high { break }
+            start = end + 1
+        }
+        return blocks
+    }
+}

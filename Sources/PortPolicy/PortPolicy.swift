@@ -1,0 +1,210 @@
+/// What a rule does with the traffic it matches.
+public enum RuleAction: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Accept the traffic.
+    case allow
+    /// Drop it silently (clients see "filtered").
+    case deny
+    /// Refuse it: a TCP reset for TCP, ICMP port-unreachable for UDP (clients see "closed").
+    case reject
+}
+
+/// Which way the traffic flows, seen from this host.
+public enum Direction: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Inbound: the rule matches the source address and the local destination port.
+    case `in`
+    /// Outbound: the rule matches the remote destination address and port.
+    case out
+}
+
+/// What happens to inbound traffic that no rule matches.
+public enum InboundDefault: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Drop silently (the default).
+    case drop
+    /// Refuse with a TCP reset or ICMP unreachable.
+    case reject
+    /// Accept: only deny and reject rules then have an effect.
+    case accept
+}
+
+/// What happens to outbound traffic that no rule matches.
+public enum OutboundDefault: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Accept (the default).
+    case accept
+    /// Drop.
+    case drop
+}
+
+/// One rule of a policy: which ports, from whom, and what to do.
+public struct PortRule: Sendable, Hashable {
+    /// The stable id; it names the rule's nftables counter and sets and is its nftables comment.
+    public var id: String
+    /// The ports, as single ports and ranges.
+    public var ports: [PortRange]
+    /// The transport protocol.
+    public var proto: TransportProtocol
+    /// Inbound or outbound.
+    public var direction: Direction
+    /// Allow, deny or reject.
+    public var action: RuleAction
+    /// The remote addresses the rule applies to: sources for inbound rules, destinations for
+    /// outbound ones. Empty means any address.
+    public var sources: [IPNetwork]
+    /// The interface the traffic must use (`iifname` inbound, `oifname` outbound), if any.
+    public var interface: String?
+    /// A free-text note for people; it is shown in listings and in the nftables comment.
+    public var comment: String?
+
+    /// Makes a rule; call ``PortPolicy/validate()`` (or ``validate()``) before using it.
+    public init(id: String, ports: [PortRange], proto: TransportProtocol = .tcp,
+                direction: Direction = .in, action: RuleAction = .allow,
+                sources: [IPNetwork] = [], interface: String? = nil, comment: String? = nil) {
+        self.id = id
+        self.ports = ports
+        self.proto = proto
+        self.direction = direction
+        self.action = action
+        self.sources = sources
+        self.interface = interface
+        self.comment = comment
+    }
+
+    /// Whether the rule applies to any remote address.
+    public var isFromAnywhere: Bool { sources.isEmpty }
+
+    /// The ports in admin notation: `26/tcp`, `25,26,587/tcp`, `8000-8100/both`.
+    public var portsDescription: String {
+        PortRange.merged(ports).map(\.description).joined(separator: ",") + "/" + proto.rawValue
+    }
+
+    /// The remote addresses, merged and sorted, split by family.
+    public func mergedSources(_ family: IPFamily) -> [IPNetwork] {
+        IPNetwork.merged(sources).filter { $0.family == family }
+    }
+
+    /// Checks the rule on its own: id, ports, comment and interface.
+    public func validate() throws(PolicyError) {
+        do throws(PolicyError) {
+            try Self.validateID(id)
+            if ports.isEmpty { throw .invalidPort("", reason: "a rule needs at least one port") }
+            if let comment { try Self.validateComment(comment) }
+            if let interface { try Self.validateInterface(interface) }
+        } catch {
+            throw .inRule(id, error)
+        }
+    }
+
+    /// The longest id, in bytes; it keeps the nftables comment and object names within limits.
+    public static let maximumIDLength = 32
+    /// The longest comment, in UTF-8 bytes (nftables allows 128 for the whole comment).
+    public static let maximumCommentLength = 90
+
+    /// Checks a rule id: a letter first, then letters, digits, `.`, `_` or `-`, at most 32.
+    public static func validateID(_ id: String) throws(PolicyError) {
+        guard !id.isEmpty else { throw .invalidID(id, reason: "an id cannot be empty") }
+        guard id.utf8.count <= maximumIDLength else {
+            throw .invalidID(id, reason: "at most \(maximumIDLength) characters")
+        }
+        let allowed = id.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0))
+        }
+        guard allowed, let first = id.unicodeScalars.first, first.properties.isAlphabetic else {
+            throw .invalidID(id, reason: "use a letter first, then letters, digits, '.', '_' or '-'")
+        }
+        guard !id.lowercased().hasPrefix("portctl") else {
+            throw .invalidID(id, reason: "ids starting with \"portctl\" are reserved")
+        }
+    }
+
+    /// Checks a comment: printable text without `"` or `\`, at most 90 bytes.
+    public static func validateComment(_ comment: String) throws(PolicyError) {
+        guard comment.utf8.count <= maximumCommentLength else {
+            throw .invalidComment(comment, reason: "at most \(maximumCommentLength) bytes")
+        }
+        for scalar in comment.unicodeScalars {
+            let category = scalar.properties.generalCategory
+            if [.control, .lineSeparator, .paragraphSeparator, .format, .surrogate, .unassigned,
+                .privateUse].contains(category) {
+                throw .invalidComment(comment, reason: "control and invisible characters are not allowed")
+            }
+            if scalar == "\"" || scalar == "\\" {
+                throw .invalidComment(comment, reason: "quotes (\") and backslashes are not allowed")
+            }
+        }
+    }
+
+    /// Checks an interface name: 1 to 15 of letters, digits, `.`, `_`, `-`, `:`, `@`, with an
+    /// optional `*` at the end to match a prefix (`eth*`).
+    public static func validateInterface(_ name: String) throws(PolicyError) {
+        let body = name.hasSuffix("*") ? String(name.dropLast()) : name
+        guard !body.isEmpty, name.utf8.count <= 15 else {
+            throw .invalidInterface(name, reason: "interface names are 1 to 15 characters")
+        }
+        let allowed = body.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-:@".unicodeScalars.contains($0))
+        }
+        guard allowed, body != ".", body != ".." else {
+            throw .invalidInterface(name, reason: "use letters, digits, '.', '_', '-', ':', '@', and an optional '*' at the end")
+        }
+    }
+}
+
+/// The whole firewall policy portctl owns: defaults plus rules, read as a set (deny and reject
+/// rules win over allow rules for the same traffic, whatever their order).
+public struct PortPolicy: Sendable, Hashable {
+    /// The nftables table portctl owns, in the `inet` family.
+    public var table: String
+    /// What happens to inbound traffic no rule matches.
+    public var inbound: InboundDefault
+    /// What happens to outbound traffic no rule matches.
+    public var outbound: OutboundDefault
+    /// The rules, in file order.
+    public var rules: [PortRule]
+
+    /// The table name used when a policy names none.
+    public static let defaultTable = "portctl"
+
+    /// Makes a policy; inbound drop and outbound accept unless told otherwise.
+    public init(table: String = PortPolicy.defaultTable, inbound: InboundDefault = .drop,
+                outbound: OutboundDefault = .accept, rules: [PortRule] = []) {
+        self.table = table
+        self.inbound = inbound
+        self.outbound = outbound
+        self.rules = rules
+    }
+
+    /// The policy a first run writes: inbound drop, with SSH allowed (port 22, and the port of
+    /// the SSH connection portctl runs over when that differs) so the admin is not locked out.
+    public static func firstRun(sshPort: UInt16? = nil) -> PortPolicy {
+        var ports = [try! PortRange(22)]
+        if let sshPort, sshPort != 22, sshPort != 0 { ports.append(try! PortRange(Int(sshPort))) }
+        return PortPolicy(rules: [
+            PortRule(id: "ssh", ports: PortRange.merged(ports), comment: "added on first run so the admin keeps access"),
+        ])
+    }
+
+    /// The rule with this id.
+    public func rule(id: String) -> PortRule? { rules.first { $0.id == id } }
+
+    /// Whether any rule is outbound (the rendered table then has an output chain).
+    public var hasOutboundRules: Bool { rules.contains { $0.direction == .out } }
+
+    /// Checks the whole policy: the table name, every rule, and unique ids.
+    public func validate() throws(PolicyError) {
+        try Self.validateTable(table)
+        var seen: Set<String> = []
+        for rule in rules {
+            try rule.validate()
+            guard seen.insert(rule.id).inserted else { throw .duplicateID(rule.id) }
+        }
+    }
+
+    /// Checks a table name: a letter first, then letters, digits or `_`, at most 32.
+    public static func validateTable(_ name: String) throws(PolicyError) {
+        let ok = !name.isEmpty && name.utf8.count <= 32
+            && name.unicodeScalars.first!.properties.isAlphabetic
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+        if !ok {
+            throw .invalidValue(name, field: "table name", allowed: ["a letter then letters, digits or '_' (at most 32)"])
+        }
+    }
+}

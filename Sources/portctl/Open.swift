@@ -1,0 +1,110 @@
+import ArgumentParser
+import PortPolicy
+
+extension Portctl {
+    /// `portctl open`: allow ports, from some sources or from any.
+    struct Open: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Allow ports, from the given sources (or from any source).",
+            discussion: """
+            Examples:
+              portctl open 26 --from 10.0.0.0/8
+              portctl open 53/udp --from 198.51.100.0/24,2001:db8::/32
+              portctl open 8000-8100/tcp
+              portctl open smtp --comment "mail relays"
+            Opening ports that a rule already opens adds the new sources to that rule.
+            """
+        )
+
+        @OptionGroup var target: PortArguments
+        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
+        var comment: String?
+        @Option(name: .long, help: ArgumentHelp("The rule id (a letter, then letters, digits, '.', '_', '-'); derived from the ports when omitted.", valueName: "id"))
+        var id: String?
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let request = try global.reporting { try target.request(comment: comment, id: id) }
+            try changePolicy(global, change) { policy in
+                let changes = [try policy.open(request)]
+                warnIfAnySource(changes)
+                return changes
+            }
+        }
+    }
+
+    /// `portctl close`: undo `open`.
+    struct Close: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove what opened ports (or only some of its sources).",
+            discussion: """
+            Without --from, the ports are removed from every allow rule that opens them. With \
+            --from, only those sources are removed; a rule left without sources is removed, \
+            never widened to any source.
+            """
+        )
+
+        @OptionGroup var target: PortArguments
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let request = try global.reporting { try target.request() }
+            try changePolicy(global, change) { policy in try policy.close(request) }
+        }
+    }
+
+    /// `portctl deny`: drop ports.
+    struct Deny: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drop traffic to ports silently (clients see 'filtered'); wins over any allow.")
+
+        @OptionGroup var target: PortArguments
+        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
+        var comment: String?
+        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
+        var id: String?
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let request = try global.reporting { try target.request(comment: comment, id: id) }
+            try changePolicy(global, change) { policy in [try policy.block(request, action: .deny)] }
+        }
+    }
+
+    /// `portctl reject`: refuse ports.
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Refuse traffic to ports (TCP reset, ICMP port-unreachable for UDP); wins over any allow.")
+
+        @OptionGroup var target: PortArguments
+        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
+        var comment: String?
+        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
+        var id: String?
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let request = try global.reporting { try target.request(comment: comment, id: id) }
+            try changePolicy(global, change) { policy in [try policy.block(request, action: .reject)] }
+        }
+    }
+
+    /// `portctl remove`: delete a rule by id.
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove one rule, of any kind, by its id (see portctl list).")
+
+        @Argument(help: "The rule id.")
+        var id: String
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try changePolicy(global, change) { policy in [try policy.remove(id: id)] }
+        }
+    }
+}

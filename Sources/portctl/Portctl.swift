@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+/// The `portctl` command: opens and closes ports through nftables.
+@main
+struct Portctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portctl",
+        abstract: "Decide which ports this host accepts, and from whom, through nftables.",
+        discussion: """
+        portctl keeps one policy file (default /etc/portctl/policy.yaml) and one nftables table \
+        (inet portctl). Commands that change the policy write the file and apply it to the kernel \
+        in one atomic batch. portctl's drop is final, but its accept cannot override a drop in \
+        another nftables table on the same hook.
+
+        Exit codes: 0 success; 1 runtime failure; 2 --dry-run with changes pending; \
+        64 usage error; 65 invalid policy data; 77 needs root or CAP_NET_ADMIN.
+        """,
+        version: "0.1.0",
+        subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self,
+                      Render.self, Apply.self, Disable.self]
+    )
+
+    static func main() {
+        // A negative number would otherwise be taken for an unknown option.
+        if let negative = CommandLine.arguments.dropFirst().first(where: { $0.count > 1 && $0.hasPrefix("-") && $0.dropFirst().first!.isNumber }) {
+            FileHandle.standardError.write(Data("portctl: invalid value \"\(negative)\": ports run from 1 to 65535, and no option takes a negative number\n".utf8))
+            Foundation.exit(ExitStatus.usage.rawValue)
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as Failure {
+            FileHandle.standardError.write(Data("portctl: \(failure.message)\n".utf8))
+            Foundation.exit(failure.code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is CleanExit {
+                exit(withError: error)
+            }
+            // One line: the message without the usage block.
+            let message = self.message(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "usage error"
+            FileHandle.standardError.write(Data("portctl: \(message.replacingOccurrences(of: "Error: ", with: ""))\n".utf8))
+            Foundation.exit(code.rawValue == 1 ? ExitStatus.usage.rawValue : code.rawValue)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+@testable import PortPolicy
+
+@Suite struct PolicyFileTests {
+    static let sample = """
+    version: 1
+    defaults:
+      inbound: drop
+    rules:
+      - id: smtp-alt
+        ports: 26
+        from: [10.0.0.0/8, "2001:db8::/32"]
+        comment: mail relays
+      - id: web
+        ports: [80, 443, "8000-8100"]
+        protocol: both
+      - id: telnet
+        action: deny
+        ports: "23"
+      - id: dns-out
+        direction: out
+        protocol: udp
+        ports: 53
+        to: 198.51.100.53
+        interface: eth0
+    """
+
+    @Test func readsYAML() throws {
+        let policy = try PolicyFile.decode(Self.sample)
+        #expect(policy.table == "portctl")
+        #expect(policy.rules.map(\.id) == ["smtp-alt", "web", "telnet", "dns-out"])
+        #expect(policy.rules[0].sources.map(\.description) == ["10.0.0.0/8", "2001:db8::/32"])
+        #expect(policy.rules[1].portsDescription == "80,443,8000-8100/both")
+        #expect(policy.rules[2].action == .deny)
+        #expect(policy.rules[3].direction == .out && policy.rules[3].interface == "eth0")
+    }
+
+    @Test func readsJSON() throws {
+        let policy = try PolicyFile.decode(#"{"version": 1, "rules": [{"id": "a", "ports": [26], "from": ["10.0.0.0/8"]}]}"#)
+        #expect(policy.rules.first?.sources.first?.description == "10.0.0.0/8")
+    }
+
+    @Test func writesWhatItReads() throws {
+        var policy = try PolicyFile.decode(Self.sample)
+        policy.rules[0].comment = "relais: ümlaut, 'single' quotes, colon: yes, # not a comment"
+        policy.rules.append(PortRule(id: "many", ports: [try PortRange(9000)],
+                                     sources: (1...300).map { try! IPNetwork(parsing: "198.51.100.\($0 % 250)") }))
+        let text = PolicyFile.encode(policy)
+        #expect(try PolicyFile.decode(text) == policy)
+        #expect(try PolicyFile.decode(PolicyFile.encode(PortPolicy())) == PortPolicy())
+    }
+
+    @Test(arguments: [
+        ("", "empty"),
+        ("# only a comment\n", "only comments"),
+        ("version: 2\n", "version: 2 is not supported"),
+        ("versoin: 1\n", "did you mean \"version\"?"),
+        ("rules:\n  - id: a\n    prots: 26\n", "did you mean \"ports\"?"),
+        ("rules:\n  - id: a\n    ports: 26\n    form: [10.0.0.0/8]\n", "did you mean \"from\"?"),
+        ("rules:\n  - id: a\n    ports: 26\n    action: allwo\n", "use allow, deny, reject"),
+        ("defaults:\n  inbound: maybe\n", "use drop, reject, accept"),
+        ("rules:\n  - id: a\n    ports: 0\n", "ports run from 1 to 65535"),
+        ("rules:\n  - id: a\n    ports: [26, 10-5]\n", "like 5-10"),
+        ("rules:\n  - id: a\n    ports: 26\n    from: 10.0.0.1/8\n", "did you mean 10.0.0.0/8?"),
+        ("rules:\n  - id: a\n    ports: 26\n    from: []\n", "would match nobody"),
+        ("rules:\n  - id: a\n    ports: 26\n  - id: a\n    ports: 27\n", "duplicate rule id \"a\""),
+        ("rules:\n  - ports: 26\n", "needs an id"),
+        ("rules:\n  - id: a\n", "needs `ports`"),
+        ("rules:\n  - id: a\n    ports: 26\n    comment: 'x\" ; drop'\n", "quotes"),
+        ("rules:\n  - id: a\n    ports: 26\n    interface: 'eth0 }'\n", "invalid interface"),
+        ("rules:\n  - id: a\n    ports: 26\n    to: 10.0.0.0/8\n", "names addresses with `from`"),
+        ("rules: 5\n", "rules"),
+        ("rules:\n  - id: [1]\n    ports: 26\n", "rules[0]"),
+        ("- a\n- b\n", "not a list"),
+        ("rules:\n  - id: a\n    ports: {x: 1}\n", "rule \"a\""),
+        ("rules:\n  - id: a\n    ports: 26\n  - id: b\n    ports: [27", "not valid YAML"),
+        ("{\"version\": 1, \"rules\": [", "not valid JSON"),
+        ("rules:\n  - id: 9lives\n    ports: 26\n", "letter first"),
+        ("table: \"bad table\"\n", "table name"),
+    ])
+    func refusesBadFiles(_ text: String, _ fragment: String) {
+        #expect {
+            try PolicyFile.decode(text)
+        } throws: { error in
+            let message = (error as? PolicyError)?.description ?? "\(error)"
+            if !message.contains(fragment) || message.contains("\n") { print("message was: \(message)") }
+            return message.contains(fragment) && !message.contains("\n")
+        }
+    }
+
+    @Test func refusesBinaryAndNUL() {
+        #expect(throws: PolicyError.self) { try PolicyFile.decode(Data([0xff, 0xfe, 0x00, 0x01, 0x80])) }
+        #expect(throws: PolicyError.self) { try PolicyFile.decode("version: 1\n\u{0}rules: []\n") }
+    }
+
+    @Test func refusesHostileTextInEveryFreeField() throws {
+        let hostile = ["a\"b", "a\\b", "line\nbreak", "nul\u{0}x", String(repeating: "x", count: 200),
+                       "tab\there", "bell\u{7}", "rtl\u{202e}x", "sep\u{2028}x"]
+        for text in hostile {
+            #expect(throws: PolicyError.self, "comment \(text.debugDescription)") { try PortRule.validateComment(text) }
+            #expect(throws: PolicyError.self, "interface \(text.debugDescription)") { try PortRule.validateInterface(text) }
+            #expect(throws: PolicyError.self, "id \(text.debugDescription)") { try PortRule.validateID(text) }
+        }
+        #expect(throws: PolicyError.self) { try PortRule.validateInterface("eth0 } table") }
+        #expect(throws: PolicyError.self) { try PortRule.validateID("a}b") }
+        for text in ["semi; colon", "{braces}", "ümlaut ok", "it's fine", "$var @set #hash"] {
+            try PortRule.validateComment(text)
+        }
+    }
+}

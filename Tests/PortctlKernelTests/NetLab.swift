@@ -1,0 +1,195 @@
+import Foundation
+import Testing
+
+/// The output of a finished command.
+struct Outcome: CustomStringConvertible {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+/// Runs a program to completion and captures its output.
+@discardableResult
+func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "SSH_CONNECTION")
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes while the process runs, so a large output cannot block it.
+    nonisolated(unsafe) var errData = Data()
+    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !reader.isFinished { usleep(1000) }
+    return Outcome(status: process.terminationStatus,
+                   stdout: String(decoding: outData, as: UTF8.self),
+                   stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Where the built executables are: next to this test binary in the build folder.
+let productsDirectory: URL = {
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var directory = exe.deletingLastPathComponent()
+    // On Linux the test binary is BUILD/portctlPackageTests.xctest; on other layouts walk up.
+    for _ in 0..<3 where !FileManager.default.fileExists(atPath: directory.appendingPathComponent("portctl").path) {
+        directory = directory.deletingLastPathComponent()
+    }
+    return directory
+}()
+
+/// Whether real-kernel tests can run here: root, `ip`, and the built binaries.
+enum KernelLab {
+    static var isRoot: Bool { geteuid() == 0 }
+    static var available: Bool {
+        isRoot && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+            && FileManager.default.isExecutableFile(atPath: productsDirectory.appendingPathComponent("portctl").path)
+    }
+    static let reason = "real-kernel tests need root (to make network namespaces), iproute2 and a built portctl; run them with sudo ./scripts/test"
+}
+
+nonisolated(unsafe) private var labCounter = 0
+private let labLock = NSLock()
+
+/// Three network namespaces joined by veth pairs, made for one test and removed after it:
+///
+///     client-a 198.51.100.2, 2001:db8:1::2  <->  server 198.51.100.1, 2001:db8:1::1
+///     client-b 203.0.113.2,  2001:db8:2::2  <->  server 203.0.113.1,  2001:db8:2::1
+///
+/// Firewall changes happen only in the server namespace; traffic only between these three.
+final class NetLab {
+    let server: String
+    let clientA: String
+    let clientB: String
+    let directory: URL
+    private var listeners: [Process] = []
+
+    static let serverA4 = "198.51.100.1", clientA4 = "198.51.100.2"
+    static let serverB4 = "203.0.113.1", clientB4 = "203.0.113.2"
+    static let serverA6 = "2001:db8:1::1", clientA6 = "2001:db8:1::2"
+    static let serverB6 = "2001:db8:2::1", clientB6 = "2001:db8:2::2"
+
+    init() throws {
+        let number = labLock.withLock { labCounter += 1; return labCounter }
+        let tag = "pctl\(getpid() % 100000)x\(number)"
+        server = tag + "s"
+        clientA = tag + "a"
+        clientB = tag + "b"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(tag)
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            for ns in [server, clientA, clientB] {
+                try check(run(["ip", "netns", "add", ns]))
+                try check(run(["ip", "-n", ns, "link", "set", "lo", "up"]))
+            }
+            try link(tag + "sa", tag + "as", client: clientA, server4: Self.serverA4, client4: Self.clientA4,
+                     server6: Self.serverA6, client6: Self.clientA6)
+            try link(tag + "sb", tag + "bs", client: clientB, server4: Self.serverB4, client4: Self.clientB4,
+                     server6: Self.serverB6, client6: Self.clientB6)
+        } catch {
+            cleanup()
+            throw error
+        }
+    }
+
+    private func link(_ serverEnd: String, _ clientEnd: String, client: String, server4: String, client4: String,
+                      server6: String, client6: String) throws {
+        try check(run(["ip", "link", "add", serverEnd, "netns", server, "type", "veth", "peer", "name", clientEnd, "netns", client]))
+        try check(run(["ip", "-n", server, "addr", "add", server4 + "/24", "dev", serverEnd]))
+        try check(run(["ip", "-n", client, "addr", "add", client4 + "/24", "dev", clientEnd]))
+        try check(run(["ip", "-n", server, "addr", "add", server6 + "/64", "dev", serverEnd, "nodad"]))
+        try check(run(["ip", "-n", client, "addr", "add", client6 + "/64", "dev", clientEnd, "nodad"]))
+        try check(run(["ip", "-n", server, "link", "set", serverEnd, "up"]))
+        try check(run(["ip", "-n", client, "link", "set", clientEnd, "up"]))
+    }
+
+    private func check(_ outcome: Outcome) throws {
+        if outcome.status != 0 { throw LabError(message: outcome.description) }
+    }
+
+    /// Ends the listeners this lab started (by PID) and removes its namespaces and files.
+    func cleanup() {
+        for listener in listeners where listener.isRunning {
+            kill(listener.processIdentifier, SIGKILL)
+            listener.waitUntilExit()
+        }
+        listeners = []
+        for ns in [server, clientA, clientB] { _ = try? run(["ip", "netns", "del", ns]) }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    deinit { cleanup() }
+
+    /// The environment that points portctl at this lab's policy file and state directory.
+    var environment: [String: String] {
+        ["PORTCTL_POLICY": directory.appendingPathComponent("policy.yaml").path,
+         "PORTCTL_STATE_DIR": directory.appendingPathComponent("state").path]
+    }
+
+    /// Runs `portctl ARGS` in the server namespace.
+    @discardableResult
+    func portctl(_ arguments: String...) throws -> Outcome {
+        try run(["ip", "netns", "exec", server, productsDirectory.appendingPathComponent("portctl").path] + arguments,
+                environment: environment)
+    }
+
+    /// Runs `nft ARGS` in the server namespace.
+    @discardableResult
+    func nft(_ arguments: String...) throws -> Outcome {
+        try run(["ip", "netns", "exec", server, "nft"] + arguments)
+    }
+
+    /// Starts a TCP listener on these ports in the server namespace (all addresses, both families).
+    func listen(_ ports: Int...) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", server, productsDirectory.appendingPathComponent("netpeer").path,
+                             "listen"] + ports.map(String.init) + ["--seconds", "120"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        listeners.append(process)
+        // Wait for "listening" (bounded by the listener's own lifetime).
+        _ = out.fileHandleForReading.availableData
+    }
+
+    /// What a TCP connection from a client namespace to `host:port` does.
+    func connect(from client: String, to host: String, port: Int, timeout: Double = 1.0) throws -> Connection {
+        let outcome = try run(["ip", "netns", "exec", client, productsDirectory.appendingPathComponent("netpeer").path,
+                               "connect", host, String(port), "--timeout", String(timeout)])
+        switch outcome.status {
+        case 0: return .connected
+        case 3: return .refused
+        case 4: return .timedOut
+        case 5: return .unreachable
+        default: throw LabError(message: "netpeer failed: \(outcome)")
+        }
+    }
+}
+
+/// What a TCP connect attempt saw.
+enum Connection: Equatable {
+    /// The handshake completed: the port is open.
+    case connected
+    /// A reset came back: closed, or rejected with a TCP reset.
+    case refused
+    /// Nothing came back: dropped.
+    case timedOut
+    /// An ICMP error came back.
+    case unreachable
+}
+
+struct LabError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
