@@ -106,8 +106,7 @@ extension PortPolicy {
             var rule = rules[index]
             rule.ports = subtract(rule.ports, wanted)
             if rule.ports.isEmpty {
-                rules.remove(at: index)
-                changes.append(.removed(rule))
+                changes.append(.removed(rules.remove(at: index)))
             } else {
                 rules[index] = rule
                 changes.append(.narrowed(rule))
