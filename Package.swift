@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(
             name: "PortPolicyTests",
             dependencies: ["PortPolicy"],
-            exclude: ["Golden"],
+            exclude: ["Golden", "Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(

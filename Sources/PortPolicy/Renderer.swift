@@ -17,44 +17,34 @@ public enum Renderer {
     public static let inboundDefaultCounter = "portctl-default-in"
     /// The counter that counts outbound packets reaching the default.
     public static let outboundDefaultCounter = "portctl-default-out"
+    /// The comment of the rules that apply a default.
+    public static let defaultComment = "portctl: default"
 
-    /// The full table definition (`table inet NAME { ... }`), as `nft -f` accepts it.
-    public static func table(_ policy: PortPolicy) -> String {
-        var out = "table inet \(policy.table) {\n"
+    /// The table the policy renders to, as a value (compare it with ``LiveTable`` readings).
+    public static func model(_ policy: PortPolicy) -> Table {
         var counters = policy.rules.map(\.id) + [inboundDefaultCounter]
         if policy.hasOutboundRules { counters.append(outboundDefaultCounter) }
-        for name in counters {
-            out += "\tcounter \(name) {\n\t}\n\n"
-        }
+        var sets: [AddressSet] = []
         for rule in policy.rules {
             for family in IPFamily.allCases {
                 let elements = rule.mergedSources(family)
-                if elements.isEmpty { continue }
-                out += "\tset \(setName(rule.id, family)) {\n"
-                out += "\t\ttype \(family == .ipv4 ? "ipv4_addr" : "ipv6_addr")\n"
-                out += "\t\tflags interval\n"
-                out += "\t\telements = { "
-                out += elements.map(\.description).joined(separator: ",\n\t\t\t     ")
-                out += " }\n\t}\n\n"
+                if !elements.isEmpty { sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: elements)) }
             }
         }
-        out += "\tchain input {\n"
-        out += "\t\ttype filter hook input priority filter; policy \(policy.inbound == .accept ? "accept" : "drop");\n"
-        for line in baseline { out += "\t\t\(line)\n" }
-        for line in ruleLines(policy, .in) { out += "\t\t\(line)\n" }
-        for line in defaultLines(policy.inbound.rawValue, counter: inboundDefaultCounter) { out += "\t\t\(line)\n" }
-        out += "\t}\n"
+        var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
+                            rules: baseline + ruleLines(policy, .in)
+                                + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter))]
         if policy.hasOutboundRules {
-            out += "\n\tchain output {\n"
-            out += "\t\ttype filter hook output priority filter; policy \(policy.outbound.rawValue);\n"
-            out += "\t\tct state established,related accept\n"
-            out += "\t\toifname \"lo\" accept\n"
-            for line in ruleLines(policy, .out) { out += "\t\t\(line)\n" }
-            for line in defaultLines(policy.outbound.rawValue, counter: outboundDefaultCounter) { out += "\t\t\(line)\n" }
-            out += "\t}\n"
+            chains.append(Chain(name: "output", hook: "output", policy: policy.outbound.rawValue,
+                                rules: outputBaseline + ruleLines(policy, .out)
+                                    + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter)))
         }
-        out += "}\n"
-        return out
+        return Table(name: policy.table, counters: counters, sets: sets, chains: chains)
+    }
+
+    /// The full table definition (`table inet NAME { ... }`), as `nft -f` accepts it.
+    public static func table(_ policy: PortPolicy) -> String {
+        model(policy).text
     }
 
     /// One batch that atomically replaces portctl's table with the policy's: creating the table
@@ -78,66 +68,81 @@ public enum Renderer {
         rule.comment.map { "\(rule.id): \($0)" } ?? rule.id
     }
 
-    /// The baseline lines at the top of the input chain.
-    public static let baseline = [
-        "ct state established,related accept",
-        "ct state invalid drop",
-        "iifname \"lo\" accept",
-        "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept",
-        "icmp type echo-request limit rate 10/second burst 20 packets accept",
-        "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept",
-        "icmpv6 type echo-request limit rate 10/second burst 20 packets accept",
+    /// The baseline rules at the top of the input chain.
+    public static let baseline: [Rule] = [
+        Rule([.match(.ct("state"), op: "in", .flags(["established", "related"])), .verdict(.accept)]),
+        Rule([.match(.ct("state"), op: "in", .string("invalid")), .verdict(.drop)]),
+        Rule([.match(.meta("iifname"), op: "==", .string("lo")), .verdict(.accept)]),
+        Rule([.match(.payload("icmp", "type"), op: "==", .set(["destination-unreachable", "time-exceeded", "parameter-problem"].map(Value.string))),
+              .verdict(.accept)]),
+        Rule([.match(.payload("icmp", "type"), op: "==", .string("echo-request")), .limit(rate: 10, per: "second", burst: 20), .verdict(.accept)]),
+        Rule([.match(.payload("icmpv6", "type"), op: "==", .set(["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem",
+                                                                 "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert"].map(Value.string))),
+              .verdict(.accept)]),
+        Rule([.match(.payload("icmpv6", "type"), op: "==", .string("echo-request")), .limit(rate: 10, per: "second", burst: 20), .verdict(.accept)]),
     ]
 
-    /// The chain lines for one direction's rules: blocks first, then allows, each in file order.
-    static func ruleLines(_ policy: PortPolicy, _ direction: Direction) -> [String] {
+    /// The baseline rules at the top of the output chain.
+    public static let outputBaseline: [Rule] = [
+        Rule([.match(.ct("state"), op: "in", .flags(["established", "related"])), .verdict(.accept)]),
+        Rule([.match(.meta("oifname"), op: "==", .string("lo")), .verdict(.accept)]),
+    ]
+
+    /// The chain rules for one direction's policy rules: blocks first, then allows, each in file order.
+    static func ruleLines(_ policy: PortPolicy, _ direction: Direction) -> [Rule] {
         let rules = policy.rules.filter { $0.direction == direction }
         let ordered = rules.filter { $0.action != .allow } + rules.filter { $0.action == .allow }
-        return ordered.flatMap { lines(for: $0) }
+        return ordered.flatMap { Renderer.rules(for: $0) }
     }
 
-    /// The chain lines of one rule: one per protocol and, when it has sources, per family.
-    public static func lines(for rule: PortRule) -> [String] {
-        let address = rule.direction == .in ? "saddr" : "daddr"
-        var matches: [String] = []
+    /// The chain rules of one policy rule: one per protocol and, when it has sources, per family.
+    public static func rules(for rule: PortRule) -> [Rule] {
+        let field = rule.direction == .in ? "saddr" : "daddr"
+        var addressMatches: [Statement?] = []
         if rule.sources.isEmpty {
-            matches = [""]
+            addressMatches = [nil]
         } else {
             for family in IPFamily.allCases where !rule.mergedSources(family).isEmpty {
-                matches.append("\(family == .ipv4 ? "ip" : "ip6") \(address) @\(setName(rule.id, family)) ")
+                addressMatches.append(.match(.payload(family == .ipv4 ? "ip" : "ip6", field), op: "==",
+                                             .string("@" + setName(rule.id, family))))
             }
         }
-        let interface = rule.interface.map { "\(rule.direction == .in ? "iifname" : "oifname") \"\($0)\" " } ?? ""
-        let ports = portMatch(rule.ports)
-        var result: [String] = []
+        let interface = rule.interface.map {
+            Statement.match(.meta(rule.direction == .in ? "iifname" : "oifname"), op: "==", .string($0))
+        }
+        let ports = portValue(rule.ports)
+        var result: [Rule] = []
         for proto in rule.proto.members {
-            let verdict = switch rule.action {
-            case .allow: "accept"
-            case .deny: "drop"
-            case .reject: proto == .tcp ? "reject with tcp reset" : "reject with icmpx port-unreachable"
+            let verdict: Verdict = switch rule.action {
+            case .allow: .accept
+            case .deny: .drop
+            case .reject: proto == .tcp ? .rejectTCPReset : .rejectICMPX("port-unreachable")
             }
-            for match in matches {
-                result.append("\(interface)\(match)\(proto.rawValue) dport \(ports) counter name \"\(rule.id)\" \(verdict) comment \"\(comment(rule))\"")
+            for address in addressMatches {
+                let statements = [interface, address].compactMap { $0 }
+                    + [.match(.payload(proto.rawValue, "dport"), op: "==", ports), .counter(rule.id), .verdict(verdict)]
+                result.append(Rule(statements, comment: comment(rule)))
             }
         }
         return result
     }
 
-    static func portMatch(_ ports: [PortRange]) -> String {
-        let merged = PortRange.merged(ports)
-        if merged.count == 1 { return merged[0].description }
-        return "{ " + merged.map(\.description).joined(separator: ", ") + " }"
+    static func portValue(_ ports: [PortRange]) -> Value {
+        let values = PortRange.merged(ports).map { range -> Value in
+            range.first == range.last ? .number(Int(range.first)) : .range(Int(range.first), Int(range.last))
+        }
+        return values.count == 1 ? values[0] : .set(values)
     }
 
-    static func defaultLines(_ verdict: String, counter: String) -> [String] {
+    static func defaultRules(_ verdict: String, counter: String) -> [Rule] {
         switch verdict {
         case "reject":
             return [
-                "meta l4proto tcp counter name \"\(counter)\" reject with tcp reset comment \"portctl: default\"",
-                "counter name \"\(counter)\" reject with icmpx port-unreachable comment \"portctl: default\"",
+                Rule([.match(.meta("l4proto"), op: "==", .string("tcp")), .counter(counter), .verdict(.rejectTCPReset)], comment: defaultComment),
+                Rule([.counter(counter), .verdict(.rejectICMPX("port-unreachable"))], comment: defaultComment),
             ]
         default:
-            return ["counter name \"\(counter)\" comment \"portctl: default\""]
+            return [Rule([.counter(counter)], comment: defaultComment)]
         }
     }
 }

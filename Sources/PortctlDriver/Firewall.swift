@@ -11,6 +11,34 @@ public struct Firewall: Sendable {
         self.backend = backend
     }
 
+    /// Reads portctl's table from the kernel (JSON listing, a call of its own), or nil when the
+    /// table does not exist.
+    public func live(table: String) throws -> Table? {
+        let listing: Result<String, NftablesError> = Result { () throws(NftablesError) in
+            try backend.listJSON("list table inet \(table)")
+        }
+        switch listing {
+        case let .success(json):
+            return try LiveTable.read(json: json, table: table)
+        case let .failure(error) where error.kind == .notFound:
+            return nil
+        case let .failure(error):
+            throw error
+        }
+    }
+
+    /// Sends a plan's batch (nothing at all when the plan is empty): one atomic transaction.
+    public func apply(_ plan: Plan) throws(NftablesError) {
+        if plan.script.isEmpty { return }
+        try backend.run(plan.script, check: false)
+    }
+
+    /// Sends a reviewed script exactly as it was saved: one atomic transaction.
+    public func run(script: String) throws(NftablesError) {
+        if script.isEmpty { return }
+        try backend.run(script, check: false)
+    }
+
     /// Replaces portctl's table with the policy's in one atomic batch.
     public func apply(_ policy: PortPolicy) throws(NftablesError) {
         try backend.run(Renderer.replaceBatch(policy), check: false)
@@ -27,12 +55,7 @@ public struct Firewall: Sendable {
     }
 
     /// Whether the kernel has the table now.
-    public func tableExists(_ table: String) throws(NftablesError) -> Bool {
-        do {
-            _ = try backend.listJSON("list table inet \(table)")
-            return true
-        } catch where error.kind == .notFound {
-            return false
-        }
+    public func tableExists(_ table: String) throws -> Bool {
+        try live(table: table) != nil
     }
 }

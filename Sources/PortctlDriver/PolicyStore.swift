@@ -81,9 +81,14 @@ public struct PolicyStore: Sendable {
 
     /// Reads and validates the policy, or nil when there is no policy file.
     public func load() throws -> PortPolicy? {
+        try loadWithBytes()?.policy
+    }
+
+    /// Reads and validates the policy and keeps the file's bytes (for a plan's fingerprint).
+    public func loadWithBytes() throws -> (policy: PortPolicy, bytes: Data)? {
         guard let data = try readData() else { return nil }
         do {
-            return try PolicyFile.decode(data)
+            return (try PolicyFile.decode(data), data)
         } catch {
             throw PolicyFileError(path: paths.policyFile, error: error)
         }
@@ -92,8 +97,13 @@ public struct PolicyStore: Sendable {
     /// Replaces the policy file atomically: a temporary file in the same directory, fsync,
     /// rename, fsync of the directory. A crash leaves the old file or the new one, never a mix.
     public func save(_ policy: PortPolicy) throws(SystemError) {
-        let text = PolicyFile.encode(policy)
-        let url = URL(fileURLWithPath: paths.policyFile)
+        try Self.writeAtomically(PolicyFile.encode(policy), to: paths.policyFile)
+    }
+
+    /// Replaces a file atomically (temporary file in the same directory, fsync, rename, fsync
+    /// of the directory).
+    public static func writeAtomically(_ text: String, to path: String) throws(SystemError) {
+        let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         try Self.makeDirectory(directory, mode: 0o755)
         let temporary = directory + "/.\(url.lastPathComponent).\(getpid()).tmp"
@@ -117,10 +127,10 @@ public struct PolicyStore: Sendable {
             unlink(temporary)
             throw failed
         }
-        if rename(temporary, paths.policyFile) != 0 {
+        if rename(temporary, path) != 0 {
             let code = Glibc.errno
             unlink(temporary)
-            throw .errno(code, "cannot replace \(paths.policyFile)")
+            throw .errno(code, "cannot replace \(path)")
         }
         let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryFD >= 0 {

@@ -40,9 +40,9 @@ struct PortArguments: ParsableArguments {
     }
 }
 
-/// Reads the policy (creating the first-run policy when there is none), applies `edit`, and
-/// then either shows the result (`--dry-run`) or applies it to the kernel and writes the file,
-/// all under the state directory's lock.
+/// Reads the policy (creating the first-run policy when there is none), applies `edit`, plans
+/// the kernel change, and then either shows it (`--dry-run`) or applies the plan and writes the
+/// file, all under the state directory's lock.
 func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions,
                   edit: (inout PortPolicy) throws -> [PolicyChange]) throws {
     try global.reporting {
@@ -60,38 +60,61 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions,
             let changes = try edit(&policy)
             try policy.validate()
             for change in changes { say(describe(change)) }
-            let changed = policy != before || created
-            if change.dryRun {
-                if created {
-                    say("dry run: no policy file at \(store.paths.policyFile); the first change would create it with inbound drop and SSH (\(policy.rules.first?.portsDescription ?? "22/tcp")) allowed")
-                }
-                guard changed else {
-                    say("dry run: nothing would change")
-                    return
-                }
-                say("dry run: nothing written. The policy would be applied as this nftables batch:")
-                print(Renderer.replaceBatch(policy), terminator: "")
-                throw Failure(message: "dry run: changes pending", code: .changesPending)
-            }
-            guard changed else {
-                say("nothing changed (run 'portctl apply' to re-apply the policy file to the kernel)")
-                return
-            }
-            try requireNetAdmin("changing the firewall")
-            let firewall = Firewall()
-            try firewall.apply(policy)
-            do {
-                try store.save(policy)
-            } catch {
-                // Keep kernel and file in step: put the previous ruleset back.
-                if !created { try? firewall.apply(before) } else { try? firewall.remove(table: policy.table) }
-                throw error
-            }
+            let policyChanged = policy != before || created
             if created {
-                say("created \(store.paths.policyFile): inbound drop, with SSH (\(policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
+                say("\(change.dryRun ? "would create" : "creating") \(store.paths.policyFile): inbound drop, with SSH (\(policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
             }
-            say("applied: table inet \(policy.table) now holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))")
+            try commit(policy, previous: created ? nil : before, policyChanged: policyChanged, global: global, change: change)
         }
+    }
+}
+
+/// Plans and applies a policy (or shows the plan with `--dry-run`), then writes the policy file
+/// when it changed. The caller holds the lock.
+func commit(_ policy: PortPolicy, previous: PortPolicy?, policyChanged: Bool, global: GlobalOptions, change: ChangeOptions) throws {
+    let store = global.store
+    let firewall = Firewall()
+    if change.dryRun {
+        var pending = policyChanged
+        if Privilege.hasNetAdmin {
+            let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
+            say("dry run: nothing written. The kernel would change like this:")
+            print(PlanOutput.text(plan), terminator: "")
+            if !plan.isEmpty {
+                say("nftables batch:")
+                print(plan.script, terminator: "")
+            }
+            pending = pending || !plan.isEmpty
+        } else {
+            say("dry run: nothing written. The kernel's table cannot be read without root or CAP_NET_ADMIN; the full table apply would load:")
+            print(Renderer.table(policy), terminator: "")
+        }
+        if pending { throw Failure(message: "", code: .changesPending) }
+        return
+    }
+    try requireNetAdmin("changing the firewall")
+    let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
+    try firewall.apply(plan)
+    if policyChanged {
+        do {
+            try store.save(policy)
+        } catch {
+            // Keep kernel and file in step: put the previous ruleset back.
+            if let previous, let live = try? firewall.live(table: policy.table) {
+                try? firewall.apply(Planner.plan(previous, live: live))
+            } else if previous == nil {
+                try? firewall.remove(table: policy.table)
+            }
+            throw error
+        }
+    }
+    if plan.isEmpty {
+        say("kernel: table inet \(policy.table) already matched; nothing sent")
+    } else {
+        // The edit's own lines were printed already; show the rest (drift, or everything for apply).
+        let shown = policyChanged ? Plan(table: plan.table, changes: plan.changes.filter(\.isDrift), script: "", replacesTable: false) : plan
+        for line in PlanOutput.lines(shown) { say(line) }
+        say("applied: table inet \(policy.table) holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
     }
 }
 

@@ -58,28 +58,71 @@ extension Portctl {
         }
     }
 
-    /// `portctl apply`: make the kernel match the policy file.
+    /// `portctl apply`: make the kernel match the policy file, or apply a saved plan.
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Apply the policy file as it stands, in one atomic batch.")
+            abstract: "Apply the policy file as it stands, or a saved plan exactly as reviewed.",
+            discussion: """
+            Without PLANFILE: plans against the live table and sends only what differs, in one \
+            atomic batch; when the kernel already matches, nothing is sent. Counters of rules \
+            that stay are kept.
 
+            With PLANFILE (from 'portctl plan -o'): sends exactly the saved batch, but only if \
+            neither the policy file nor portctl's table changed since the plan was made; \
+            otherwise it refuses, says the plan is stale, and changes nothing.
+            """
+        )
+
+        @Argument(help: ArgumentHelp("A plan saved by 'portctl plan -o'.", valueName: "planfile"))
+        var planFile: String?
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try global.reporting {
                 try global.store.withLock {
-                    let policy = try global.loadExisting()
-                    if change.dryRun {
-                        say("dry run: nothing written. The policy would be applied as this nftables batch:")
-                        print(Renderer.replaceBatch(policy), terminator: "")
-                        throw Failure(message: "dry run: changes pending", code: .changesPending)
+                    if let planFile {
+                        try applySaved(planFile)
+                        return
                     }
-                    try requireNetAdmin("applying the policy")
-                    try Firewall().apply(policy)
-                    say("applied: table inet \(policy.table) now holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))")
+                    let policy = try global.loadExisting()
+                    try commit(policy, previous: policy, policyChanged: false, global: global, change: change)
                 }
             }
+        }
+
+        func applySaved(_ path: String) throws {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Failure(message: "cannot read plan file \(path)", code: .failure)
+            }
+            let document: PlanDocument
+            do {
+                document = try PlanDocument.decode(data)
+            } catch {
+                throw Failure(message: "\(path): \(error)", code: .invalidData)
+            }
+            let bytes = try global.store.readData() ?? Data()
+            let current = PlanDocument.digest(bytes)
+            if current != document.policyDigest {
+                throw Failure(message: "plan \(path) is stale: the policy file \(global.paths.policyFile) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
+            }
+            try requireNetAdmin("applying a plan")
+            let live = try Firewall().live(table: document.table)
+            if PlanDocument.digest(live) != document.liveDigest {
+                throw Failure(message: "plan \(path) is stale: table inet \(document.table) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
+            }
+            if change.dryRun {
+                say("dry run: the plan is current; applying it would send:")
+                print(document.script, terminator: "")
+                if !document.script.isEmpty { throw Failure(message: "", code: .changesPending) }
+                return
+            }
+            if document.script.isEmpty {
+                say("the plan has no changes; nothing sent")
+                return
+            }
+            try Firewall().run(script: document.script)
+            say("applied plan \(path): \(document.changes.count) change\(document.changes.count == 1 ? "" : "s") to table inet \(document.table)")
         }
     }
 

@@ -15,12 +15,12 @@ struct Portctl: ParsableCommand {
         in one atomic batch. portctl's drop is final, but its accept cannot override a drop in \
         another nftables table on the same hook.
 
-        Exit codes: 0 success; 1 runtime failure; 2 --dry-run with changes pending; \
+        Exit codes: 0 success; 1 runtime failure; 2 changes pending (plan, --dry-run); \
         64 usage error; 65 invalid policy data; 77 needs root or CAP_NET_ADMIN.
         """,
         version: "0.1.0",
         subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self,
-                      Render.self, Apply.self, Disable.self]
+                      Render.self, Plan.self, Apply.self, Check.self, Disable.self]
     )
 
     static func main() {
@@ -33,7 +33,9 @@ struct Portctl: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let failure as Failure {
-            FileHandle.standardError.write(Data("portctl: \(failure.message)\n".utf8))
+            if !failure.message.isEmpty {
+                FileHandle.standardError.write(Data("portctl: \(failure.message)\n".utf8))
+            }
             Foundation.exit(failure.code.rawValue)
         } catch {
             let code = exitCode(for: error)

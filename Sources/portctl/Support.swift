@@ -30,6 +30,7 @@ struct Failure: Error {
             let text = verbose ? error.description + "\n" + error.detail : error.description
             return Failure(message: text, code: error.kind == .permissionDenied ? .needsPrivilege : .failure)
         case let error as SystemError: return Failure(message: error.description, code: .failure)
+        case let error as LiveTable.ReadError: return Failure(message: error.description, code: .invalidData)
         default: return Failure(message: String(describing: error), code: .failure)
         }
     }

@@ -1,0 +1,192 @@
+import Foundation
+
+/// Reads portctl's table from an nftables JSON listing (`nft -j list table inet portctl`, or
+/// libnftables with JSON output) into a normalized ``Table``.
+///
+/// nftables normalizes what it lists (one-element sets collapse, host bits are masked, set
+/// elements are re-sorted, `ct state` lists as `op: in`), so the reading is normalized the same
+/// way the renderer's model is, and handles and counter values are dropped. Statements portctl
+/// never renders are kept as ``Statement/unknown(_:)`` so that a plan can report them as drift.
+public enum LiveTable {
+    /// A listing that could not be read.
+    public struct ReadError: Error, Sendable, CustomStringConvertible {
+        /// The one-line message.
+        public let description: String
+    }
+
+    /// Reads the table `name` from a listing; nil when the listing does not hold it.
+    public static func read(json: String, table name: String) throws(ReadError) -> Table? {
+        guard let data = json.data(using: .utf8),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let items = root["nftables"] as? [[String: Any]]
+        else {
+            throw ReadError(description: "not an nftables JSON listing (expected an object with an \"nftables\" array, as `nft -j list table inet \(name)` prints)")
+        }
+        var table: Table?
+        var chainOrder: [String] = []
+        var chains: [String: Chain] = [:]
+        for item in items {
+            guard let (kind, body) = item.first, item.count == 1, let object = body as? [String: Any] else { continue }
+            if kind == "metainfo" { continue }
+            guard object["family"] as? String == "inet",
+                  (kind == "table" ? object["name"] : object["table"]) as? String == name
+            else { continue }
+            if table == nil { table = Table(name: name) }
+            switch kind {
+            case "table":
+                break
+            case "counter":
+                if let counter = object["name"] as? String { table?.counters.append(counter) }
+            case "set":
+                if let set = readSet(object) {
+                    table?.sets.append(set)
+                } else {
+                    table?.unknownObjects.append(unknown(kind, object, item))
+                }
+            case "chain":
+                guard let chainName = object["name"] as? String else { continue }
+                chainOrder.append(chainName)
+                chains[chainName] = Chain(name: chainName, hook: object["hook"] as? String, type: object["type"] as? String,
+                                          priority: object["prio"] as? Int ?? 0, policy: object["policy"] as? String)
+            case "rule":
+                guard let chainName = object["chain"] as? String, let expressions = object["expr"] as? [Any] else { continue }
+                let rule = Rule(expressions.map(readStatement), comment: object["comment"] as? String)
+                chains[chainName]?.rules.append(rule)
+            default:
+                table?.unknownObjects.append(unknown(kind, object, item))
+            }
+        }
+        table?.chains = chainOrder.compactMap { chains[$0] }
+        return table
+    }
+
+    static func unknown(_ kind: String, _ object: [String: Any], _ item: Any) -> UnknownObject {
+        UnknownObject(kind: kind, name: object["name"] as? String ?? "", json: canonical(item))
+    }
+
+    static func readSet(_ object: [String: Any]) -> AddressSet? {
+        guard let name = object["name"] as? String, let type = object["type"] as? String,
+              let flags = object["flags"] as? [String], flags == ["interval"],
+              object["map"] == nil, object["timeout"] == nil, object["policy"] == nil
+        else { return nil }
+        let family: IPFamily
+        switch type {
+        case "ipv4_addr": family = .ipv4
+        case "ipv6_addr": family = .ipv6
+        default: return nil
+        }
+        var elements: [IPNetwork] = []
+        for element in object["elem"] as? [Any] ?? [] {
+            guard let networks = readElement(element, family: family) else { return nil }
+            elements += networks
+        }
+        return AddressSet(name: name, family: family, elements: elements)
+    }
+
+    static func readElement(_ element: Any, family: IPFamily) -> [IPNetwork]? {
+        if let text = element as? String {
+            guard let address = IPAddress(text), address.family == family else { return nil }
+            return [try! IPNetwork(address: address, prefixLength: family.bitWidth)]
+        }
+        guard let object = element as? [String: Any] else { return nil }
+        if let prefix = object["prefix"] as? [String: Any], let text = prefix["addr"] as? String,
+           let length = prefix["len"] as? Int, let address = IPAddress(text), address.family == family,
+           let network = try? IPNetwork(address: IPNetwork.mask(address, length), prefixLength: length) {
+            return [network]
+        }
+        if let range = object["range"] as? [Any], range.count == 2,
+           let low = (range[0] as? String).flatMap(IPAddress.init), let high = (range[1] as? String).flatMap(IPAddress.init),
+           low.family == family, high.family == family, low.bits <= high.bits {
+            return IPNetwork.cidrs(family: family, from: low.bits, to: high.bits)
+        }
+        if let inner = object["elem"] as? [String: Any], let value = inner["val"] {
+            return readElement(value, family: family)
+        }
+        return nil
+    }
+
+    static func readStatement(_ any: Any) -> Statement {
+        guard let object = any as? [String: Any], object.count == 1, let (kind, body) = object.first else {
+            return .unknown(canonical(any))
+        }
+        switch kind {
+        case "match":
+            if let match = body as? [String: Any], let op = match["op"] as? String,
+               let left = match["left"].flatMap(readExpression), let right = match["right"].flatMap(readValue) {
+                return .match(left, op: op, right)
+            }
+        case "counter":
+            if let name = body as? String { return .counter(name) }
+            if let counter = body as? [String: Any], Set(counter.keys).isSubset(of: ["packets", "bytes"]) { return .anonymousCounter }
+        case "limit":
+            if let limit = body as? [String: Any], Set(limit.keys) == ["rate", "burst", "per"],
+               let rate = limit["rate"] as? Int, let burst = limit["burst"] as? Int, let per = limit["per"] as? String {
+                return .limit(rate: rate, per: per, burst: burst)
+            }
+        case "accept" where body is NSNull: return .verdict(.accept)
+        case "drop" where body is NSNull: return .verdict(.drop)
+        case "reject":
+            if let reject = body as? [String: Any] {
+                if reject.count == 1, reject["type"] as? String == "tcp reset" { return .verdict(.rejectTCPReset) }
+                if reject.count == 2, reject["type"] as? String == "icmpx", let type = reject["expr"] as? String {
+                    return .verdict(.rejectICMPX(type))
+                }
+            }
+        default:
+            break
+        }
+        return .unknown(canonical(any))
+    }
+
+    static func readExpression(_ any: Any) -> Expression? {
+        guard let object = any as? [String: Any], object.count == 1, let (kind, body) = object.first,
+              let fields = body as? [String: Any] else { return nil }
+        switch kind {
+        case "meta": return (fields["key"] as? String).map(Expression.meta)
+        case "ct" where fields.count == 1: return (fields["key"] as? String).map(Expression.ct)
+        case "payload":
+            guard let proto = fields["protocol"] as? String, let field = fields["field"] as? String, fields.count == 2 else { return nil }
+            return .payload(proto, field)
+        default: return nil
+        }
+    }
+
+    static func readValue(_ any: Any) -> Value? {
+        if let text = any as? String { return .string(text) }
+        if let number = any as? Int { return .number(number) }
+        if let flags = any as? [String] { return .flags(flags) }
+        guard let object = any as? [String: Any], object.count == 1, let (kind, body) = object.first else { return nil }
+        switch kind {
+        case "set":
+            guard let items = body as? [Any] else { return nil }
+            var values: [Value] = []
+            for item in items {
+                guard let value = readValue(item) else { return nil }
+                values.append(value)
+            }
+            return .set(values)
+        case "range":
+            guard let bounds = body as? [Any], bounds.count == 2,
+                  let low = bounds[0] as? Int, let high = bounds[1] as? Int else { return nil }
+            return .range(low, high)
+        default:
+            return nil
+        }
+    }
+
+    /// Stable JSON text for something portctl does not model (sorted keys, no handles).
+    static func canonical(_ any: Any) -> String {
+        func strip(_ value: Any) -> Any {
+            if var object = value as? [String: Any] {
+                object.removeValue(forKey: "handle")
+                return object.mapValues(strip)
+            }
+            if let array = value as? [Any] { return array.map(strip) }
+            return value
+        }
+        guard JSONSerialization.isValidJSONObject(strip(any) as? [String: Any] ?? [:]),
+              let data = try? JSONSerialization.data(withJSONObject: strip(any), options: [.sortedKeys, .fragmentsAllowed])
+        else { return String(describing: any) }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

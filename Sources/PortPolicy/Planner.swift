@@ -1,0 +1,290 @@
+/// One difference between the policy and the live table, in an admin's terms.
+public enum PlanChange: Sendable, Hashable {
+    /// portctl's table is not in the kernel; it will be created.
+    case createTable
+    /// A policy rule is not in the kernel yet.
+    case addRule(id: String, summary: String)
+    /// The kernel has a rule the policy no longer has.
+    case removeRule(id: String, summary: String)
+    /// A rule's ports, protocol, action or interface differ.
+    case changeRule(id: String, before: String, after: String)
+    /// A rule's addresses differ (the sets gain or lose elements).
+    case changeSources(id: String, added: [IPNetwork], removed: [IPNetwork])
+    /// A default differs.
+    case changeDefault(Direction, from: String, to: String)
+    /// Something in portctl's table that no rule of the policy explains: changed outside portctl.
+    case drift(String)
+
+    /// Whether this change was made outside portctl.
+    public var isDrift: Bool { if case .drift = self { true } else { false } }
+}
+
+/// What `apply` would do: the changes, and the exact nftables batch that makes them.
+public struct Plan: Sendable, Hashable {
+    /// The table.
+    public var table: String
+    /// The changes, empty when the kernel already matches the policy.
+    public var changes: [PlanChange]
+    /// The batch apply sends (empty when there are no changes): one libnftables transaction.
+    public var script: String
+    /// Whether the batch replaces the whole table (resetting every counter) rather than editing it.
+    public var replacesTable: Bool
+
+    /// Makes a plan from parts.
+    public init(table: String, changes: [PlanChange], script: String, replacesTable: Bool) {
+        self.table = table
+        self.changes = changes
+        self.script = script
+        self.replacesTable = replacesTable
+    }
+
+    /// Whether the kernel already matches the policy.
+    public var isEmpty: Bool { changes.isEmpty }
+}
+
+/// Compares a policy with the live table and plans the smallest atomic batch that makes the
+/// kernel match it. Pure: the live table comes from ``LiveTable`` (a kernel listing or a file).
+public enum Planner {
+    /// Plans the change from `live` (nil when portctl's table is missing) to the policy.
+    public static func plan(_ policy: PortPolicy, live: Table?) -> Plan {
+        let desired = Renderer.model(policy)
+        guard let live else {
+            let changes = [PlanChange.createTable] + policy.rules.map { .addRule(id: $0.id, summary: $0.summary) }
+            return Plan(table: policy.table, changes: changes, script: Renderer.replaceBatch(policy), replacesTable: true)
+        }
+        if sameContent(desired, live) {
+            return Plan(table: policy.table, changes: [], script: "", replacesTable: false)
+        }
+        var changes = describe(policy, desired: desired, live: live)
+        if changes.isEmpty {
+            // A safety net: never call a table in sync that is not.
+            changes.append(.drift("table inet \(live.name) differs from the policy in a way portctl cannot name; apply rewrites it"))
+        }
+        let incremental = live.unknownObjects.allSatisfy(\.isDeletable)
+        let script = incremental ? editBatch(desired: desired, live: live) : Renderer.replaceBatch(policy)
+        return Plan(table: policy.table, changes: changes, script: script, replacesTable: !incremental)
+    }
+
+    /// Equality that ignores definition order of counters and sets (the kernel may list them in
+    /// another order) but not the order of rules.
+    static func sameContent(_ a: Table, _ b: Table) -> Bool {
+        a.name == b.name && Set(a.counters) == Set(b.counters) && a.counters.count == b.counters.count
+            && Set(a.sets) == Set(b.sets) && a.sets.count == b.sets.count
+            && a.chains == b.chains && a.unknownObjects == b.unknownObjects
+    }
+
+    // MARK: Describing
+
+    static func describe(_ policy: PortPolicy, desired: Table, live: Table) -> [PlanChange] {
+        var changes: [PlanChange] = []
+        let policyIDs = Set(policy.rules.map(\.id))
+
+        // Defaults.
+        if let chain = live.chain("input"), chain.hook == "input" {
+            let liveDefault = inboundDefault(chain)
+            if liveDefault != policy.inbound.rawValue {
+                changes.append(.changeDefault(.in, from: liveDefault, to: policy.inbound.rawValue))
+            }
+        }
+        if policy.hasOutboundRules, let chain = live.chain("output"), chain.hook == "output", let livePolicy = chain.policy,
+           livePolicy != policy.outbound.rawValue {
+            changes.append(.changeDefault(.out, from: livePolicy, to: policy.outbound.rawValue))
+        }
+
+        // Chains: headers and anything unexpected.
+        for chain in live.chains {
+            guard let wanted = desired.chain(chain.name) else {
+                // An output chain left from outbound rules the policy no longer has is not drift.
+                if !(chain.name == "output" && chain.hook == "output"
+                     && chain.rules.allSatisfy({ $0.ruleID != nil || Renderer.outputBaseline.contains($0) })) {
+                    changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
+                }
+                continue
+            }
+            if chain.hook != wanted.hook || chain.type != wanted.type || chain.priority != wanted.priority {
+                changes.append(.drift("chain \(chain.name) has \(chain.header ?? "no hook") instead of \(wanted.header ?? "")  (changed outside portctl)"))
+            }
+            let baseline = chain.name == "input" ? Renderer.baseline : Renderer.outputBaseline
+            for rule in chain.rules where rule.comment == nil && !baseline.contains(rule) {
+                changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not explained by the policy (changed outside portctl); apply removes it"))
+            }
+            for rule in baseline where !chain.rules.contains(rule) {
+                changes.append(.drift("baseline rule `\(rule.text)` is missing from chain \(chain.name) (changed outside portctl); apply restores it"))
+            }
+            for rule in chain.rules where rule.comment != nil && rule.comment != Renderer.defaultComment {
+                if let id = rule.ruleID, policyIDs.contains(id) || looksRendered(rule, id: id) { continue }
+                changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not explained by the policy (changed outside portctl); apply removes it"))
+            }
+        }
+        for object in live.unknownObjects {
+            let fix = object.isDeletable ? "apply removes it" : "apply rewrites the table"
+            changes.append(.drift("\(object.kind) \(object.name) is not part of the policy (changed outside portctl); \(fix)"))
+        }
+
+        // Rules, by id.
+        let liveRules = live.chains.flatMap(\.rules)
+        let liveIDs = Set(liveRules.compactMap(\.ruleID))
+        for rule in policy.rules {
+            let wanted = Renderer.rules(for: rule)
+            let have = liveRules.filter { $0.ruleID == rule.id }
+            let liveSources = IPFamily.allCases.flatMap { live.set(Renderer.setName(rule.id, $0))?.elements ?? [] }
+            if have.isEmpty && liveSources.isEmpty {
+                changes.append(.addRule(id: rule.id, summary: rule.summary))
+                continue
+            }
+            let wantedSources = IPNetwork.merged(rule.sources)
+            var asLive = rule
+            asLive.sources = liveSources
+            if have != Renderer.rules(for: asLive) || have.isEmpty != wanted.isEmpty
+                || liveSources.isEmpty != wantedSources.isEmpty {
+                let before = summarize(have, sets: live)
+                if before == rule.summary, let oldComment = have.first?.comment {
+                    changes.append(.changeRule(id: rule.id, before: "comment \"\(oldComment)\"", after: "comment \"\(Renderer.comment(rule))\""))
+                } else {
+                    changes.append(.changeRule(id: rule.id, before: before, after: rule.summary))
+                }
+            } else if wantedSources != liveSources {
+                changes.append(.changeSources(id: rule.id, added: wantedSources.filter { !liveSources.contains($0) },
+                                              removed: liveSources.filter { !wantedSources.contains($0) }))
+            }
+            if !live.counters.contains(rule.id) {
+                changes.append(.drift("counter \(rule.id) is missing (changed outside portctl); apply restores it"))
+            }
+        }
+        for id in liveIDs.subtracting(policyIDs).sorted() where id != "portctl" {
+            let have = liveRules.filter { $0.ruleID == id }
+            if have.allSatisfy({ looksRendered($0, id: id) }) {
+                changes.append(.removeRule(id: id, summary: summarize(have, sets: live)))
+            }
+        }
+
+        // Objects nothing explains.
+        let explainedCounters = Set(desired.counters).union(liveIDs)
+            .union([Renderer.inboundDefaultCounter, Renderer.outboundDefaultCounter])
+        for counter in live.counters where !explainedCounters.contains(counter) {
+            changes.append(.drift("counter \(counter) is not part of the policy (changed outside portctl); apply removes it"))
+        }
+        let explainedSets = Set(desired.sets.map(\.name))
+            .union(liveIDs.flatMap { id in IPFamily.allCases.map { Renderer.setName(id, $0) } })
+        for set in live.sets where !explainedSets.contains(set.name) {
+            changes.append(.drift("set \(set.name) is not part of the policy (changed outside portctl); apply removes it"))
+        }
+        for set in desired.sets {
+            if let have = live.set(set.name), have.family != set.family {
+                changes.append(.drift("set \(set.name) has the wrong type (changed outside portctl); apply replaces it"))
+            }
+        }
+
+        // Order: every rule present and right, but not in the policy's order.
+        if changes.isEmpty {
+            for chain in desired.chains where live.chain(chain.name)?.rules != chain.rules {
+                changes.append(.drift("rules in chain \(chain.name) are not in the policy's order (changed outside portctl); apply reorders them"))
+            }
+        }
+        return changes
+    }
+
+    /// The inbound default a live input chain applies.
+    static func inboundDefault(_ chain: Chain) -> String {
+        if chain.policy == "accept" { return "accept" }
+        let defaults = chain.rules.filter { $0.comment == Renderer.defaultComment }
+        if defaults.contains(where: { $0.statements.contains(.verdict(.rejectTCPReset)) }) { return "reject" }
+        return chain.policy ?? "accept"
+    }
+
+    /// Whether a rule has the shape portctl renders for this id (its counter is named by the id).
+    static func looksRendered(_ rule: Rule, id: String) -> Bool {
+        rule.statements.contains(.counter(id)) && !rule.statements.contains { if case .unknown = $0 { true } else { false } }
+    }
+
+    /// A best-effort admin summary of live rules (`allow 26/tcp from 10.0.0.0/8`).
+    static func summarize(_ rules: [Rule], sets: Table) -> String {
+        guard !rules.isEmpty else { return "nothing (no rule in the kernel)" }
+        var protos: [String] = [], actions: Set<String> = [], ports = "?", interface: String?, sources: [IPNetwork] = []
+        var outbound = false
+        for rule in rules {
+            for statement in rule.statements {
+                switch statement {
+                case let .match(.payload(proto, "dport"), _, value):
+                    if !protos.contains(proto) { protos.append(proto) }
+                    ports = portsText(value)
+                case let .match(.payload(_, field), _, .string(name)) where name.hasPrefix("@"):
+                    outbound = field == "daddr"
+                    for network in sets.set(String(name.dropFirst()))?.elements ?? [] where !sources.contains(network) {
+                        sources.append(network)
+                    }
+                case let .match(.meta(key), _, .string(name)) where key == "iifname" || key == "oifname":
+                    interface = name
+                case let .verdict(verdict):
+                    switch verdict {
+                    case .accept: actions.insert("allow")
+                    case .drop: actions.insert("deny")
+                    case .rejectTCPReset, .rejectICMPX: actions.insert("reject")
+                    }
+                default: break
+                }
+            }
+        }
+        let proto = protos.count == 2 ? "both" : (protos.first ?? "?")
+        var text = "\(actions.sorted().joined(separator: "/")) \(ports)/\(proto) \(outbound ? "to" : "from") "
+        text += sources.isEmpty ? "any" : sources.map(\.description).joined(separator: ", ")
+        if let interface { text += " on \(interface)" }
+        return text
+    }
+
+    static func portsText(_ value: Value) -> String {
+        switch value {
+        case let .number(port): "\(port)"
+        case let .range(low, high): "\(low)-\(high)"
+        case let .set(values): values.map(portsText).joined(separator: ",")
+        default: value.text(quoted: false)
+        }
+    }
+
+    // MARK: The batch
+
+    /// A batch that edits the live table into the desired one without touching the named
+    /// counters of rules that stay, so their packet and byte counts survive the change.
+    static func editBatch(desired: Table, live: Table) -> String {
+        let t = "inet \(desired.name)"
+        var out = ""
+        // 1. Empty the chains (their rules reference the sets and counters below).
+        for chain in live.chains { out += "flush chain \(t) \(chain.name)\n" }
+        // 2. Chains the policy no longer has, or whose hook changed.
+        for chain in live.chains {
+            let wanted = desired.chain(chain.name)
+            if wanted == nil || wanted?.hook != chain.hook || wanted?.type != chain.type || wanted?.priority != chain.priority {
+                out += "delete chain \(t) \(chain.name)\n"
+            }
+        }
+        // 3. Objects nothing in the policy explains, and sets that differ (delete + add is linear
+        //    in the new size, where adding elements to a big interval set is not).
+        for object in live.unknownObjects { out += "delete \(object.kind) \(t) \(object.name)\n" }
+        for set in live.sets where !desired.sets.contains(set) { out += "delete set \(t) \(set.name)\n" }
+        for set in desired.sets where !live.sets.contains(set) { out += set.addCommand(table: desired.name) }
+        // 4. Counters for new rules; the others keep their values.
+        for counter in desired.counters where !live.counters.contains(counter) { out += "add counter \(t) \(counter)\n" }
+        // 5. Chains (creating or updating the policy), then every rule in order.
+        for chain in desired.chains {
+            let have = live.chain(chain.name)
+            let recreated = have == nil || have?.hook != chain.hook || have?.type != chain.type || have?.priority != chain.priority
+            if recreated || have?.policy != chain.policy, let header = chain.header {
+                out += "add chain \(t) \(chain.name) { \(header) }\n"
+            }
+            for rule in chain.rules { out += "add rule \(t) \(chain.name) \(rule.text)\n" }
+        }
+        // 6. Counters nothing uses any more.
+        for counter in live.counters where !desired.counters.contains(counter) { out += "delete counter \(t) \(counter)\n" }
+        return out
+    }
+}
+
+extension PortRule {
+    /// One line for people: `allow 26/tcp from 10.0.0.0/8 on eth0`.
+    public var summary: String {
+        var text = "\(action.rawValue) \(portsDescription) \(direction == .in ? "from" : "to") "
+        text += sources.isEmpty ? "any" : IPNetwork.merged(sources).map(\.description).joined(separator: ", ")
+        if let interface { text += " on \(interface)" }
+        return text
+    }
+}

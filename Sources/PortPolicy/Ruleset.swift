@@ -1,0 +1,268 @@
+/// One nftables table, as a value: what portctl renders and what it reads back from the kernel,
+/// normalized so that the two compare equal exactly when the kernel does what the policy says.
+///
+/// Counter values and handles are not part of it; set elements are merged and sorted; one rule
+/// is a list of ``Statement``s, the same whether it came from rendering or from a listing.
+public struct Table: Sendable, Hashable {
+    /// The table name (the family is always `inet`).
+    public var name: String
+    /// The named counters, in definition order.
+    public var counters: [String]
+    /// The address sets, in definition order.
+    public var sets: [AddressSet]
+    /// The chains, in definition order.
+    public var chains: [Chain]
+    /// Anything in a listed table portctl never renders (maps, quotas, other sets...).
+    public var unknownObjects: [UnknownObject]
+
+    /// Makes a table.
+    public init(name: String, counters: [String] = [], sets: [AddressSet] = [], chains: [Chain] = [],
+                unknownObjects: [UnknownObject] = []) {
+        self.name = name
+        self.counters = counters
+        self.sets = sets
+        self.chains = chains
+        self.unknownObjects = unknownObjects
+    }
+
+    /// The chain with this name.
+    public func chain(_ name: String) -> Chain? { chains.first { $0.name == name } }
+
+    /// The set with this name.
+    public func set(_ name: String) -> AddressSet? { sets.first { $0.name == name } }
+
+    /// The table as an nftables script (`table inet NAME { ... }`).
+    public var text: String {
+        var out = "table inet \(name) {\n"
+        for counter in counters { out += "\tcounter \(counter) {\n\t}\n\n" }
+        for set in sets { out += set.text + "\n" }
+        for (index, chain) in chains.enumerated() {
+            if index > 0 { out += "\n" }
+            out += chain.text
+        }
+        return out + "}\n"
+    }
+}
+
+/// An object in a listed table that portctl does not render: found only in drift.
+public struct UnknownObject: Sendable, Hashable {
+    /// The listing's object kind (`set`, `map`, `quota`, `flowtable`, ...).
+    public var kind: String
+    /// Its name.
+    public var name: String
+    /// Its listing, as stable JSON (handles removed).
+    public var json: String
+
+    /// Makes an unknown object.
+    public init(kind: String, name: String, json: String) {
+        self.kind = kind
+        self.name = name
+        self.json = json
+    }
+
+    /// Whether `delete KIND inet TABLE NAME` removes it (once nothing references it).
+    public var isDeletable: Bool {
+        ["set", "map", "counter", "quota", "limit", "flowtable", "secmark", "synproxy"].contains(kind)
+    }
+}
+
+/// A named interval set of IPv4 or IPv6 networks.
+public struct AddressSet: Sendable, Hashable {
+    /// The set name.
+    public var name: String
+    /// `ipv4_addr` or `ipv6_addr`.
+    public var family: IPFamily
+    /// The elements, merged and sorted (as the kernel keeps them).
+    public var elements: [IPNetwork]
+
+    /// Makes a set; the elements are merged.
+    public init(name: String, family: IPFamily, elements: [IPNetwork]) {
+        self.name = name
+        self.family = family
+        self.elements = IPNetwork.merged(elements)
+    }
+
+    /// The nftables type name.
+    public var typeName: String { family == .ipv4 ? "ipv4_addr" : "ipv6_addr" }
+
+    /// The set definition, as it appears inside a table block.
+    public var text: String {
+        var out = "\tset \(name) {\n\t\ttype \(typeName)\n\t\tflags interval\n"
+        if !elements.isEmpty {
+            out += "\t\telements = { " + elements.map(\.description).joined(separator: ",\n\t\t\t     ") + " }\n"
+        }
+        return out + "\t}\n"
+    }
+
+    /// A standalone `add set` command with the elements.
+    public func addCommand(table: String) -> String {
+        var out = "add set inet \(table) \(name) { type \(typeName); flags interval; "
+        if !elements.isEmpty { out += "elements = { " + elements.map(\.description).joined(separator: ", ") + " }; " }
+        return out + "}\n"
+    }
+}
+
+/// A chain. portctl's chains are base chains of type `filter`.
+public struct Chain: Sendable, Hashable {
+    /// The chain name.
+    public var name: String
+    /// The hook (`input`, `output`), or nil for a regular chain.
+    public var hook: String?
+    /// The chain type (`filter`).
+    public var type: String?
+    /// The priority.
+    public var priority: Int
+    /// The policy (`accept` or `drop`).
+    public var policy: String?
+    /// The rules, in order.
+    public var rules: [Rule]
+
+    /// Makes a chain.
+    public init(name: String, hook: String?, type: String? = "filter", priority: Int = 0, policy: String?, rules: [Rule] = []) {
+        self.name = name
+        self.hook = hook
+        self.type = type
+        self.priority = priority
+        self.policy = policy
+        self.rules = rules
+    }
+
+    /// The `type ... hook ... priority ...; policy ...;` line, or nil for a regular chain.
+    public var header: String? {
+        guard let hook, let type else { return nil }
+        let priorityText = priority == 0 ? "filter" : "\(priority)"
+        return "type \(type) hook \(hook) priority \(priorityText); policy \(policy ?? "accept");"
+    }
+
+    /// The chain definition, as it appears inside a table block.
+    public var text: String {
+        var out = "\tchain \(name) {\n"
+        if let header { out += "\t\t\(header)\n" }
+        for rule in rules { out += "\t\t\(rule.text)\n" }
+        return out + "\t}\n"
+    }
+}
+
+/// One rule: statements in order and an optional comment.
+public struct Rule: Sendable, Hashable {
+    /// The statements.
+    public var statements: [Statement]
+    /// The comment (portctl puts the rule id there).
+    public var comment: String?
+
+    /// Makes a rule.
+    public init(_ statements: [Statement], comment: String? = nil) {
+        self.statements = statements
+        self.comment = comment
+    }
+
+    /// The policy rule id this rule belongs to, read from its comment (`ID` or `ID: note`).
+    public var ruleID: String? {
+        guard let comment else { return nil }
+        let id = comment.split(separator: ":", maxSplits: 1).first.map(String.init) ?? comment
+        return id.isEmpty ? nil : id
+    }
+
+    /// The rule in nftables syntax.
+    public var text: String {
+        var parts = statements.map(\.text)
+        if let comment { parts.append("comment \"\(comment)\"") }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// The left side of a match: what is inspected.
+public enum Expression: Sendable, Hashable {
+    /// `meta KEY` (`iifname`, `oifname`, `l4proto`).
+    case meta(String)
+    /// `ct KEY` (`state`).
+    case ct(String)
+    /// `PROTOCOL FIELD` (`ip saddr`, `tcp dport`, `icmp type`).
+    case payload(String, String)
+
+    /// nftables syntax (`meta l4proto` is written `meta l4proto`; interface names bare).
+    public var text: String {
+        switch self {
+        case let .meta(key): ["iifname", "oifname"].contains(key) ? key : "meta \(key)"
+        case let .ct(key): "ct \(key)"
+        case let .payload(proto, field): "\(proto) \(field)"
+        }
+    }
+}
+
+/// The right side of a match.
+public indirect enum Value: Sendable, Hashable {
+    /// A word or a quoted string, by context.
+    case string(String)
+    /// A number.
+    case number(Int)
+    /// An inclusive range of numbers.
+    case range(Int, Int)
+    /// An anonymous set of values.
+    case set([Value])
+    /// A list of flags (`established,related`).
+    case flags([String])
+
+    func text(quoted: Bool) -> String {
+        switch self {
+        case let .string(text): quoted ? "\"\(text)\"" : text
+        case let .number(number): "\(number)"
+        case let .range(low, high): "\(low)-\(high)"
+        case let .set(values): "{ " + values.map { $0.text(quoted: quoted) }.joined(separator: ", ") + " }"
+        case let .flags(flags): flags.joined(separator: ",")
+        }
+    }
+}
+
+/// What a rule does with a packet at its end.
+public enum Verdict: Sendable, Hashable {
+    /// `accept`.
+    case accept
+    /// `drop`.
+    case drop
+    /// `reject with tcp reset`.
+    case rejectTCPReset
+    /// `reject with icmpx TYPE`.
+    case rejectICMPX(String)
+
+    /// nftables syntax.
+    public var text: String {
+        switch self {
+        case .accept: "accept"
+        case .drop: "drop"
+        case .rejectTCPReset: "reject with tcp reset"
+        case let .rejectICMPX(type): "reject with icmpx \(type)"
+        }
+    }
+}
+
+/// One statement of a rule.
+public enum Statement: Sendable, Hashable {
+    /// `LEFT [OP] RIGHT`; `op` is `==` (written as nothing), `in`, or another nftables operator.
+    case match(Expression, op: String, Value)
+    /// `counter name "NAME"`.
+    case counter(String)
+    /// An anonymous `counter`.
+    case anonymousCounter
+    /// `limit rate N/PER burst B packets`.
+    case limit(rate: Int, per: String, burst: Int)
+    /// A verdict.
+    case verdict(Verdict)
+    /// A statement portctl never renders, as the listing's JSON (found only in drift).
+    case unknown(String)
+
+    /// nftables syntax.
+    public var text: String {
+        switch self {
+        case let .match(left, op, right):
+            let quoted = left == .meta("iifname") || left == .meta("oifname")
+            let opText = (op == "==" || op == "in") ? "" : op + " "
+            return "\(left.text) \(opText)\(right.text(quoted: quoted))"
+        case let .counter(name): return "counter name \"\(name)\""
+        case .anonymousCounter: return "counter"
+        case let .limit(rate, per, burst): return "limit rate \(rate)/\(per) burst \(burst) packets"
+        case let .verdict(verdict): return verdict.text
+        case let .unknown(json): return "<unknown \(json)>"
+        }
+    }
+}

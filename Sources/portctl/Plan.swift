@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+/// How `plan` prints.
+enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, nft
+}
+
+extension Portctl {
+    /// `portctl plan`: what apply would change, without changing anything.
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what 'portctl apply' would change in the kernel; change nothing.",
+            discussion: """
+            Compares the policy file with portctl's live table and lists the differences: rules \
+            added, removed or changed, sources added or removed, defaults, a missing table, and \
+            anything in the table that the policy does not explain (drift). Exit 0 when the \
+            kernel matches the policy, 2 when there are changes.
+
+            Save a plan with -o FILE and apply exactly that later with 'portctl apply FILE': \
+            it is refused if the policy file or the table changed in between.
+            """
+        )
+
+        @Flag(name: .long, help: "Print the plan as JSON (same as --format json).")
+        var json = false
+        @Option(name: .long, help: "text (default), json, or nft (the exact batch apply sends).")
+        var format: PlanFormat = .text
+        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Also save the plan (JSON) to this file, for 'portctl apply FILE'.", valueName: "file"))
+        var output: String?
+        @Option(name: .long, help: ArgumentHelp("Plan against a saved listing ('nft -j list table inet portctl') instead of the kernel; needs no root.", valueName: "file"))
+        var live: String?
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                try global.store.withLock {
+                    guard let (policy, bytes) = try global.store.loadWithBytes() else {
+                        throw Failure(message: "no policy file at \(global.paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
+                    }
+                    let liveTable: Table?
+                    if let live {
+                        guard let data = FileManager.default.contents(atPath: live) else {
+                            throw Failure(message: "cannot read listing \(live)", code: .failure)
+                        }
+                        liveTable = try LiveTable.read(json: String(decoding: data, as: UTF8.self), table: policy.table)
+                    } else {
+                        try requireNetAdmin("reading the kernel's table (use --live FILE to plan against a saved listing)")
+                        liveTable = try Firewall().live(table: policy.table)
+                    }
+                    let plan = Planner.plan(policy, live: liveTable)
+                    let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
+                                                policyBytes: bytes, live: liveTable)
+                    if let output { try PolicyStore.writeAtomically(document.encoded(), to: output) }
+                    switch json ? .json : format {
+                    case .text: print(PlanOutput.text(plan), terminator: "")
+                    case .json: print(document.encoded(), terminator: "")
+                    case .nft: print(plan.script, terminator: "")
+                    }
+                    if let output, format == .text, !json { say("plan saved to \(output)") }
+                    if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
+                }
+            }
+        }
+    }
+
+    /// `portctl check`: validate the policy, with the kernel's help when allowed.
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the policy file and its rendered ruleset (the kernel checks it too, with CAP_NET_ADMIN).")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                let policy = try global.loadExisting()
+                say("policy \(global.paths.policyFile): valid (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
+                if Privilege.hasNetAdmin {
+                    try Firewall().check(policy)
+                    say("ruleset: the kernel accepted it in check mode (nothing was committed)")
+                } else {
+                    say("ruleset: rendered, but not checked by the kernel: that needs root or CAP_NET_ADMIN")
+                }
+            }
+        }
+    }
+}

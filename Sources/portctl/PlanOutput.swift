@@ -1,0 +1,49 @@
+import Foundation
+import PortPolicy
+
+/// How plans are shown to people: `+`/`-`/`~` lines, `!` for drift; colour only on a terminal
+/// and never when `NO_COLOR` is set.
+enum PlanOutput {
+    static var useColour: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"] == nil && environment["TERM"] != "dumb"
+    }
+
+    static func paint(_ text: String, _ code: String) -> String {
+        useColour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+    }
+
+    /// One line per change.
+    static func lines(_ plan: Plan) -> [String] {
+        plan.changes.map { change in
+            switch change {
+            case .createTable:
+                paint("+ table inet \(plan.table) (missing: it will be created)", "32")
+            case let .addRule(id, summary):
+                paint("+ \(id): \(summary)", "32")
+            case let .removeRule(id, summary):
+                paint("- \(id): \(summary)", "31")
+            case let .changeRule(id, before, after):
+                paint("~ \(id): \(before) -> \(after)", "33")
+            case let .changeSources(id, added, removed):
+                paint("~ \(id): sources " + (added.map { "+\($0)" } + removed.map { "-\($0)" }).joined(separator: " "), "33")
+            case let .changeDefault(direction, from, to):
+                paint("~ default \(direction == .in ? "inbound" : "outbound"): \(from) -> \(to)", "33")
+            case let .drift(detail):
+                paint("! drift: \(detail)", "35")
+            }
+        }
+    }
+
+    /// The human report of a plan, with a closing line.
+    static func text(_ plan: Plan) -> String {
+        if plan.isEmpty { return "table inet \(plan.table) matches the policy: nothing to change\n" }
+        var out = lines(plan).joined(separator: "\n") + "\n"
+        let drift = plan.changes.filter(\.isDrift).count
+        let changes = plan.changes.count - drift
+        out += "\(changes) change\(changes == 1 ? "" : "s")"
+        if drift > 0 { out += ", \(drift) made outside portctl" }
+        if plan.replacesTable { out += "; apply replaces the whole table (counters restart from zero)" }
+        return out + "\n"
+    }
+}

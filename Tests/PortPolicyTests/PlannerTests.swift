@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+@testable import PortPolicy
+
+@Suite struct LiveTableTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func fixture(_ name: String) throws -> String {
+        try String(contentsOf: fixtures.appendingPathComponent(name), encoding: .utf8)
+    }
+
+    static var everyConstruct: PortPolicy {
+        get throws { try PolicyFile.decode(fixture("every-construct.yaml")) }
+    }
+
+    /// every-construct.json was listed by the kernel (nft 1.0.6) right after applying
+    /// every-construct.yaml: reading it back must give exactly the rendered model.
+    @Test func kernelListingReadsBackAsTheRenderedModel() throws {
+        let policy = try Self.everyConstruct
+        let live = try #require(try LiveTable.read(json: Self.fixture("every-construct.json"), table: "portctl"))
+        let desired = Renderer.model(policy)
+        #expect(live.chains == desired.chains)
+        #expect(Set(live.sets) == Set(desired.sets))
+        #expect(Set(live.counters) == Set(desired.counters))
+        #expect(live.unknownObjects.isEmpty)
+        let plan = Planner.plan(policy, live: live)
+        #expect(plan.isEmpty, "\(plan.changes)")
+        #expect(plan.script.isEmpty)
+    }
+
+    @Test func otherTablesAndMissingTables() throws {
+        #expect(try LiveTable.read(json: Self.fixture("every-construct.json"), table: "other") == nil)
+        #expect(throws: LiveTable.ReadError.self) { try LiveTable.read(json: "[]", table: "portctl") }
+        #expect(throws: LiveTable.ReadError.self) { try LiveTable.read(json: "not json", table: "portctl") }
+    }
+
+    @Test func driftMadeByHandIsNamedAndFixedWithoutRewritingTheTable() throws {
+        let policy = try Self.everyConstruct
+        let live = try #require(try LiveTable.read(json: Self.fixture("drifted.json"), table: "portctl"))
+        let plan = Planner.plan(policy, live: live)
+        let drift = plan.changes.compactMap { if case let .drift(text) = $0 { text } else { nil } }
+        #expect(drift.contains { $0.contains("tcp dport 9999 accept") })
+        #expect(drift.contains { $0.contains("sneaky") })
+        #expect(drift.contains { $0.contains("set extra") })
+        #expect(drift.contains { $0.contains("counter stray") })
+        #expect(plan.changes.contains(.changeSources(id: "smtp-alt", added: [], removed: [try IPNetwork(parsing: "192.0.2.0/24")])))
+        #expect(!plan.replacesTable)
+        #expect(!plan.script.contains("delete table"))
+        #expect(plan.script.contains("delete set inet portctl extra"))
+        #expect(plan.script.contains("delete counter inet portctl stray"))
+        // Counters of rules that stay are never deleted or re-added.
+        for id in policy.rules.map(\.id) {
+            #expect(!plan.script.contains("counter inet portctl \(id)\n"), "\(id)")
+        }
+    }
+}
+
+@Suite struct PlannerTests {
+    func policy(_ rules: [PortRule], inbound: InboundDefault = .drop) -> PortPolicy {
+        PortPolicy(inbound: inbound, rules: rules)
+    }
+
+    func rule(_ id: String, _ ports: [Int], from: [String] = [], action: RuleAction = .allow,
+              proto: TransportProtocol = .tcp, interface: String? = nil) throws -> PortRule {
+        PortRule(id: id, ports: try ports.map { try PortRange($0) }, proto: proto, action: action,
+                 sources: try from.map { try IPNetwork(parsing: $0) }, interface: interface)
+    }
+
+    /// The live table after applying `policy` (the renderer's model is what the kernel lists;
+    /// LiveTableTests prove that against a real listing).
+    func live(_ policy: PortPolicy) -> Table { Renderer.model(policy) }
+
+    @Test func missingTableIsCreatedWholesale() throws {
+        let wanted = policy([try rule("a", [26])])
+        let plan = Planner.plan(wanted, live: nil)
+        #expect(plan.changes == [.createTable, .addRule(id: "a", summary: "allow 26/tcp from any")])
+        #expect(plan.script == Renderer.replaceBatch(wanted))
+        #expect(plan.replacesTable)
+    }
+
+    @Test func matchingKernelMeansAnEmptyPlanAndNoScript() throws {
+        let wanted = policy([try rule("a", [26], from: ["10.0.0.0/8"]), try rule("b", [23], action: .deny)])
+        let plan = Planner.plan(wanted, live: live(wanted))
+        #expect(plan.isEmpty)
+        #expect(plan.script == "")
+    }
+
+    @Test func everyKindOfChange() throws {
+        let before = policy([
+            try rule("keep", [22]),
+            try rule("grow", [26], from: ["10.0.0.0/8", "192.0.2.0/24"]),
+            try rule("ports", [80]),
+            try rule("gone", [9000]),
+            try rule("widen", [27], from: ["198.51.100.0/24"]),
+        ])
+        let after = policy([
+            try rule("keep", [22]),
+            try rule("grow", [26], from: ["10.0.0.0/8", "203.0.113.0/24"]),
+            try rule("ports", [80, 443]),
+            try rule("widen", [27]),
+            try rule("new", [25], action: .reject),
+        ], inbound: .reject)
+        let plan = Planner.plan(after, live: live(before))
+        #expect(plan.changes.contains(.changeDefault(.in, from: "drop", to: "reject")))
+        #expect(plan.changes.contains(.changeSources(id: "grow", added: [try IPNetwork(parsing: "203.0.113.0/24")],
+                                                     removed: [try IPNetwork(parsing: "192.0.2.0/24")])))
+        #expect(plan.changes.contains(.changeRule(id: "ports", before: "allow 80/tcp from any", after: "allow 80,443/tcp from any")))
+        #expect(plan.changes.contains(.changeRule(id: "widen", before: "allow 27/tcp from 198.51.100.0/24", after: "allow 27/tcp from any")))
+        #expect(plan.changes.contains(.removeRule(id: "gone", summary: "allow 9000/tcp from any")))
+        #expect(plan.changes.contains(.addRule(id: "new", summary: "reject 25/tcp from any")))
+        #expect(!plan.changes.contains { $0.isDrift })
+        #expect(!plan.changes.contains { if case .changeRule(id: "keep", _, _) = $0 { true } else { false } })
+        // The batch keeps the counters of rules that stay and removes only the gone rule's.
+        #expect(plan.script.contains("delete counter inet portctl gone\n"))
+        #expect(plan.script.contains("add counter inet portctl new\n"))
+        #expect(!plan.script.contains("counter inet portctl keep\n"))
+        #expect(!plan.script.contains("counter inet portctl grow\n"))
+        #expect(!plan.script.contains("add chain"), "a reject default keeps the chain policy drop")
+        #expect(!plan.replacesTable)
+    }
+
+    @Test func acceptDefaultChangesTheChainPolicyInPlace() throws {
+        let before = policy([try rule("a", [26])])
+        var after = before
+        after.inbound = .accept
+        let plan = Planner.plan(after, live: live(before))
+        #expect(plan.changes == [.changeDefault(.in, from: "drop", to: "accept")])
+        #expect(plan.script.contains("add chain inet portctl input { type filter hook input priority filter; policy accept; }"))
+    }
+
+    @Test func commentChangeIsNamed() throws {
+        var before = try rule("a", [26])
+        before.comment = "old"
+        var after = before
+        after.comment = "new"
+        let plan = Planner.plan(policy([after]), live: live(policy([before])))
+        #expect(plan.changes == [.changeRule(id: "a", before: "comment \"a: old\"", after: "comment \"a: new\"")])
+    }
+
+    @Test func outboundChainComesAndGoes() throws {
+        var out = try rule("dns", [53], from: ["198.51.100.53"], proto: .udp)
+        out.direction = .out
+        let without = policy([try rule("a", [26])])
+        let with = policy([try rule("a", [26]), out])
+        let adding = Planner.plan(with, live: live(without))
+        #expect(adding.changes == [.addRule(id: "dns", summary: "allow 53/udp to 198.51.100.53")])
+        #expect(adding.script.contains("add chain inet portctl output { type filter hook output priority filter; policy accept; }"))
+        let removing = Planner.plan(without, live: live(with))
+        #expect(removing.changes == [.removeRule(id: "dns", summary: "allow 53/udp to 198.51.100.53")])
+        #expect(removing.script.contains("delete chain inet portctl output"))
+    }
+
+    @Test func reorderedRulesAreDrift() throws {
+        let wanted = policy([try rule("a", [26]), try rule("b", [27])])
+        var reordered = live(wanted)
+        let rules = reordered.chains[0].rules
+        let a = rules.firstIndex { $0.ruleID == "a" }!, b = rules.firstIndex { $0.ruleID == "b" }!
+        reordered.chains[0].rules.swapAt(a, b)
+        let plan = Planner.plan(wanted, live: reordered)
+        #expect(plan.changes.count == 1)
+        #expect(plan.changes.first?.isDrift == true)
+    }
+
+    @Test func planDocumentRoundTripsAndFingerprintsIgnoreNothingThatMatters() throws {
+        let wanted = policy([try rule("a", [26], from: ["10.0.0.0/8"])])
+        let plan = Planner.plan(wanted, live: nil)
+        let text = PolicyFile.encode(wanted)
+        let document = PlanDocument(plan: plan, policy: wanted, policyFile: "/p.yaml", policyBytes: Array(text.utf8), live: nil)
+        let decoded = try PlanDocument.decode(Data(document.encoded().utf8))
+        #expect(decoded == document)
+        #expect(decoded.liveDigest == "none")
+        #expect(PlanDocument.digest(live(wanted)) != PlanDocument.digest(live(policy([]))))
+        #expect(PlanDocument.digest(Array("abc".utf8)) == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(throws: PolicyError.self) { try PlanDocument.decode(Data("{}".utf8)) }
+    }
+}
