@@ -52,20 +52,27 @@ public indirect enum PolicyError: Error, Sendable, Hashable, CustomStringConvert
 /// Quotes user text for an error message so that control characters, quotes and very long values
 /// cannot break the one-line shape of the message.
 func quoted(_ value: String) -> String {
+    doubleQuoted(value, limit: 60)
+}
+
+/// `value` in double quotes with `"`, `\`, control and invisible line-breaking characters
+/// escaped (YAML's double-quoted escapes, which also read well in messages); cut after `limit`
+/// characters with an ellipsis when a limit is given.
+func doubleQuoted(_ value: String, limit: Int? = nil) -> String {
     var out = "\""
-    var count = 0
-    for scalar in value.unicodeScalars {
-        count += 1
-        if count > 60 { out += "…"; break }
+    for (count, scalar) in value.unicodeScalars.enumerated() {
+        if let limit, count >= limit { out += "…"; break }
         switch scalar {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
         case "\n": out += "\\n"
-        case "\r": out += "\\r"
         case "\t": out += "\\t"
+        case "\r": out += "\\r"
         default:
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
+            if scalar.value < 0x20 || scalar.value == 0x7f || (0x80..<0xa0).contains(scalar.value)
+                || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{feff}" {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             } else {
                 out.unicodeScalars.append(scalar)
             }

@@ -138,10 +138,15 @@ extension Portctl {
             try global.reporting {
                 try global.store.withLock {
                     let table = try global.store.load()?.table ?? PortPolicy.defaultTable
+                    let exists = Privilege.hasNetAdmin ? try Firewall().tableExists(table) : true
+                    if !exists {
+                        say("table inet \(table) is not in the kernel; nothing to remove")
+                        return
+                    }
                     if change.dryRun {
                         say("dry run: nothing written. This batch would remove table inet \(table):")
                         print(Renderer.deleteBatch(table: table), terminator: "")
-                        throw Failure(message: "dry run: changes pending", code: .changesPending)
+                        throw Failure(message: "", code: .changesPending)
                     }
                     try requireNetAdmin("removing portctl's table")
                     try Firewall().remove(table: table)

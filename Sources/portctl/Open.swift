@@ -17,15 +17,12 @@ extension Portctl {
         )
 
         @OptionGroup var target: PortArguments
-        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
-        var comment: String?
-        @Option(name: .long, help: ArgumentHelp("The rule id (a letter, then letters, digits, '.', '_', '-'); derived from the ports when omitted.", valueName: "id"))
-        var id: String?
+        @OptionGroup var naming: RuleNaming
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let request = try global.reporting { try target.request(comment: comment, id: id) }
+            let request = try global.reporting { try target.request(comment: naming.comment, id: naming.id) }
             try changePolicy(global, change) { policy in
                 let changes = [try policy.open(request)]
                 warnIfAnySource(changes)
@@ -61,16 +58,12 @@ extension Portctl {
             abstract: "Drop traffic to ports silently (clients see 'filtered'); wins over any allow.")
 
         @OptionGroup var target: PortArguments
-        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
-        var comment: String?
-        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
-        var id: String?
+        @OptionGroup var naming: RuleNaming
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let request = try global.reporting { try target.request(comment: comment, id: id) }
-            try changePolicy(global, change) { policy in [try policy.block(request, action: .deny)] }
+            try block(.deny, target, naming, change, global)
         }
     }
 
@@ -80,16 +73,12 @@ extension Portctl {
             abstract: "Refuse traffic to ports (TCP reset, ICMP port-unreachable for UDP); wins over any allow.")
 
         @OptionGroup var target: PortArguments
-        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
-        var comment: String?
-        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
-        var id: String?
+        @OptionGroup var naming: RuleNaming
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let request = try global.reporting { try target.request(comment: comment, id: id) }
-            try changePolicy(global, change) { policy in [try policy.block(request, action: .reject)] }
+            try block(.reject, target, naming, change, global)
         }
     }
 
@@ -107,4 +96,19 @@ extension Portctl {
             try changePolicy(global, change) { policy in [try policy.remove(id: id)] }
         }
     }
+}
+
+/// The id and comment a new rule may be given.
+struct RuleNaming: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
+    var comment: String?
+    @Option(name: .long, help: ArgumentHelp("The rule id (a letter, then letters, digits, '.', '_', '-'); derived from the ports when omitted.", valueName: "id"))
+    var id: String?
+}
+
+/// Adds a deny or reject rule.
+private func block(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming,
+                   _ change: ChangeOptions, _ global: GlobalOptions) throws {
+    let request = try global.reporting { try target.request(comment: naming.comment, id: naming.id) }
+    try changePolicy(global, change) { policy in [try policy.block(request, action: action)] }
 }
