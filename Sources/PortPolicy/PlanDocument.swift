@@ -114,7 +114,8 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 }
 
 extension PlanDocument.Change {
-    init(_ change: PlanChange) {
+    /// Flattens a plan change for JSON.
+    public init(_ change: PlanChange) {
         switch change {
         case .createTable:
             self.init(kind: "create-table")

@@ -144,8 +144,9 @@ public enum Planner {
                     changes.append(.changeRule(id: rule.id, before: before, after: rule.summary))
                 }
             } else if wantedSources != liveSources {
-                changes.append(.changeSources(id: rule.id, added: wantedSources.filter { !liveSources.contains($0) },
-                                              removed: liveSources.filter { !wantedSources.contains($0) }))
+                let wantedSet = Set(wantedSources), liveSet = Set(liveSources)
+                changes.append(.changeSources(id: rule.id, added: wantedSources.filter { !liveSet.contains($0) },
+                                              removed: liveSources.filter { !wantedSet.contains($0) }))
             }
             if !live.counters.contains(rule.id) {
                 changes.append(.drift("counter \(rule.id) is missing (changed outside portctl); apply restores it"))
@@ -200,7 +201,8 @@ public enum Planner {
     /// A best-effort admin summary of live rules (`allow 26/tcp from 10.0.0.0/8`).
     static func summarize(_ rules: [Rule], sets: Table) -> String {
         guard !rules.isEmpty else { return "nothing (no rule in the kernel)" }
-        var protos: [String] = [], actions: Set<String> = [], ports = "?", interface: String?, sources: [IPNetwork] = []
+        var protos: [String] = [], actions: Set<String> = [], ports = "?", interface: String?
+        var sources: [IPNetwork] = [], seen: Set<String> = []
         var outbound = false
         for rule in rules {
             for statement in rule.statements {
@@ -210,9 +212,7 @@ public enum Planner {
                     ports = portsText(value)
                 case let .match(.payload(_, field), _, .string(name)) where name.hasPrefix("@"):
                     outbound = field == "daddr"
-                    for network in sets.set(String(name.dropFirst()))?.elements ?? [] where !sources.contains(network) {
-                        sources.append(network)
-                    }
+                    if seen.insert(name).inserted { sources += sets.set(String(name.dropFirst()))?.elements ?? [] }
                 case let .match(.meta(key), _, .string(name)) where key == "iifname" || key == "oifname":
                     interface = name
                 case let .verdict(verdict):
@@ -227,9 +227,16 @@ public enum Planner {
         }
         let proto = protos.count == 2 ? "both" : (protos.first ?? "?")
         var text = "\(actions.sorted().joined(separator: "/")) \(ports)/\(proto) \(outbound ? "to" : "from") "
-        text += sources.isEmpty ? "any" : sources.map(\.description).joined(separator: ", ")
+        text += addressList(sources)
         if let interface { text += " on \(interface)" }
         return text
+    }
+
+    /// `any`, or up to five addresses and how many more.
+    static func addressList(_ networks: [IPNetwork]) -> String {
+        if networks.isEmpty { return "any" }
+        let shown = networks.prefix(5).map(\.description).joined(separator: ", ")
+        return networks.count > 5 ? shown + " and \(networks.count - 5) more" : shown
     }
 
     static func portsText(_ value: Value) -> String {
@@ -283,7 +290,7 @@ extension PortRule {
     /// One line for people: `allow 26/tcp from 10.0.0.0/8 on eth0`.
     public var summary: String {
         var text = "\(action.rawValue) \(portsDescription) \(direction == .in ? "from" : "to") "
-        text += sources.isEmpty ? "any" : IPNetwork.merged(sources).map(\.description).joined(separator: ", ")
+        text += Planner.addressList(IPNetwork.merged(sources))
         if let interface { text += " on \(interface)" }
         return text
     }

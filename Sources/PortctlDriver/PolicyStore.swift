@@ -60,23 +60,45 @@ public struct PolicyStore: Sendable {
     /// Whether the policy file exists.
     public var exists: Bool { FileManager.default.fileExists(atPath: paths.policyFile) }
 
-    /// Reads the policy file's bytes, refusing oversized files, or nil when there is none.
-    public func readData() throws(SystemError) -> Data? {
+    /// Reads the policy file's bytes, or nil when there is none. Refuses a file (or a folder
+    /// holding it) that users other than root can write, as sshd's StrictModes does, and files too
+    /// large to be a policy.
+    public func readData() throws -> Data? {
         var info = stat()
         if stat(paths.policyFile, &info) != 0 {
             if Glibc.errno == ENOENT { return nil }
-            throw .errno(Glibc.errno, "cannot read policy file \(paths.policyFile)")
+            throw SystemError.errno(Glibc.errno, "cannot read policy file \(paths.policyFile)")
         }
         if (info.st_mode & S_IFMT) != S_IFREG {
             throw SystemError("policy file \(paths.policyFile) is not a regular file")
         }
+        try Self.refuseForeignWriters(paths.policyFile, info, isDirectory: false)
+        let directory = URL(fileURLWithPath: paths.policyFile).deletingLastPathComponent().path
+        var directoryInfo = stat()
+        if stat(directory, &directoryInfo) == 0 {
+            try Self.refuseForeignWriters(directory, directoryInfo, isDirectory: true)
+        }
         if Int(info.st_size) > Self.maximumFileSize {
-            throw SystemError("policy file \(paths.policyFile) is \(info.st_size) bytes; portctl reads at most \(Self.maximumFileSize) (is it the right file?)")
+            throw PolicyFileError(path: paths.policyFile, error: .invalidDocument(
+                "the file is \(info.st_size) bytes; a policy file is at most \(Self.maximumFileSize >> 20) MiB (is it the right file?)"))
         }
         guard let data = FileManager.default.contents(atPath: paths.policyFile) else {
             throw SystemError("cannot read policy file \(paths.policyFile)")
         }
         return data
+    }
+
+    /// Refuses a path that someone other than root (or the user running portctl) could write.
+    static func refuseForeignWriters(_ path: String, _ info: stat, isDirectory: Bool) throws(SystemError) {
+        let mode = info.st_mode & 0o7777
+        let owner = info.st_uid
+        let trustedOwner = owner == 0 || owner == geteuid()
+        // A sticky, root-owned folder such as /tmp lets others create files but not replace ours.
+        let groupOrOtherWritable = mode & 0o022 != 0 && !(isDirectory && mode & 0o1000 != 0 && owner == 0)
+        guard !trustedOwner || groupOrOtherWritable else { return }
+        let what = isDirectory ? "the folder holding the policy file, \(path)," : "policy file \(path)"
+        let fix = isDirectory ? "chown root \(path) && chmod go-w \(path)" : "chown root \(path) && chmod 644 \(path)"
+        throw SystemError("refusing \(what) because users other than root can write it (owner uid \(owner), mode \(String(mode, radix: 8))); fix: \(fix)")
     }
 
     /// Reads and validates the policy, or nil when there is no policy file.

@@ -7,6 +7,21 @@ import PortctlDriver
 struct ChangeOptions: ParsableArguments {
     @Flag(name: .long, help: "Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.")
     var dryRun = false
+
+    @Option(name: .long, help: ArgumentHelp("Roll the change back automatically (policy file and ruleset) unless 'portctl confirm' runs within this many seconds (1 to 86400).", valueName: "seconds"))
+    var confirm: Int?
+
+    @Flag(name: .long, help: "Apply even if the change would block new SSH logins over the connection portctl runs in.")
+    var force = false
+
+    func validate() throws {
+        if let confirm, !(1...86400).contains(confirm) {
+            throw ValidationError("invalid --confirm \"\(confirm)\": give seconds from 1 to 86400")
+        }
+        if confirm != nil && dryRun {
+            throw ValidationError("--confirm and --dry-run do not go together: a dry run applies nothing to confirm")
+        }
+    }
 }
 
 /// The ports and addresses `open`, `close`, `deny` and `reject` take.
@@ -43,78 +58,32 @@ struct PortArguments: ParsableArguments {
 /// Reads the policy (creating the first-run policy when there is none), applies `edit`, plans
 /// the kernel change, and then either shows it (`--dry-run`) or applies the plan and writes the
 /// file, all under the state directory's lock.
-func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions,
+func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: String,
                   edit: (inout PortPolicy) throws -> [PolicyChange]) throws {
     try global.reporting {
         let store = global.store
         try store.withLock {
             var policy: PortPolicy
-            var created = false
-            if let existing = try store.load() {
+            var previousText: String?
+            if let (existing, bytes) = try store.loadWithBytes() {
                 policy = existing
+                previousText = String(decoding: bytes, as: UTF8.self)
             } else {
                 policy = PortPolicy.firstRun(sshPort: sshServerPort)
-                created = true
             }
             let before = policy
             let changes = try edit(&policy)
             try policy.validate()
-            for change in changes { say(describe(change)) }
-            let policyChanged = policy != before || created
+            let created = previousText == nil
+            var report = changes.map(describe)
             if created {
-                say("\(change.dryRun ? "would create" : "creating") \(store.paths.policyFile): inbound drop, with SSH (\(policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
+                report.append("\(change.dryRun ? "would create" : "created") \(store.paths.policyFile): inbound drop, with SSH (\(policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
             }
-            try commit(policy, previous: created ? nil : before, policyChanged: policyChanged, global: global, change: change)
+            let changed = policy != before || created
+            try commit(policy, fileText: changed ? PolicyFile.encode(policy) : previousText, previousText: previousText,
+                       policyChanged: changed, global: global, change: change, command: command,
+                       report: report, warnings: anySourceWarnings(changes))
         }
-    }
-}
-
-/// Plans and applies a policy (or shows the plan with `--dry-run`), then writes the policy file
-/// when it changed. The caller holds the lock.
-func commit(_ policy: PortPolicy, previous: PortPolicy?, policyChanged: Bool, global: GlobalOptions, change: ChangeOptions) throws {
-    let store = global.store
-    let firewall = Firewall()
-    if change.dryRun {
-        var pending = policyChanged
-        if Privilege.hasNetAdmin {
-            let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
-            say("dry run: nothing written. The kernel would change like this:")
-            print(PlanOutput.text(plan), terminator: "")
-            if !plan.isEmpty {
-                say("nftables batch:")
-                print(plan.script, terminator: "")
-            }
-            pending = pending || !plan.isEmpty
-        } else {
-            say("dry run: nothing written. The kernel's table cannot be read without root or CAP_NET_ADMIN; the full table apply would load:")
-            print(Renderer.table(policy), terminator: "")
-        }
-        if pending { throw Failure(message: "", code: .changesPending) }
-        return
-    }
-    try requireNetAdmin("changing the firewall")
-    let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
-    try firewall.apply(plan)
-    if policyChanged {
-        do {
-            try store.save(policy)
-        } catch {
-            // Keep kernel and file in step: put the previous ruleset back.
-            if let previous, let live = try? firewall.live(table: policy.table) {
-                try? firewall.apply(Planner.plan(previous, live: live))
-            } else if previous == nil {
-                try? firewall.remove(table: policy.table)
-            }
-            throw error
-        }
-    }
-    if plan.isEmpty {
-        say("kernel: table inet \(policy.table) already matched; nothing sent")
-    } else {
-        // The edit's own lines were printed already; show the rest (drift, or everything for apply).
-        let shown = policyChanged ? Plan(table: plan.table, changes: plan.changes.filter(\.isDrift), script: "", replacesTable: false) : plan
-        for line in PlanOutput.lines(shown) { say(line) }
-        say("applied: table inet \(policy.table) holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
     }
 }
 
@@ -136,15 +105,15 @@ func describe(_ change: PolicyChange) -> String {
     }
 }
 
-/// Warns when a change leaves traffic open to any address.
-func warnIfAnySource(_ changes: [PolicyChange]) {
-    for change in changes {
+/// Warnings for changes that leave traffic open to any address.
+func anySourceWarnings(_ changes: [PolicyChange]) -> [String] {
+    changes.compactMap { change in
         switch change {
         case let .added(rule) where rule.isFromAnywhere && rule.action == .allow && rule.direction == .in,
              let .widened(rule, _) where rule.isFromAnywhere && rule.direction == .in:
-            warn("\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it")
+            "\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it"
         default:
-            break
+            nil
         }
     }
 }

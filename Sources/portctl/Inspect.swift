@@ -85,8 +85,11 @@ extension Portctl {
                         try applySaved(planFile)
                         return
                     }
-                    let policy = try global.loadExisting()
-                    try commit(policy, previous: policy, policyChanged: false, global: global, change: change)
+                    guard let (policy, bytes) = try global.store.loadWithBytes() else {
+                        throw Failure(message: "no policy file at \(global.paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
+                    }
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    try commit(policy, fileText: text, previousText: text, policyChanged: false, global: global, change: change, command: "apply")
                 }
             }
         }
@@ -121,8 +124,14 @@ extension Portctl {
                 say("the plan has no changes; nothing sent")
                 return
             }
+            try refuseWhileConfirmationPending(global)
+            if !change.force { try guardAgainstLockout(document.policy) }
             try Firewall().run(script: document.script)
             say("applied plan \(path): \(document.changes.count) change\(document.changes.count == 1 ? "" : "s") to table inet \(document.table)")
+            let text = String(decoding: bytes, as: UTF8.self)
+            let entry = try record(command: "apply-plan", global: global, previousText: text, after: text,
+                                   changes: document.changes, script: document.script, pending: change.confirm != nil)
+            if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
         }
     }
 

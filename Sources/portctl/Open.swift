@@ -23,11 +23,7 @@ extension Portctl {
 
         func run() throws {
             let request = try global.reporting { try target.request(comment: naming.comment, id: naming.id) }
-            try changePolicy(global, change) { policy in
-                let changes = [try policy.open(request)]
-                warnIfAnySource(changes)
-                return changes
-            }
+            try changePolicy(global, change, command: "open") { policy in [try policy.open(request)] }
         }
     }
 
@@ -48,7 +44,7 @@ extension Portctl {
 
         func run() throws {
             let request = try global.reporting { try target.request() }
-            try changePolicy(global, change) { policy in try policy.close(request) }
+            try changePolicy(global, change, command: "close") { policy in try policy.close(request) }
         }
     }
 
@@ -93,7 +89,7 @@ extension Portctl {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try changePolicy(global, change) { policy in [try policy.remove(id: id)] }
+            try changePolicy(global, change, command: "remove") { policy in [try policy.remove(id: id)] }
         }
     }
 }
@@ -110,5 +106,5 @@ struct RuleNaming: ParsableArguments {
 private func block(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming,
                    _ change: ChangeOptions, _ global: GlobalOptions) throws {
     let request = try global.reporting { try target.request(comment: naming.comment, id: naming.id) }
-    try changePolicy(global, change) { policy in [try policy.block(request, action: action)] }
+    try changePolicy(global, change, command: action.rawValue) { policy in [try policy.block(request, action: action)] }
 }

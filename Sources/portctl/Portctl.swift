@@ -20,7 +20,8 @@ struct Portctl: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self,
-                      Render.self, Plan.self, Apply.self, Check.self, Disable.self]
+                      Render.self, Plan.self, Apply.self, Check.self, Confirm.self, Rollback.self, History.self,
+                      Disable.self, Watchdog.self]
     )
 
     static func main() {

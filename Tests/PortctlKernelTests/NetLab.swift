@@ -78,7 +78,7 @@ final class NetLab {
     static let serverA6 = "2001:db8:1::1", clientA6 = "2001:db8:1::2"
     static let serverB6 = "2001:db8:2::1", clientB6 = "2001:db8:2::2"
 
-    init() throws {
+    init(withClients: Bool = true) throws {
         let number = labLock.withLock { labCounter += 1; return labCounter }
         let tag = "pctl\(getpid() % 100000)x\(number)"
         server = tag + "s"
@@ -88,10 +88,11 @@ final class NetLab {
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         do {
-            for ns in [server, clientA, clientB] {
+            for ns in withClients ? [server, clientA, clientB] : [server] {
                 try check(run(["ip", "netns", "add", ns]))
                 try check(run(["ip", "-n", ns, "link", "set", "lo", "up"]))
             }
+            if !withClients { return }
             try link(tag + "sa", tag + "as", client: clientA, server4: Self.serverA4, client4: Self.clientA4,
                      server6: Self.serverA6, client6: Self.clientA6)
             try link(tag + "sb", tag + "bs", client: clientB, server4: Self.serverB4, client4: Self.clientB4,
@@ -117,14 +118,20 @@ final class NetLab {
         if outcome.status != 0 { throw LabError(message: outcome.description) }
     }
 
-    /// Ends the listeners this lab started (by PID) and removes its namespaces and files.
+    /// Ends the listeners this lab started (by PID), and any process still running inside its
+    /// namespaces (portctl's --confirm watchdogs, started by these tests), then removes the
+    /// namespaces and files.
     func cleanup() {
         for listener in listeners where listener.isRunning {
             kill(listener.processIdentifier, SIGKILL)
             listener.waitUntilExit()
         }
         listeners = []
-        for ns in [server, clientA, clientB] { _ = try? run(["ip", "netns", "del", ns]) }
+        for ns in [server, clientA, clientB] {
+            let pids = (try? run(["ip", "netns", "pids", ns]))?.stdout.split(separator: "\n").compactMap { Int32($0) } ?? []
+            for pid in pids { kill(pid, SIGKILL) }
+            _ = try? run(["ip", "netns", "del", ns])
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -139,9 +146,25 @@ final class NetLab {
     /// Runs `portctl ARGS` in the server namespace.
     @discardableResult
     func portctl(_ arguments: String...) throws -> Outcome {
-        try run(["ip", "netns", "exec", server, productsDirectory.appendingPathComponent("portctl").path] + arguments,
-                environment: environment)
+        try portctl(arguments)
     }
+
+    /// Runs `portctl ARGS` in the server namespace with extra environment variables.
+    @discardableResult
+    func portctl(_ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> Outcome {
+        try run(["ip", "netns", "exec", server, Self.portctlPath] + arguments,
+                environment: environment.merging(extraEnvironment) { $1 })
+    }
+
+    static var portctlPath: String { productsDirectory.appendingPathComponent("portctl").path }
+
+    var policyPath: String { environment["PORTCTL_POLICY"]! }
+
+    /// The policy file's bytes (empty when there is none).
+    func policyBytes() -> Data { FileManager.default.contents(atPath: policyPath) ?? Data() }
+
+    /// The server's whole ruleset with handles: any rewrite shows.
+    func ruleset() throws -> String { try nft("-a", "list", "ruleset").stdout }
 
     /// Runs `nft ARGS` in the server namespace.
     @discardableResult

@@ -28,7 +28,10 @@ struct RenderedRulesetTests {
         let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".yaml") }
         #expect(!files.isEmpty)
         for file in files {
-            let applied = try lab.portctl("apply", "--policy", examples.appendingPathComponent(file).path)
+            // A copy owned by root: a checkout owned by another user would be refused, rightly.
+            let copy = lab.directory.appendingPathComponent(file).path
+            try FileManager.default.copyItem(atPath: examples.appendingPathComponent(file).path, toPath: copy)
+            let applied = try lab.portctl("apply", "--policy", copy)
             #expect(applied.status == 0, "\(file): \(applied)")
         }
     }

@@ -1,0 +1,226 @@
+import Foundation
+public import PortPolicy
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One applied change: the change-control trail `portctl history` shows and `rollback` uses.
+public struct HistoryEntry: Codable, Sendable, Hashable {
+    /// Increasing number of the entry.
+    public var sequence: Int
+    /// When it was applied (ISO 8601, UTC).
+    public var time: String
+    /// The user who ran it (login name, else uid).
+    public var user: String
+    /// The SSH client address and port, when run over SSH.
+    public var sshClient: String?
+    /// What was run: `open`, `apply`, `rollback`, `auto-rollback`, ...
+    public var command: String
+    /// The full command line.
+    public var arguments: [String]
+    /// The policy file.
+    public var policyFile: String
+    /// The policy in force before (the file's text), or nil when there was none.
+    public var before: String?
+    /// The policy in force after (the file's text), or nil when the policy was removed.
+    public var after: String?
+    /// What changed in the kernel.
+    public var changes: [PlanDocument.Change]
+    /// The batch sent.
+    public var script: String
+    /// `pending` while a `--confirm` window is open, then `confirmed` or `rolled back`.
+    public var confirmation: String?
+
+    /// Makes an entry (`record` numbers it).
+    public init(sequence: Int, time: String, user: String, sshClient: String?, command: String, arguments: [String],
+                policyFile: String, before: String?, after: String?, changes: [PlanDocument.Change], script: String,
+                confirmation: String?) {
+        self.sequence = sequence
+        self.time = time
+        self.user = user
+        self.sshClient = sshClient
+        self.command = command
+        self.arguments = arguments
+        self.policyFile = policyFile
+        self.before = before
+        self.after = after
+        self.changes = changes
+        self.script = script
+        self.confirmation = confirmation
+    }
+}
+
+/// A change waiting for `portctl confirm`.
+public struct PendingConfirmation: Codable, Sendable, Hashable {
+    /// A random token the watchdog checks, so a later change is never rolled back by an old one.
+    public var token: String
+    /// The history entry to roll back.
+    public var sequence: Int
+    /// When the rollback happens (seconds since 1970).
+    public var deadline: Double
+    /// The watchdog's process id.
+    public var watchdog: Int32?
+
+    /// Makes a pending confirmation.
+    public init(token: String, sequence: Int, deadline: Double, watchdog: Int32?) {
+        self.token = token
+        self.sequence = sequence
+        self.deadline = deadline
+        self.watchdog = watchdog
+    }
+}
+
+/// The state directory: history of applied changes (bounded) and the pending confirmation.
+public struct StateStore: Sendable {
+    /// The state directory.
+    public let directory: String
+    /// How many history entries are kept.
+    public static let historyLimit = 50
+
+    /// Makes a store.
+    public init(directory: String) { self.directory = directory }
+
+    var historyDirectory: String { directory + "/history" }
+    var pendingPath: String { directory + "/pending-confirm.json" }
+
+    /// Every kept entry, oldest first.
+    public func history() throws -> [HistoryEntry] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
+            FileManager.default.contents(atPath: historyDirectory + "/" + name)
+                .flatMap { try? JSONDecoder().decode(HistoryEntry.self, from: $0) }
+        }
+    }
+
+    /// The newest entry.
+    public func latest() throws -> HistoryEntry? { try history().last }
+
+    /// Records an entry (numbering it) and drops the oldest beyond the limit; returns the entry.
+    @discardableResult
+    public func record(_ entry: HistoryEntry) throws -> HistoryEntry {
+        try PolicyStore.makeDirectory(historyDirectory, mode: 0o700)
+        var entry = entry
+        entry.sequence = (try latest()?.sequence ?? 0) + 1
+        try save(entry)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? [])
+            .filter { $0.hasSuffix(".json") }.sorted()
+        for name in names.dropLast(Self.historyLimit) {
+            try? FileManager.default.removeItem(atPath: historyDirectory + "/" + name)
+        }
+        return entry
+    }
+
+    /// Rewrites an existing entry (to update its confirmation).
+    public func save(_ entry: HistoryEntry) throws {
+        try PolicyStore.writeAtomically(Self.json(entry), to: historyDirectory + "/" + String(format: "%08d.json", entry.sequence))
+    }
+
+    /// The pending confirmation, if any.
+    public func pending() -> PendingConfirmation? {
+        FileManager.default.contents(atPath: pendingPath).flatMap { try? JSONDecoder().decode(PendingConfirmation.self, from: $0) }
+    }
+
+    /// Records or clears the pending confirmation.
+    public func setPending(_ pending: PendingConfirmation?) throws {
+        if let pending {
+            try PolicyStore.writeAtomically(Self.json(pending), to: pendingPath)
+        } else {
+            unlink(pendingPath)
+        }
+    }
+
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) + "\n"
+    }
+
+    /// Who is running this, for the trail: login name (or uid) and the SSH client.
+    public static func actor(environment: [String: String]) -> (user: String, sshClient: String?) {
+        var user = "uid \(getuid())"
+        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { user = String(cString: name) }
+        if let sudoUser = environment["SUDO_USER"], !sudoUser.isEmpty { user += " (sudo by \(sudoUser))" }
+        let ssh = environment["SSH_CONNECTION"]?.split(separator: " ").prefix(2).joined(separator: " ")
+        return (user, ssh.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// Now, in ISO 8601 UTC.
+    public static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date())
+    }
+}
+
+/// Starts a process that outlives this one and its terminal: a new session (no controlling
+/// terminal, so no SIGHUP when the SSH connection closes), standard streams on /dev/null.
+public enum DetachedProcess {
+    /// Spawns `arguments` (the first is the executable path); returns its process id.
+    public static func spawn(_ arguments: [String], environment: [String: String]) throws(SystemError) -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc 2.26 and later) is only declared under _GNU_SOURCE: its value is 0x80.
+        posix_spawnattr_setflags(&attributes, 0x80)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor in Int32(0)...2 {
+            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        // Descriptors this process holds without close-on-exec (libnftables' netlink socket,
+        // pipes it inherited) would leak into the child: mark them close-on-exec first.
+        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init)
+        for descriptor in descriptors where descriptor > 2 {
+            let flags = fcntl(descriptor, F_GETFD)
+            if flags >= 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+        }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        guard code == 0 else { throw .errno(code, "cannot start \(arguments[0])") }
+        return pid
+    }
+
+    /// Closes every descriptor above standard error that the process inherited (pipes of the
+    /// shell or test that started the command, sockets without close-on-exec), so that a detached
+    /// process keeps nobody waiting for end-of-file.
+    public static func closeInheritedDescriptors() {
+        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init)
+        for descriptor in descriptors where descriptor > 2 { close(descriptor) }
+    }
+
+    /// This executable's path.
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// The machine's network interfaces.
+public enum LocalInterfaces {
+    /// The name of the interface that holds `address`, if any.
+    public static func name(holding address: IPAddress) -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let socketAddress = entry.pointee.ifa_addr, let name = entry.pointee.ifa_name else { continue }
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            let length = socketAddress.pointee.sa_family == sa_family_t(AF_INET6)
+                ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
+            guard [sa_family_t(AF_INET), sa_family_t(AF_INET6)].contains(socketAddress.pointee.sa_family),
+                  getnameinfo(socketAddress, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0
+            else { continue }
+            let text = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "%").first.map(String.init) ?? ""
+            if IPAddress(text) == address { return String(cString: name) }
+        }
+        return nil
+    }
+}

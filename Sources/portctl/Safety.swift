@@ -1,0 +1,282 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+/// Plans and applies a policy (or shows the plan with `--dry-run`), writes the policy file when
+/// it changed, records the change in the history, and arms the `--confirm` watchdog. The caller
+/// holds the lock.
+///
+/// - Parameters:
+///   - fileText: the policy file's text after the change (nil only when it does not exist).
+///   - previousText: the policy file's text before the change, nil when there was none.
+func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, policyChanged: Bool,
+            global: GlobalOptions, change: ChangeOptions, command: String,
+            report: [String] = [], warnings: [String] = []) throws {
+    let store = global.store
+    let firewall = Firewall()
+    if change.dryRun {
+        for line in report { say(line) }
+        for line in warnings { warn(line) }
+        var pending = policyChanged
+        if Privilege.hasNetAdmin {
+            let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
+            say("dry run: nothing written. The kernel would change like this:")
+            print(PlanOutput.text(plan), terminator: "")
+            if !plan.isEmpty {
+                say("nftables batch:")
+                print(plan.script, terminator: "")
+            }
+            pending = pending || !plan.isEmpty
+        } else {
+            say("dry run: nothing written. The kernel's table cannot be read without root or CAP_NET_ADMIN; the full table apply would load:")
+            print(Renderer.table(policy), terminator: "")
+        }
+        if pending { throw Failure(message: "", code: .changesPending) }
+        return
+    }
+    try refuseWhileConfirmationPending(global)
+    if !change.force { try guardAgainstLockout(policy) }
+    try requireNetAdmin("changing the firewall")
+    let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
+    try firewall.apply(plan)
+    if policyChanged, let fileText {
+        do {
+            try PolicyStore.writeAtomically(fileText, to: store.paths.policyFile)
+        } catch {
+            // Keep kernel and file in step: put the previous ruleset back.
+            if let previousText, let previous = try? PolicyFile.decode(previousText), let live = try? firewall.live(table: policy.table) {
+                try? firewall.apply(Planner.plan(previous, live: live))
+            } else if previousText == nil {
+                try? firewall.remove(table: policy.table)
+            }
+            throw error
+        }
+    }
+    for line in report { say(line) }
+    for line in warnings { warn(line) }
+    if plan.isEmpty && !policyChanged {
+        say("kernel: table inet \(policy.table) already matched; nothing sent")
+        if change.confirm != nil { say("nothing changed, so there is nothing to confirm") }
+        return
+    }
+    // The edit's own lines were printed already; show the rest (drift, or everything for apply).
+    let shown = policyChanged ? Plan(table: plan.table, changes: plan.changes.filter(\.isDrift), script: "", replacesTable: false) : plan
+    for line in PlanOutput.lines(shown) { say(line) }
+    say("applied: table inet \(policy.table) holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
+    let entry = try record(command: command, global: global, previousText: previousText, after: fileText,
+                           changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: change.confirm != nil)
+    if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
+}
+
+/// Records an applied change in the history. `before` is the policy in force before: what the
+/// previous entry applied, else the file as it was.
+@discardableResult
+func record(command: String, global: GlobalOptions, previousText: String?, after: String?,
+            changes: [PlanDocument.Change], script: String, pending: Bool) throws -> HistoryEntry {
+    let state = StateStore(directory: global.paths.stateDirectory)
+    let environment = ProcessInfo.processInfo.environment
+    let actor = StateStore.actor(environment: environment)
+    let before = try state.latest().map(\.after) ?? previousText
+    return try state.record(HistoryEntry(
+        sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
+        arguments: Array(CommandLine.arguments.dropFirst()), policyFile: global.paths.policyFile,
+        before: before, after: after, changes: changes, script: script,
+        confirmation: pending ? "pending" : nil))
+}
+
+/// Refuses a new change while an earlier one waits for `portctl confirm`.
+func refuseWhileConfirmationPending(_ global: GlobalOptions) throws {
+    let state = StateStore(directory: global.paths.stateDirectory)
+    guard let pending = state.pending() else { return }
+    let remaining = max(0, Int(pending.deadline - Date().timeIntervalSince1970))
+    throw Failure(message: "change #\(pending.sequence) awaits confirmation (rolls back in \(remaining)s): run 'portctl confirm' to keep it or 'portctl rollback' to undo it, then try again", code: .failure)
+}
+
+/// Refuses a policy that would block a new SSH login over the connection portctl runs in.
+func guardAgainstLockout(_ policy: PortPolicy) throws {
+    guard let value = ProcessInfo.processInfo.environment["SSH_CONNECTION"],
+          let connection = SSHConnection(environmentValue: value) else { return }
+    let interface = LocalInterfaces.name(holding: connection.server)
+    if let decision = LockoutGuard.blockingDecision(policy, connection: connection, interface: interface) {
+        throw Failure(message: LockoutGuard.refusal(decision, connection: connection), code: .failure)
+    }
+}
+
+/// Starts the watchdog that rolls `entry` back unless `portctl confirm` runs in time. It runs in
+/// its own session, so closing the terminal or the SSH connection does not stop it.
+func armConfirmation(_ entry: HistoryEntry, seconds: Int, global: GlobalOptions) throws {
+    let state = StateStore(directory: global.paths.stateDirectory)
+    let token = UUID().uuidString
+    let deadline = Date().addingTimeInterval(TimeInterval(seconds))
+    var pending = PendingConfirmation(token: token, sequence: entry.sequence, deadline: deadline.timeIntervalSince1970, watchdog: nil)
+    try state.setPending(pending)
+    var environment = ProcessInfo.processInfo.environment
+    environment["PORTCTL_STATE_DIR"] = global.paths.stateDirectory
+    environment["PORTCTL_POLICY"] = global.paths.policyFile
+    do {
+        pending.watchdog = try DetachedProcess.spawn([DetachedProcess.currentExecutable, "watchdog", "--token", token],
+                                                     environment: environment)
+        try state.setPending(pending)
+    } catch {
+        try? state.setPending(nil)
+        throw error
+    }
+    let formatter = DateFormatter()
+    formatter.dateFormat = "HH:mm:ss"
+    say("confirm within \(seconds)s with 'portctl confirm' (from a new connection, to prove you can still get in); otherwise change #\(entry.sequence) rolls back at \(formatter.string(from: deadline))")
+}
+
+/// Restores the policy and ruleset in force before the newest history entry, and records that.
+/// Returns a one-line description. The caller holds the lock.
+func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> String {
+    try requireNetAdmin("rolling back")
+    let state = StateStore(directory: global.paths.stateDirectory)
+    guard var latest = try state.latest() else {
+        throw Failure(message: "nothing to roll back: no change has been applied with this state directory (\(global.paths.stateDirectory))", code: .failure)
+    }
+    let firewall = Firewall()
+    let table = (latest.after ?? latest.before).flatMap { try? PolicyFile.decode($0) }?.table ?? PortPolicy.defaultTable
+    let live = try firewall.live(table: table)
+    var plan = Plan(table: table, changes: [], script: "", replacesTable: false)
+    if let text = latest.before {
+        let previous = try PolicyFile.decode(text)
+        if !force { try guardAgainstLockout(previous) }
+        plan = Planner.plan(previous, live: live)
+        try firewall.apply(plan)
+        try PolicyStore.writeAtomically(text, to: global.paths.policyFile)
+    } else {
+        // The change being undone created the policy: before it there was no portctl table.
+        try firewall.remove(table: table)
+        plan.script = Renderer.deleteBatch(table: table)
+        if live != nil { plan.changes = [.drift("table inet \(table) removed: there was no policy before change #\(latest.sequence)")] }
+        try? FileManager.default.removeItem(atPath: global.paths.policyFile)
+    }
+    if latest.confirmation == "pending" {
+        latest.confirmation = "rolled back"
+        try state.save(latest)
+    }
+    try state.setPending(nil)
+    let environment = ProcessInfo.processInfo.environment
+    let actor = StateStore.actor(environment: environment)
+    try state.record(HistoryEntry(
+        sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
+        arguments: Array(CommandLine.arguments.dropFirst()), policyFile: global.paths.policyFile,
+        before: latest.after, after: latest.before, changes: plan.changes.map(PlanDocument.Change.init),
+        script: plan.script, confirmation: nil))
+    return "rolled back change #\(latest.sequence) (\(latest.command) at \(latest.time)): " +
+        (latest.before == nil ? "removed table inet \(table) and the policy file it created" : "policy file and table inet \(table) restored")
+}
+
+extension Portctl {
+    /// `portctl confirm`: keep a change applied with `--confirm`.
+    struct Confirm: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep the change applied with --confirm (run it from a new connection: that proves you can still get in).")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                try global.store.withLock {
+                    let state = StateStore(directory: global.paths.stateDirectory)
+                    guard let pending = state.pending() else {
+                        if let latest = try state.latest(), latest.command == "auto-rollback" {
+                            throw Failure(message: "too late: the change was rolled back at \(latest.time) (history #\(latest.sequence))", code: .failure)
+                        }
+                        say("no change is waiting for confirmation")
+                        return
+                    }
+                    try state.setPending(nil)
+                    if var entry = try state.history().last(where: { $0.sequence == pending.sequence }) {
+                        entry.confirmation = "confirmed"
+                        try state.save(entry)
+                    }
+                    say("confirmed change #\(pending.sequence); it stays")
+                }
+            }
+        }
+    }
+
+    /// `portctl rollback`: undo the last applied change.
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore the policy file and ruleset in force before the last applied change (run it again to redo).")
+
+        @Flag(name: .long, help: "Roll back even if the restored policy would block new SSH logins over this connection.")
+        var force = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                try global.store.withLock {
+                    say(try rollBack(global: global, command: "rollback", force: force))
+                }
+            }
+        }
+    }
+
+    /// `portctl history`: the change-control trail.
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List applied changes: when, by whom, from where, and what changed (the last \(StateStore.historyLimit) are kept).")
+
+        @Argument(help: "Show one entry in full: its changes and the nftables batch.")
+        var sequence: Int?
+        @Flag(name: .long, help: "Print the entries as JSON.")
+        var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                let entries = try StateStore(directory: global.paths.stateDirectory).history()
+                if let sequence {
+                    guard let entry = entries.first(where: { $0.sequence == sequence }) else {
+                        throw Failure(message: "no history entry #\(sequence) (kept: \(entries.first.map { "#\($0.sequence)" } ?? "none")...\(entries.last.map { "#\($0.sequence)" } ?? ""))", code: .usage)
+                    }
+                    if json { print(jsonText(entry)); return }
+                    say("#\(entry.sequence) \(entry.time) \(entry.command) by \(entry.user)\(entry.sshClient.map { " from \($0)" } ?? "")\(entry.confirmation.map { " [\($0)]" } ?? "")")
+                    say("command: portctl \(entry.arguments.joined(separator: " "))")
+                    for change in entry.changes { say("  \(change.kind) \([change.rule, change.summary, change.before, change.after, change.detail].compactMap { $0 }.joined(separator: " "))") }
+                    say("batch:")
+                    print(entry.script, terminator: "")
+                    return
+                }
+                if json { print(jsonText(entries)); return }
+                if entries.isEmpty { say("no changes recorded in \(global.paths.stateDirectory)"); return }
+                for entry in entries {
+                    let who = entry.user + (entry.sshClient.map { " from \($0)" } ?? "")
+                    let status = entry.confirmation.map { " [\($0)]" } ?? ""
+                    say("#\(entry.sequence)  \(entry.time)  \(entry.command)  \(who)  \(entry.changes.count) change\(entry.changes.count == 1 ? "" : "s")\(status)")
+                }
+            }
+        }
+    }
+
+    /// The hidden watchdog behind `--confirm`: sleeps until the deadline, then rolls back unless
+    /// the confirmation it was started for has been confirmed or replaced.
+    struct Watchdog: ParsableCommand {
+        static let configuration = CommandConfiguration(shouldDisplay: false)
+
+        @Option(help: "The confirmation token to watch.")
+        var token: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            signal(SIGHUP, SIG_IGN)
+            DetachedProcess.closeInheritedDescriptors()
+            let state = StateStore(directory: global.paths.stateDirectory)
+            while let pending = state.pending(), pending.token == token {
+                if Date().timeIntervalSince1970 >= pending.deadline {
+                    try global.store.withLock {
+                        // Re-check under the lock: a confirm may have just won.
+                        guard state.pending()?.token == token else { return }
+                        _ = try rollBack(global: global, command: "auto-rollback", force: true)
+                    }
+                    return
+                }
+                usleep(200_000)
+            }
+        }
+    }
+}
