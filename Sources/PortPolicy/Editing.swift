@@ -1,3 +1,5 @@
+public import Foundation
+
 /// What an admin asks for with `open`, `close`, `deny` or `reject`: ports, and from whom.
 public struct PortRequest: Sendable, Hashable {
     /// The ports and protocol.
@@ -12,6 +14,12 @@ public struct PortRequest: Sendable, Hashable {
     public var comment: String?
     /// The id to give a new rule; derived from the ports when nil.
     public var id: String?
+    /// A per-source rate limit on new connections (open only).
+    public var limit: RateLimit?
+    /// When the opening ends by itself (open only).
+    public var expires: Date?
+    /// Whether to log matches.
+    public var log = false
 
     /// Makes a request.
     public init(spec: PortSpec, sources: [IPNetwork] = [], direction: Direction = .in,
@@ -35,11 +43,20 @@ public enum PolicyChange: Sendable, Hashable {
     case removed(PortRule)
     /// A rule lost sources or ports and stays with the rest.
     case narrowed(PortRule)
+    /// A rule's limit, expiry, logging or comment changed.
+    case updated(PortRule)
     /// Nothing needed doing; the reason says why.
     case unchanged(String)
 }
 
 extension PortPolicy {
+    /// Removes the rules that have expired by `now` and returns them.
+    public mutating func removeExpired(at now: Date) -> [PortRule] {
+        let expired = rules.filter { $0.isExpired(at: now) }
+        rules.removeAll { $0.isExpired(at: now) }
+        return expired
+    }
+
     /// Allows the request's ports from its sources: extends a rule of the same shape if there is
     /// one, otherwise adds a rule. Validates everything before changing anything.
     @discardableResult
@@ -120,9 +137,14 @@ extension PortPolicy {
         if let comment = request.comment { try PortRule.validateComment(comment) }
         if let interface = request.interface { try PortRule.validateInterface(interface) }
         if let id = request.id { try PortRule.validateID(id) }
+        if action != .allow && (request.limit != nil || request.expires != nil) {
+            throw .invalidRule("rate limits and expiry apply to openings (portctl open) only")
+        }
+        // A time-boxed opening joins only a time-boxed rule, so permanent sources never expire.
         let sameShape: (PortRule) -> Bool = {
             $0.action == action && $0.direction == request.direction && $0.proto == request.spec.proto
                 && PortRange.merged($0.ports) == ports && $0.interface == request.interface
+                && ($0.expires == nil) == (request.expires == nil)
         }
         let existing: Int?
         if let id = request.id, let index = rules.firstIndex(where: { $0.id == id }) {
@@ -137,28 +159,38 @@ extension PortPolicy {
         }
         if let index = existing {
             var rule = rules[index]
-            if rule.sources.isEmpty {
-                return .unchanged("rule \(quoted(rule.id)) already applies \(rule.portsDescription) to any source")
-            }
-            if request.sources.isEmpty {
-                rule.sources = []
-                if let comment = request.comment { rule.comment = comment }
-                rules[index] = rule
-                return .widened(rule, addedSources: [])
-            }
-            let added = request.sources.filter { source in !rule.sources.contains(source) }
-            if added.isEmpty {
-                return .unchanged("rule \(quoted(rule.id)) already lists every source given")
-            }
-            rule.sources += added
+            let original = rule
+            if let limit = request.limit { rule.limit = limit }
+            if let expires = request.expires { rule.expires = expires }
+            if request.log { rule.log = true }
             if let comment = request.comment { rule.comment = comment }
-            rules[index] = rule
-            return .widened(rule, addedSources: added)
+            var added: [IPNetwork] = []
+            if !rule.sources.isEmpty {
+                if request.sources.isEmpty {
+                    rule.sources = []
+                } else {
+                    added = request.sources.filter { source in !rule.sources.contains(source) }
+                    rule.sources += added
+                }
+            }
+            if rule == original {
+                return .unchanged("rule \(quoted(rule.id)) already applies \(rule.portsDescription) to "
+                    + (rule.sources.isEmpty ? "any source" : "every source given"))
+            }
+            var candidate = self
+            candidate.rules[index] = rule
+            try candidate.validate()
+            self = candidate
+            if rule.sources != original.sources { return .widened(rule, addedSources: added) }
+            return .updated(rule)
         }
-        let rule = PortRule(id: request.id ?? derivedID(action: action, proto: request.spec.proto, ports: ports),
+        var rule = PortRule(id: request.id ?? derivedID(action: action, proto: request.spec.proto, ports: ports),
                             ports: ports, proto: request.spec.proto, direction: request.direction,
                             action: action, sources: request.sources, interface: request.interface,
                             comment: request.comment)
+        rule.limit = request.limit
+        rule.expires = request.expires
+        rule.log = request.log
         var candidate = self
         candidate.rules.append(rule)
         try candidate.validate()
@@ -207,4 +239,29 @@ func subtract(_ ranges: [PortRange], _ removed: [PortRange]) -> [PortRange] {
         result += pieces.map { try! PortRange($0.0, $0.1) }
     }
     return result
+}
+
+/// Parses a duration like `90s`, `30m`, `2h`, `1d` or `1h30m` into whole seconds (1 second to
+/// 365 days).
+public func parseDuration(_ text: String) throws(PolicyError) -> Int {
+    let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    var total = 0, number = "", sawUnit = false
+    for character in text.lowercased() {
+        if character.isASCII && character.isNumber {
+            number.append(character)
+            guard number.count <= 6 else { break }
+        } else if let unit = units[character], let value = Int(number) {
+            total += value * unit
+            number = ""
+            sawUnit = true
+        } else {
+            sawUnit = false
+            number = "x"
+            break
+        }
+    }
+    guard sawUnit, number.isEmpty, (1...365 * 86400).contains(total) else {
+        throw .invalidValue(text, field: "duration", allowed: ["a time like 90s, 30m, 2h, 1d or 1h30m, up to 365d"])
+    }
+    return total
 }

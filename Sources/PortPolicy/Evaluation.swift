@@ -1,3 +1,5 @@
+public import Foundation
+
 /// An inbound packet that opens a new connection (or a UDP datagram), as the policy sees it.
 public struct Packet: Sendable, Hashable {
     /// The source address.
@@ -58,7 +60,8 @@ extension PortPolicy {
     /// When `packet.interface` is nil (unknown), rules restricted to an interface are treated
     /// pessimistically: a block on some interface is assumed to apply, an allow on some
     /// interface is assumed not to.
-    public func evaluate(_ packet: Packet) -> Decision {
+    public func evaluate(_ packet: Packet, at now: Date = Date()) -> Decision {
+        let rules = effective(at: now).rules
         if packet.interface == "lo" { return Decision(verdict: .accept, cause: .baseline("loopback traffic is always accepted")) }
         let inbound = rules.filter { $0.direction == .in }
         for rule in inbound where rule.action != .allow && rule.matches(packet, unknownInterfaceMatches: true) {

@@ -66,8 +66,7 @@ public enum LiveTable {
 
     static func readSet(_ object: [String: Any]) -> AddressSet? {
         guard let name = object["name"] as? String, let type = object["type"] as? String,
-              let flags = object["flags"] as? [String], flags == ["interval"],
-              object["map"] == nil, object["timeout"] == nil, object["policy"] == nil
+              let flags = object["flags"] as? [String], object["map"] == nil, object["policy"] == nil
         else { return nil }
         let family: IPFamily
         switch type {
@@ -75,12 +74,26 @@ public enum LiveTable {
         case "ipv6_addr": family = .ipv6
         default: return nil
         }
+        let kind: AddressSet.Kind
+        switch Set(flags) {
+        case ["interval"] where object["timeout"] == nil: kind = .interval
+        case ["interval", "timeout"] where object["timeout"] == nil: kind = .timed
+        case ["timeout"], ["timeout", "dynamic"]:
+            // nft 1.0.6 lists a dynamic set's flags as just "timeout".
+            guard let timeout = object["timeout"] as? Int, let size = object["size"] as? Int else { return nil }
+            return AddressSet(name: name, family: family, elements: [], kind: .meter(timeout: timeout, size: size))
+        default: return nil
+        }
         var elements: [IPNetwork] = []
+        var expires: Int?
         for element in object["elem"] as? [Any] ?? [] {
             guard let networks = readElement(element, family: family) else { return nil }
+            if let inner = (element as? [String: Any])?["elem"] as? [String: Any], let left = inner["expires"] as? Int {
+                expires = min(expires ?? left, left)
+            }
             elements += networks
         }
-        return AddressSet(name: name, family: family, elements: elements)
+        return AddressSet(name: name, family: family, elements: elements, kind: kind, expiresIn: expires)
     }
 
     static func readElement(_ element: Any, family: IPFamily) -> [IPNetwork]? {
@@ -122,6 +135,19 @@ public enum LiveTable {
             if let limit = body as? [String: Any], Set(limit.keys) == ["rate", "burst", "per"],
                let rate = limit["rate"] as? Int, let burst = limit["burst"] as? Int, let per = limit["per"] as? String {
                 return .limit(rate: rate, per: per, burst: burst)
+            }
+        case "set":
+            if let update = body as? [String: Any], Set(update.keys) == ["op", "elem", "set", "stmt"],
+               update["op"] as? String == "update", let setName = update["set"] as? String, setName.hasPrefix("@"),
+               let key = update["elem"].flatMap(readExpression), let statements = update["stmt"] as? [Any], statements.count == 1,
+               let limit = (statements[0] as? [String: Any])?["limit"] as? [String: Any],
+               Set(limit.keys) == ["rate", "burst", "per", "inv"], limit["inv"] as? Bool == true,
+               let rate = limit["rate"] as? Int, let burst = limit["burst"] as? Int, let per = limit["per"] as? String {
+                return .overRate(set: String(setName.dropFirst()), key: key, rate: rate, per: per, burst: burst)
+            }
+        case "log":
+            if let log = body as? [String: Any], Set(log.keys).isSubset(of: ["prefix", "level"]), let prefix = log["prefix"] as? String {
+                return .log(prefix: prefix, level: log["level"] as? String ?? "warn")
             }
         case "accept" where body is NSNull: return .verdict(.accept)
         case "drop" where body is NSNull: return .verdict(.drop)

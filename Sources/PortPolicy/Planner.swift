@@ -1,3 +1,5 @@
+public import Foundation
+
 /// One difference between the policy and the live table, in an admin's terms.
 public enum PlanChange: Sendable, Hashable {
     /// portctl's table is not in the kernel; it will be created.
@@ -46,8 +48,9 @@ public struct Plan: Sendable, Hashable {
 /// kernel match it. Pure: the live table comes from ``LiveTable`` (a kernel listing or a file).
 public enum Planner {
     /// Plans the change from `live` (nil when portctl's table is missing) to the policy.
-    public static func plan(_ policy: PortPolicy, live: Table?) -> Plan {
-        let desired = Renderer.model(policy)
+    public static func plan(_ policy: PortPolicy, live: Table?, now: Date = Date()) -> Plan {
+        let desired = Renderer.model(policy, now: now)
+        let policy = policy.effective(at: now)
         guard let live else {
             let changes = [PlanChange.createTable] + policy.rules.map { .addRule(id: $0.id, summary: $0.summary) }
             return Plan(table: policy.table, changes: changes, script: Renderer.replaceBatch(policy), replacesTable: true)
@@ -69,7 +72,7 @@ public enum Planner {
     /// another order) but not the order of rules.
     static func sameContent(_ a: Table, _ b: Table) -> Bool {
         a.name == b.name && Set(a.counters) == Set(b.counters) && a.counters.count == b.counters.count
-            && Set(a.sets) == Set(b.sets) && a.sets.count == b.sets.count
+            && a.sets.count == b.sets.count && a.sets.allSatisfy { set in b.set(set.name).map { set.sameAs($0) } ?? false }
             && a.chains == b.chains && a.unknownObjects == b.unknownObjects
     }
 
@@ -132,9 +135,9 @@ public enum Planner {
                 changes.append(.addRule(id: rule.id, summary: rule.summary))
                 continue
             }
-            let wantedSources = IPNetwork.merged(rule.sources)
+            let wantedSources = IPFamily.allCases.flatMap { Renderer.setElements(rule, $0) }
             var asLive = rule
-            asLive.sources = liveSources
+            asLive.sources = liveSources == wantedSources ? rule.sources : liveSources
             if have != Renderer.rules(for: asLive) || have.isEmpty != wanted.isEmpty
                 || liveSources.isEmpty != wantedSources.isEmpty {
                 let before = summarize(have, sets: live)
@@ -147,6 +150,14 @@ public enum Planner {
                 let wantedSet = Set(wantedSources), liveSet = Set(liveSources)
                 changes.append(.changeSources(id: rule.id, added: wantedSources.filter { !liveSet.contains($0) },
                                               removed: liveSources.filter { !wantedSet.contains($0) }))
+            }
+            for family in IPFamily.allCases {
+                let name = Renderer.setName(rule.id, family)
+                if let wantedSet = desired.set(name), let liveSet = live.set(name), wantedSet == liveSet, !wantedSet.sameAs(liveSet),
+                   !changes.contains(where: { if case .changeRule(rule.id, _, _) = $0 { true } else { false } }) {
+                    changes.append(.changeRule(id: rule.id, before: "expires in \(duration(liveSet.expiresIn ?? 0))",
+                                               after: "expires in \(duration(wantedSet.expiresIn ?? 0))"))
+                }
             }
             if !live.counters.contains(rule.id) {
                 changes.append(.drift("counter \(rule.id) is missing (changed outside portctl); apply restores it"))
@@ -166,7 +177,7 @@ public enum Planner {
             changes.append(.drift("counter \(counter) is not part of the policy (changed outside portctl); apply removes it"))
         }
         let explainedSets = Set(desired.sets.map(\.name))
-            .union(liveIDs.flatMap { id in IPFamily.allCases.map { Renderer.setName(id, $0) } })
+            .union(liveIDs.flatMap { id in IPFamily.allCases.flatMap { [Renderer.setName(id, $0), Renderer.rateSetName(id, $0)] } })
         for set in live.sets where !explainedSets.contains(set.name) {
             changes.append(.drift("set \(set.name) is not part of the policy (changed outside portctl); apply removes it"))
         }
@@ -202,7 +213,7 @@ public enum Planner {
     static func summarize(_ rules: [Rule], sets: Table) -> String {
         guard !rules.isEmpty else { return "nothing (no rule in the kernel)" }
         var protos: [String] = [], actions: Set<String> = [], ports = "?", interface: String?
-        var sources: [IPNetwork] = [], seen: Set<String> = []
+        var sources: [IPNetwork] = [], seen: Set<String> = [], limit: String?, logged = false
         var outbound = false
         for rule in rules {
             for statement in rule.statements {
@@ -215,7 +226,11 @@ public enum Planner {
                     if seen.insert(name).inserted { sources += sets.set(String(name.dropFirst()))?.elements ?? [] }
                 case let .match(.meta(key), _, .string(name)) where key == "iifname" || key == "oifname":
                     interface = name
-                case let .verdict(verdict):
+                case let .overRate(_, _, rate, per, _):
+                    limit = "\(rate)/\(per)"
+                case .log:
+                    logged = true
+                case let .verdict(verdict) where !rule.statements.contains(where: { if case .overRate = $0 { true } else { false } }):
                     switch verdict {
                     case .accept: actions.insert("allow")
                     case .drop: actions.insert("deny")
@@ -229,7 +244,17 @@ public enum Planner {
         var text = "\(actions.sorted().joined(separator: "/")) \(ports)/\(proto) \(outbound ? "to" : "from") "
         text += addressList(sources)
         if let interface { text += " on \(interface)" }
+        if let limit { text += ", limited to \(limit) per source" }
+        if logged { text += ", logged" }
         return text
+    }
+
+    /// `90s`, `30m`, `2h5m`, `1d2h`: a duration for people.
+    public static func duration(_ seconds: Int) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m" + (seconds % 60 == 0 ? "" : "\(seconds % 60)s") }
+        if seconds < 86400 { return "\(seconds / 3600)h" + (seconds % 3600 / 60 == 0 ? "" : "\(seconds % 3600 / 60)m") }
+        return "\(seconds / 86400)d" + (seconds % 86400 / 3600 == 0 ? "" : "\(seconds % 86400 / 3600)h")
     }
 
     /// `any`, or up to five addresses and how many more.
@@ -267,8 +292,9 @@ public enum Planner {
         // 3. Objects nothing in the policy explains, and sets that differ (delete + add is linear
         //    in the new size, where adding elements to a big interval set is not).
         for object in live.unknownObjects { out += "delete \(object.kind) \(t) \(object.name)\n" }
-        for set in live.sets where !desired.sets.contains(set) { out += "delete set \(t) \(set.name)\n" }
-        for set in desired.sets where !live.sets.contains(set) { out += set.addCommand(table: desired.name) }
+        func kept(_ set: AddressSet, in other: Table) -> Bool { other.set(set.name).map { set.sameAs($0) } ?? false }
+        for set in live.sets where !kept(set, in: desired) { out += "delete set \(t) \(set.name)\n" }
+        for set in desired.sets where !kept(set, in: live) { out += set.addCommand(table: desired.name) }
         // 4. Counters for new rules; the others keep their values.
         for counter in desired.counters where !live.counters.contains(counter) { out += "add counter \(t) \(counter)\n" }
         // 5. Chains (creating or updating the policy), then every rule in order.
@@ -287,11 +313,14 @@ public enum Planner {
 }
 
 extension PortRule {
-    /// One line for people: `allow 26/tcp from 10.0.0.0/8 on eth0`.
+    /// One line for people: `allow 26/tcp from 10.0.0.0/8 on eth0, limited to 6/minute per source`.
     public var summary: String {
         var text = "\(action.rawValue) \(portsDescription) \(direction == .in ? "from" : "to") "
         text += Planner.addressList(IPNetwork.merged(sources))
         if let interface { text += " on \(interface)" }
+        if let limit { text += ", limited to \(limit) per source" }
+        if log { text += ", logged" }
+        if let expires { text += ", until \(PolicyFile.timestamp(expires))" }
         return text
     }
 }

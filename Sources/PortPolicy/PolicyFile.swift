@@ -66,6 +66,7 @@ public enum PolicyFile {
           outbound: \(policy.outbound.rawValue)
 
         """
+        if policy.logDefault { out += "  log: true\n" }
         if policy.rules.isEmpty {
             out += "rules: []\n"
             return out
@@ -88,9 +89,27 @@ public enum PolicyFile {
                 }
             }
             if let interface = rule.interface { out += "    interface: \(yamlString(interface))\n" }
+            if let limit = rule.limit { out += "    limit: \(yamlString(limit.description))\n" }
+            if let expires = rule.expires { out += "    expires: \(yamlString(timestamp(expires)))\n" }
+            if rule.log { out += "    log: true\n" }
             if let comment = rule.comment { out += "    comment: \(yamlString(comment))\n" }
         }
         return out
+    }
+
+    /// An instant as the file writes it: ISO 8601, UTC, whole seconds (`2026-11-29T05:00:00Z`).
+    public static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    /// Parses an ISO 8601 instant with a time zone (`2026-11-29T05:00:00Z`, `...+01:00`).
+    public static func parseTimestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
     }
 
     /// A double-quoted YAML scalar with every special character escaped.
@@ -216,9 +235,10 @@ extension PortPolicy: Codable {
         outbound = .accept
         if container.contains(AnyKey("defaults")) {
             let defaults = try container.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("defaults"))
-            try defaults.refuseUnknownKeys(["inbound", "outbound"], in: "defaults")
+            try defaults.refuseUnknownKeys(["inbound", "outbound", "log"], in: "defaults")
             inbound = try defaults.closed("inbound", InboundDefault.self, in: "defaults") ?? .drop
             outbound = try defaults.closed("outbound", OutboundDefault.self, in: "defaults") ?? .accept
+            logDefault = try defaults.decodeIfPresent(Bool.self, forKey: AnyKey("log")) ?? false
         }
         rules = []
         if container.contains(AnyKey("rules")), try !container.decodeNil(forKey: AnyKey("rules")) {
@@ -243,12 +263,14 @@ extension PortPolicy: Codable {
         var defaults = container.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("defaults"))
         try defaults.encode(inbound, forKey: AnyKey("inbound"))
         try defaults.encode(outbound, forKey: AnyKey("outbound"))
+        if logDefault { try defaults.encode(true, forKey: AnyKey("log")) }
         try container.encode(rules, forKey: AnyKey("rules"))
     }
 }
 
 extension PortRule: Codable {
-    static let keys = ["id", "action", "direction", "protocol", "ports", "from", "to", "interface", "comment"]
+    static let keys = ["id", "action", "direction", "protocol", "ports", "from", "to", "interface", "comment",
+                       "limit", "expires", "log"]
 
     /// Decodes strictly; `ports` takes a number, a string (`"25,26"`, `"8000-8100"`) or a list.
     public init(from decoder: any Decoder) throws {
@@ -286,6 +308,14 @@ extension PortRule: Codable {
             }
             interface = try container.string("interface")
             comment = try container.string("comment")
+            limit = try container.string("limit").map { (text) throws(PolicyError) in try RateLimit(parsing: text) }
+            if let text = try container.string("expires") {
+                guard let date = PolicyFile.parseTimestamp(text) else {
+                    throw PolicyError.invalidValue(text, field: "expires", allowed: ["an ISO 8601 time with a zone, like 2026-11-29T05:00:00Z"])
+                }
+                expires = date
+            }
+            log = try container.decodeIfPresent(Bool.self, forKey: AnyKey("log")) ?? false
         } catch let error as PolicyError {
             throw PolicyError.inRule(id, error)
         } catch let error as DecodingError {
@@ -325,5 +355,8 @@ extension PortRule: Codable {
         }
         try container.encodeIfPresent(interface, forKey: AnyKey("interface"))
         try container.encodeIfPresent(comment, forKey: AnyKey("comment"))
+        try container.encodeIfPresent(limit?.description, forKey: AnyKey("limit"))
+        try container.encodeIfPresent(expires.map(PolicyFile.timestamp), forKey: AnyKey("expires"))
+        if log { try container.encode(true, forKey: AnyKey("log")) }
     }
 }

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// What a rule does with the traffic it matches.
 public enum RuleAction: String, Sendable, Hashable, Codable, CaseIterable {
     /// Accept the traffic.
@@ -34,6 +36,61 @@ public enum OutboundDefault: String, Sendable, Hashable, Codable, CaseIterable {
     case drop
 }
 
+/// A per-source rate limit on new connections: `6/minute` lets each source address open six new
+/// connections a minute (after a burst of as many); the rest are dropped.
+public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
+    /// The time units nftables accepts.
+    public enum Unit: String, Sendable, Hashable, CaseIterable {
+        /// Per second.
+        case second
+        /// Per minute.
+        case minute
+        /// Per hour.
+        case hour
+        /// Per day.
+        case day
+
+        /// The unit's length in seconds.
+        public var seconds: Int {
+            switch self {
+            case .second: 1
+            case .minute: 60
+            case .hour: 3600
+            case .day: 86400
+            }
+        }
+    }
+
+    /// New connections allowed per unit, per source address.
+    public var count: Int
+    /// The unit.
+    public var unit: Unit
+
+    /// Makes a limit; `count` runs from 1 to 1,000,000.
+    public init(count: Int, per unit: Unit) throws(PolicyError) {
+        guard (1...1_000_000).contains(count) else {
+            throw .invalidValue("\(count)/\(unit.rawValue)", field: "rate limit", allowed: ["1 to 1000000 connections per second, minute, hour or day"])
+        }
+        self.count = count
+        self.unit = unit
+    }
+
+    /// Parses `6/minute` (also `6/min`, `6/m`, `10/s`, `100/hour`, `1000/day`).
+    public init(parsing text: String) throws(PolicyError) {
+        let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false)
+        let units: [String: Unit] = ["second": .second, "sec": .second, "s": .second, "minute": .minute, "min": .minute, "m": .minute,
+                                     "hour": .hour, "h": .hour, "day": .day, "d": .day]
+        guard parts.count == 2, parts[0].count <= 7, parts[0].allSatisfy({ $0.isASCII && $0.isNumber }),
+              let count = Int(parts[0]), let unit = units[String(parts[1])] else {
+            throw .invalidValue(text, field: "rate limit", allowed: ["COUNT/UNIT like 6/minute, 10/second, 100/hour or 1000/day"])
+        }
+        try self.init(count: count, per: unit)
+    }
+
+    /// `6/minute`.
+    public var description: String { "\(count)/\(unit.rawValue)" }
+}
+
 /// One rule of a policy: which ports, from whom, and what to do.
 public struct PortRule: Sendable, Hashable {
     /// The stable id; it names the rule's nftables counter and sets and is its nftables comment.
@@ -53,6 +110,13 @@ public struct PortRule: Sendable, Hashable {
     public var interface: String?
     /// A free-text note for people; it is shown in listings and in the nftables comment.
     public var comment: String?
+    /// A per-source rate limit on new connections (allow rules only).
+    public var limit: RateLimit?
+    /// When the rule stops applying, for time-boxed openings; the kernel forgets it by itself
+    /// (set element timeouts) and later applies do not bring it back.
+    public var expires: Date?
+    /// Whether matches are logged (rate-limited) with a `portctl` prefix.
+    public var log: Bool = false
 
     /// Makes a rule; call ``PortPolicy/validate()`` (or ``validate()``) before using it.
     public init(id: String, ports: [PortRange], proto: TransportProtocol = .tcp,
@@ -66,6 +130,11 @@ public struct PortRule: Sendable, Hashable {
         self.sources = sources
         self.interface = interface
         self.comment = comment
+    }
+
+    /// Whether the rule has expired at `now`.
+    public func isExpired(at now: Date) -> Bool {
+        expires.map { $0 <= now } ?? false
     }
 
     /// Whether the rule applies to any remote address.
@@ -88,6 +157,12 @@ public struct PortRule: Sendable, Hashable {
             if ports.isEmpty { throw .invalidPort("", reason: "a rule needs at least one port") }
             if let comment { try Self.validateComment(comment) }
             if let interface { try Self.validateInterface(interface) }
+            if limit != nil && (action != .allow || direction != .in) {
+                throw .invalidRule("a rate limit applies to inbound allow rules only")
+            }
+            if expires != nil && direction != .in {
+                throw .invalidRule("an expiry applies to inbound rules only")
+            }
         } catch {
             throw .inRule(id, error)
         }
@@ -159,6 +234,8 @@ public struct PortPolicy: Sendable, Hashable {
     public var outbound: OutboundDefault
     /// The rules, in file order.
     public var rules: [PortRule]
+    /// Whether packets that reach the inbound default are logged (rate-limited).
+    public var logDefault: Bool = false
 
     /// The table name used when a policy names none.
     public static let defaultTable = "portctl"
@@ -184,6 +261,13 @@ public struct PortPolicy: Sendable, Hashable {
 
     /// The rule with this id.
     public func rule(id: String) -> PortRule? { rules.first { $0.id == id } }
+
+    /// The policy as it applies at `now`: without the rules that have expired.
+    public func effective(at now: Date) -> PortPolicy {
+        var policy = self
+        policy.rules.removeAll { $0.isExpired(at: now) }
+        return policy
+    }
 
     /// Whether any rule is outbound (the rendered table then has an output chain).
     public var hasOutboundRules: Bool { rules.contains { $0.direction == .out } }

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Turns a ``PortPolicy`` into nftables text: one `inet` table that portctl owns alone.
 ///
 /// The table holds, in order:
@@ -20,26 +22,56 @@ public enum Renderer {
     /// The comment of the rules that apply a default.
     public static let defaultComment = "portctl: default"
 
-    /// The table the policy renders to, as a value (compare it with ``LiveTable`` readings).
-    public static func model(_ policy: PortPolicy) -> Table {
+    /// The table the policy renders to at `now`, as a value (compare it with ``LiveTable``
+    /// readings). Rules that have expired by `now` are left out; time-boxed rules' set elements
+    /// time out when the rule expires.
+    public static func model(_ policy: PortPolicy, now: Date = Date()) -> Table {
+        let policy = policy.effective(at: now)
         var counters = policy.rules.map(\.id) + [inboundDefaultCounter]
         if policy.hasOutboundRules { counters.append(outboundDefaultCounter) }
         var sets: [AddressSet] = []
         for rule in policy.rules {
             for family in IPFamily.allCases {
-                let elements = rule.mergedSources(family)
-                if !elements.isEmpty { sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: elements)) }
+                let elements = setElements(rule, family)
+                if elements.isEmpty { continue }
+                if let expires = rule.expires {
+                    sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: elements, kind: .timed,
+                                           expiresIn: max(1, Int(expires.timeIntervalSince(now).rounded(.up)))))
+                } else {
+                    sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: elements))
+                }
+            }
+            if let limit = rule.limit {
+                for family in IPFamily.allCases where rule.sources.isEmpty || !rule.mergedSources(family).isEmpty {
+                    sets.append(AddressSet(name: rateSetName(rule.id, family), family: family, elements: [],
+                                           kind: .meter(timeout: limit.unit.seconds, size: 65535)))
+                }
             }
         }
         var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
                             rules: baseline + ruleLines(policy, .in)
-                                + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter))]
+                                + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault))]
         if policy.hasOutboundRules {
             chains.append(Chain(name: "output", hook: "output", policy: policy.outbound.rawValue,
                                 rules: outputBaseline + ruleLines(policy, .out)
-                                    + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter)))
+                                    + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter, log: false)))
         }
         return Table(name: policy.table, counters: counters, sets: sets, chains: chains)
+    }
+
+    /// The elements of a rule's set for one family: its merged sources, or the whole family for
+    /// a time-boxed rule without sources (its openness has to live in a set to time out).
+    static func setElements(_ rule: PortRule, _ family: IPFamily) -> [IPNetwork] {
+        if rule.sources.isEmpty {
+            guard rule.expires != nil else { return [] }
+            return [try! IPNetwork(address: IPAddress(family: family, bits: 0)!, prefixLength: 0)]
+        }
+        return rule.mergedSources(family)
+    }
+
+    /// The name of a rule's per-source rate-limit set for one family: `ID-rate4` or `ID-rate6`.
+    public static func rateSetName(_ id: String, _ family: IPFamily) -> String {
+        "\(id)-rate\(family == .ipv4 ? "4" : "6")"
     }
 
     /// The full table definition (`table inet NAME { ... }`), as `nft -f` accepts it.
@@ -95,22 +127,26 @@ public enum Renderer {
         return ordered.flatMap { Renderer.rules(for: $0) }
     }
 
-    /// The chain rules of one policy rule: one per protocol and, when it has sources, per family.
+    /// The chain rules of one policy rule: one per protocol and, when it has sources, per family;
+    /// with `log`, a logging rule before each; with a `limit`, a rule that drops sources over
+    /// their rate before each accepting one.
     public static func rules(for rule: PortRule) -> [Rule] {
         let field = rule.direction == .in ? "saddr" : "daddr"
-        var addressMatches: [Statement?] = []
-        if rule.sources.isEmpty {
-            addressMatches = [nil]
+        var addressMatches: [(IPFamily?, Statement?)] = []
+        let usesSets = !rule.sources.isEmpty || rule.expires != nil
+        if !usesSets {
+            addressMatches = [(nil, nil)]
         } else {
-            for family in IPFamily.allCases where !rule.mergedSources(family).isEmpty {
-                addressMatches.append(.match(.payload(family == .ipv4 ? "ip" : "ip6", field), op: "==",
-                                             .string("@" + setName(rule.id, family))))
+            for family in IPFamily.allCases where !setElements(rule, family).isEmpty {
+                addressMatches.append((family, .match(.payload(family == .ipv4 ? "ip" : "ip6", field), op: "==",
+                                                      .string("@" + setName(rule.id, family)))))
             }
         }
         let interface = rule.interface.map {
             Statement.match(.meta(rule.direction == .in ? "iifname" : "oifname"), op: "==", .string($0))
         }
         let ports = portValue(rule.ports)
+        let comment = comment(rule)
         var result: [Rule] = []
         for proto in rule.proto.members {
             let verdict: Verdict = switch rule.action {
@@ -118,13 +154,30 @@ public enum Renderer {
             case .deny: .drop
             case .reject: proto == .tcp ? .rejectTCPReset : .rejectICMPX("port-unreachable")
             }
-            for address in addressMatches {
-                let statements = [interface, address].compactMap { $0 }
-                    + [.match(.payload(proto.rawValue, "dport"), op: "==", ports), .counter(rule.id), .verdict(verdict)]
-                result.append(Rule(statements, comment: comment(rule)))
+            for (family, address) in addressMatches {
+                let match = [interface, address].compactMap { $0 } + [.match(.payload(proto.rawValue, "dport"), op: "==", ports)]
+                if rule.log {
+                    result.append(Rule(match + logStatements(prefix: "portctl \(rule.id): "), comment: comment))
+                }
+                if let limit = rule.limit {
+                    for limited in family.map({ [$0] }) ?? IPFamily.allCases {
+                        let key = Expression.payload(limited == .ipv4 ? "ip" : "ip6", "saddr")
+                        result.append(Rule(match + [
+                            .match(.ct("state"), op: "in", .string("new")),
+                            .overRate(set: rateSetName(rule.id, limited), key: key, rate: limit.count, per: limit.unit.rawValue, burst: limit.count),
+                            .verdict(.drop),
+                        ], comment: comment))
+                    }
+                }
+                result.append(Rule(match + [.counter(rule.id), .verdict(verdict)], comment: comment))
             }
         }
         return result
+    }
+
+    /// A rate-limited log: at most 10 lines a minute per rule, so a flood cannot fill the disk.
+    static func logStatements(prefix: String) -> [Statement] {
+        [.limit(rate: 10, per: "minute", burst: 5), .log(prefix: prefix, level: "info")]
     }
 
     static func portValue(_ ports: [PortRange]) -> Value {
@@ -134,7 +187,12 @@ public enum Renderer {
         return values.count == 1 ? values[0] : .set(values)
     }
 
-    static func defaultRules(_ verdict: String, counter: String) -> [Rule] {
+    static func defaultRules(_ verdict: String, counter: String, log: Bool) -> [Rule] {
+        let logging = log ? [Rule(logStatements(prefix: "portctl default \(verdict): "), comment: defaultComment)] : []
+        return logging + defaultVerdictRules(verdict, counter: counter)
+    }
+
+    static func defaultVerdictRules(_ verdict: String, counter: String) -> [Rule] {
         switch verdict {
         case "reject":
             return [

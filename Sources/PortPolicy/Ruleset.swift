@@ -66,39 +66,86 @@ public struct UnknownObject: Sendable, Hashable {
     }
 }
 
-/// A named interval set of IPv4 or IPv6 networks.
+/// A named set of IPv4 or IPv6 addresses.
 public struct AddressSet: Sendable, Hashable {
+    /// What the set is for.
+    public enum Kind: Sendable, Hashable {
+        /// An interval set of networks (a rule's sources).
+        case interval
+        /// An interval set whose elements time out (a time-boxed rule's sources).
+        case timed
+        /// A dynamic set the packet path fills, one entry per source address, each with its own
+        /// rate-limit state (a rule's `limit`). Its elements are never compared.
+        case meter(timeout: Int, size: Int)
+    }
+
     /// The set name.
     public var name: String
     /// `ipv4_addr` or `ipv6_addr`.
     public var family: IPFamily
-    /// The elements, merged and sorted (as the kernel keeps them).
+    /// The elements, merged and sorted (as the kernel keeps them); empty for meters.
     public var elements: [IPNetwork]
+    /// The kind.
+    public var kind: Kind
+    /// For timed sets, seconds until the elements expire (the earliest, when read back).
+    /// Not part of equality: it changes every second; see ``sameAs(_:tolerance:)``.
+    public var expiresIn: Int?
 
     /// Makes a set; the elements are merged.
-    public init(name: String, family: IPFamily, elements: [IPNetwork]) {
+    public init(name: String, family: IPFamily, elements: [IPNetwork], kind: Kind = .interval, expiresIn: Int? = nil) {
         self.name = name
         self.family = family
         self.elements = IPNetwork.merged(elements)
+        self.kind = kind
+        self.expiresIn = expiresIn
+    }
+
+    /// Equality without the expiry countdown.
+    public static func == (lhs: AddressSet, rhs: AddressSet) -> Bool {
+        lhs.name == rhs.name && lhs.family == rhs.family && lhs.elements == rhs.elements && lhs.kind == rhs.kind
+    }
+
+    /// Hashes what equality compares.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(family)
+        hasher.combine(elements)
+        hasher.combine(kind)
+    }
+
+    /// Equal, and for timed sets expiring within `tolerance` seconds of each other.
+    public func sameAs(_ other: AddressSet, tolerance: Int = 5) -> Bool {
+        guard self == other else { return false }
+        guard kind == .timed, let mine = expiresIn, let theirs = other.expiresIn else { return true }
+        return abs(mine - theirs) <= tolerance
     }
 
     /// The nftables type name.
     public var typeName: String { family == .ipv4 ? "ipv4_addr" : "ipv6_addr" }
 
+    /// The set's body, as `;`-separated declarations.
+    func declarations(separator: String, elementSeparator: String) -> [String] {
+        switch kind {
+        case let .meter(timeout, size):
+            return ["type \(typeName)", "size \(size)", "flags dynamic,timeout", "timeout \(timeout)s"]
+        case .interval, .timed:
+            var lines = ["type \(typeName)", kind == .timed ? "flags interval,timeout" : "flags interval"]
+            if !elements.isEmpty {
+                let suffix = kind == .timed ? " timeout \(max(1, expiresIn ?? 1))s" : ""
+                lines.append("elements = { " + elements.map { $0.description + suffix }.joined(separator: elementSeparator) + " }")
+            }
+            return lines
+        }
+    }
+
     /// The set definition, as it appears inside a table block.
     public var text: String {
-        var out = "\tset \(name) {\n\t\ttype \(typeName)\n\t\tflags interval\n"
-        if !elements.isEmpty {
-            out += "\t\telements = { " + elements.map(\.description).joined(separator: ",\n\t\t\t     ") + " }\n"
-        }
-        return out + "\t}\n"
+        "\tset \(name) {\n" + declarations(separator: "\n", elementSeparator: ",\n\t\t\t     ").map { "\t\t\($0)\n" }.joined() + "\t}\n"
     }
 
     /// A standalone `add set` command with the elements.
     public func addCommand(table: String) -> String {
-        var out = "add set inet \(table) \(name) { type \(typeName); flags interval; "
-        if !elements.isEmpty { out += "elements = { " + elements.map(\.description).joined(separator: ", ") + " }; " }
-        return out + "}\n"
+        "add set inet \(table) \(name) { " + declarations(separator: "; ", elementSeparator: ", ").map { $0 + "; " }.joined() + "}\n"
     }
 }
 
@@ -248,6 +295,11 @@ public enum Statement: Sendable, Hashable {
     case limit(rate: Int, per: String, burst: Int)
     /// A verdict.
     case verdict(Verdict)
+    /// `update @SET { KEY limit rate over N/PER burst B packets }`: true when the packet's key
+    /// (its source address) is over its own rate.
+    case overRate(set: String, key: Expression, rate: Int, per: String, burst: Int)
+    /// `log prefix "PREFIX" level LEVEL`.
+    case log(prefix: String, level: String)
     /// A statement portctl never renders, as the listing's JSON (found only in drift).
     case unknown(String)
 
@@ -262,6 +314,9 @@ public enum Statement: Sendable, Hashable {
         case .anonymousCounter: return "counter"
         case let .limit(rate, per, burst): return "limit rate \(rate)/\(per) burst \(burst) packets"
         case let .verdict(verdict): return verdict.text
+        case let .overRate(set, key, rate, per, burst):
+            return "update @\(set) { \(key.text) limit rate over \(rate)/\(per) burst \(burst) packets }"
+        case let .log(prefix, level): return "log prefix \"\(prefix)\" level \(level)"
         case let .unknown(json): return "<unknown \(json)>"
         }
     }

@@ -71,15 +71,17 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: Str
             } else {
                 policy = PortPolicy.firstRun(sshPort: sshServerPort)
             }
+            let expired = policy.removeExpired(at: Date())
             let before = policy
-            let changes = try edit(&policy)
+            var changes = try edit(&policy)
+            changes = expired.map { PolicyChange.removed($0) } + changes
             try policy.validate()
             let created = previousText == nil
             var report = changes.map(describe)
             if created {
                 report.append("\(change.dryRun ? "would create" : "created") \(store.paths.policyFile): inbound drop, with SSH (\(policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
             }
-            let changed = policy != before || created
+            let changed = policy != before || created || !expired.isEmpty
             try commit(policy, fileText: changed ? PolicyFile.encode(policy) : previousText, previousText: previousText,
                        policyChanged: changed, global: global, change: change, command: command,
                        report: report, warnings: anySourceWarnings(changes))
@@ -100,6 +102,8 @@ func describe(_ change: PolicyChange) -> String {
         "removed rule \(rule.id) (\(rule.action.rawValue) \(rule.portsDescription) \(rule.direction == .in ? "from" : "to") \(rule.sourcesDescription))"
     case let .narrowed(rule):
         "narrowed rule \(rule.id): now \(rule.action.rawValue) \(rule.portsDescription) \(rule.direction == .in ? "from" : "to") \(rule.sourcesDescription)"
+    case let .updated(rule):
+        "updated rule \(rule.id): \(rule.summary)"
     case let .unchanged(reason):
         "unchanged: \(reason)"
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PortPolicy
 
 extension Portctl {
@@ -18,11 +19,23 @@ extension Portctl {
 
         @OptionGroup var target: PortArguments
         @OptionGroup var naming: RuleNaming
+        @Option(name: .long, help: ArgumentHelp("Limit new connections per source address, like 6/minute (also /second, /hour, /day); the rest are dropped.", valueName: "rate"))
+        var limit: String?
+        @Option(name: .customLong("for"), help: ArgumentHelp("Close again by itself after this long (90s, 30m, 2h, 1d): the kernel expires it, no daemon needed.", valueName: "duration"))
+        var duration: String?
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let request = try global.reporting { try target.request(comment: naming.comment, id: naming.id) }
+            let request = try global.reporting {
+                var request = try naming.apply(to: target.request())
+                request.limit = try limit.map { (text) throws(PolicyError) in try RateLimit(parsing: text) }
+                if let duration {
+                    let seconds = try parseDuration(duration)
+                    request.expires = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(seconds)).rounded(.down))
+                }
+                return request
+            }
             try changePolicy(global, change, command: "open") { policy in [try policy.open(request)] }
         }
     }
@@ -94,17 +107,29 @@ extension Portctl {
     }
 }
 
-/// The id and comment a new rule may be given.
+/// The id, comment and logging a new rule may be given.
 struct RuleNaming: ParsableArguments {
+    @Flag(name: .long, help: "Log matching packets (at most 10 lines a minute) with the prefix 'portctl ID: '.")
+    var log = false
+
     @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
     var comment: String?
     @Option(name: .long, help: ArgumentHelp("The rule id (a letter, then letters, digits, '.', '_', '-'); derived from the ports when omitted.", valueName: "id"))
     var id: String?
+
+    /// The request with these options.
+    func apply(to request: PortRequest) -> PortRequest {
+        var request = request
+        request.comment = comment
+        request.id = id
+        request.log = log
+        return request
+    }
 }
 
 /// Adds a deny or reject rule.
 private func block(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming,
                    _ change: ChangeOptions, _ global: GlobalOptions) throws {
-    let request = try global.reporting { try target.request(comment: naming.comment, id: naming.id) }
+    let request = try global.reporting { try naming.apply(to: target.request()) }
     try changePolicy(global, change, command: action.rawValue) { policy in [try policy.block(request, action: action)] }
 }
