@@ -60,6 +60,34 @@ public enum LiveTable {
         return table
     }
 
+    /// Named counter values of the table, from a listing: name to packets and bytes.
+    public static func counterValues(json: String, table name: String) -> [String: (packets: Int, bytes: Int)] {
+        var values: [String: (packets: Int, bytes: Int)] = [:]
+        for object in objects(json, kind: "counter") where object["family"] as? String == "inet" && object["table"] as? String == name {
+            if let counter = object["name"] as? String {
+                values[counter] = (object["packets"] as? Int ?? 0, object["bytes"] as? Int ?? 0)
+            }
+        }
+        return values
+    }
+
+    /// Every base chain in a listing (`list chains`), of any table.
+    public static func baseChains(json: String) -> [ForeignChain] {
+        objects(json, kind: "chain").compactMap { object in
+            guard let hook = object["hook"] as? String, let family = object["family"] as? String,
+                  let table = object["table"] as? String, let name = object["name"] as? String else { return nil }
+            return ForeignChain(family: family, table: table, name: name, hook: hook,
+                                priority: object["prio"] as? Int ?? 0, policy: object["policy"] as? String ?? "accept")
+        }
+    }
+
+    static func objects(_ json: String, kind: String) -> [[String: Any]] {
+        guard let data = json.data(using: .utf8),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let items = root["nftables"] as? [[String: Any]] else { return [] }
+        return items.compactMap { $0[kind] as? [String: Any] }
+    }
+
     static func unknown(_ kind: String, _ object: [String: Any], _ item: Any) -> UnknownObject {
         UnknownObject(kind: kind, name: object["name"] as? String ?? "", json: canonical(item))
     }
@@ -215,4 +243,20 @@ public enum LiveTable {
         else { return String(describing: any) }
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// A base chain of some table, as listed (portctl reads others' chains, never changes them).
+public struct ForeignChain: Sendable, Hashable, Codable {
+    /// `ip`, `ip6`, `inet`, ...
+    public var family: String
+    /// The table.
+    public var table: String
+    /// The chain.
+    public var name: String
+    /// The hook.
+    public var hook: String
+    /// The priority.
+    public var priority: Int
+    /// The policy.
+    public var policy: String
 }

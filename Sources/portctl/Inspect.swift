@@ -29,19 +29,16 @@ extension Portctl {
                 var sources = rule.sources.prefix(3).map(\.description).joined(separator: ", ")
                 if rule.sources.isEmpty { sources = "any" }
                 if rule.sources.count > 3 { sources += " (+\(rule.sources.count - 3) more)" }
+                var comment = rule.comment ?? ""
+                if let expires = rule.expires {
+                    comment = (rule.isExpired(at: Date()) ? "[expired] " : "[until \(PolicyFile.timestamp(expires))] ") + comment
+                }
+                if let limit = rule.limit { comment = "[limit \(limit)] " + comment }
                 return [rule.id, rule.action.rawValue, rule.direction.rawValue, rule.portsDescription,
-                        sources, rule.interface ?? "", rule.comment ?? ""]
+                        sources, rule.interface ?? "", comment]
             }
             let header = ["ID", "ACTION", "DIR", "PORTS", "ADDRESSES", "IFACE", "COMMENT"]
-            let widths = header.indices.map { column in
-                ([header] + rows).map { $0[column].count }.max() ?? 0
-            }
-            for row in [header] + rows {
-                let cells = row.enumerated().map { index, cell in
-                    index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                }
-                say(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-            }
+            printTable([header] + rows)
         }
     }
 

@@ -16,11 +16,12 @@ struct Portctl: ParsableCommand {
         another nftables table on the same hook.
 
         Exit codes: 0 success; 1 runtime failure; 2 changes pending (plan, --dry-run); \
+        3 audit found a high-severity exposure; \
         64 usage error; 65 invalid policy data; 77 needs root or CAP_NET_ADMIN.
         """,
         version: "0.1.0",
-        subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self,
-                      Render.self, Plan.self, Apply.self, Check.self, Confirm.self, Rollback.self, History.self,
+        subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self, Status.self,
+                      Audit.self, Probe.self, Render.self, Plan.self, Apply.self, Check.self, Confirm.self, Rollback.self, History.self,
                       Disable.self, Watchdog.self]
     )
 

@@ -8,6 +8,7 @@ enum ExitStatus: Int32 {
     case success = 0
     case failure = 1
     case changesPending = 2
+    case highFinding = 3
     case usage = 64
     case invalidData = 65
     case needsPrivilege = 77

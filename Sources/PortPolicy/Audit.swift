@@ -1,0 +1,233 @@
+public import Foundation
+
+/// A socket waiting for connections (TCP) or datagrams (UDP) on this host.
+public struct Listener: Sendable, Hashable, Codable {
+    /// `tcp` or `udp`.
+    public var proto: TransportProtocol
+    /// The local address it is bound to (`0.0.0.0` or `::` for all addresses).
+    public var address: String
+    /// The local port.
+    public var port: UInt16
+    /// The owning process, `name[pid]`, when it could be read.
+    public var process: String?
+
+    /// Makes a listener.
+    public init(proto: TransportProtocol, address: String, port: UInt16, process: String? = nil) {
+        self.proto = proto
+        self.address = address
+        self.port = port
+        self.process = process
+    }
+
+    /// Whether it listens on every address of its family.
+    public var isOnAllAddresses: Bool { address == "0.0.0.0" || address == "::" }
+
+    /// Whether only this host can reach it (bound to a loopback address).
+    public var isLoopbackOnly: Bool {
+        guard let ip = IPAddress(address) else { return false }
+        return ip.family == .ipv4 ? ip.bits >> 24 == 127 : ip.bits == 1
+    }
+
+    /// Parses the text of `/proc/net/tcp`, `tcp6`, `udp` or `udp6`: TCP sockets in LISTEN state,
+    /// and UDP sockets bound with no peer.
+    public static func parseProcNet(_ text: String, proto: TransportProtocol, family: IPFamily) -> [(listener: Listener, inode: String)] {
+        var result: [(Listener, String)] = []
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 10 else { continue }
+            let state = fields[3]
+            if proto == .tcp && state != "0A" { continue }
+            if proto == .udp && state != "07" { continue }
+            guard let local = decode(String(fields[1]), family: family), let remote = decode(String(fields[2]), family: family)
+            else { continue }
+            if proto == .udp && remote.port != 0 { continue }
+            result.append((Listener(proto: proto, address: local.address, port: local.port), String(fields[9])))
+        }
+        return result
+    }
+
+    /// Decodes `HEXADDR:HEXPORT` as the kernel prints it (addresses in host byte order per
+    /// 32-bit word, on a little-endian machine).
+    static func decode(_ text: String, family: IPFamily) -> (address: String, port: UInt16)? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1], radix: 16) else { return nil }
+        let hex = Array(parts[0])
+        guard hex.count == (family == .ipv4 ? 8 : 32) else { return nil }
+        var bits: UInt128 = 0
+        for word in 0..<(hex.count / 8) {
+            guard let value = UInt32(String(hex[(word * 8)..<(word * 8 + 8)]), radix: 16) else { return nil }
+            bits = bits << 32 | UInt128(value.byteSwapped)
+        }
+        guard let address = IPAddress(family: family, bits: bits) else { return nil }
+        return (address.description, port)
+    }
+}
+
+/// Ports that should rarely face the whole Internet: a listener on all addresses that the
+/// policy opens to any source on one of these is a high-severity finding. This is the one place
+/// the list lives; docs/audit.md shows it.
+public enum SensitivePorts {
+    /// One entry: ports, protocol, what usually listens there, and why it is sensitive.
+    public struct Entry: Sendable, Hashable {
+        /// The ports.
+        public var ports: ClosedRange<UInt16>
+        /// `tcp`, `udp` or `both`.
+        public var proto: TransportProtocol
+        /// What usually listens there.
+        public var service: String
+        /// Remote shell, mail relay, database, cache, admin panel, ...
+        public var category: String
+    }
+
+    /// The list.
+    public static let all: [Entry] = [
+        Entry(ports: 22...22, proto: .tcp, service: "SSH", category: "remote shell"),
+        Entry(ports: 23...23, proto: .tcp, service: "telnet", category: "remote shell"),
+        Entry(ports: 512...514, proto: .tcp, service: "rexec/rlogin/rsh", category: "remote shell"),
+        Entry(ports: 3389...3389, proto: .both, service: "RDP", category: "remote shell"),
+        Entry(ports: 5900...5909, proto: .tcp, service: "VNC", category: "remote shell"),
+        Entry(ports: 25...26, proto: .tcp, service: "SMTP relay", category: "mail relay"),
+        Entry(ports: 2525...2525, proto: .tcp, service: "SMTP relay", category: "mail relay"),
+        Entry(ports: 111...111, proto: .both, service: "rpcbind", category: "RPC"),
+        Entry(ports: 135...135, proto: .tcp, service: "MS RPC", category: "RPC"),
+        Entry(ports: 139...139, proto: .tcp, service: "NetBIOS", category: "file sharing"),
+        Entry(ports: 445...445, proto: .tcp, service: "SMB", category: "file sharing"),
+        Entry(ports: 2049...2049, proto: .both, service: "NFS", category: "file sharing"),
+        Entry(ports: 161...161, proto: .udp, service: "SNMP", category: "management"),
+        Entry(ports: 1433...1433, proto: .tcp, service: "SQL Server", category: "database"),
+        Entry(ports: 1521...1521, proto: .tcp, service: "Oracle", category: "database"),
+        Entry(ports: 3306...3306, proto: .tcp, service: "MySQL/MariaDB", category: "database"),
+        Entry(ports: 5432...5432, proto: .tcp, service: "PostgreSQL", category: "database"),
+        Entry(ports: 5984...5984, proto: .tcp, service: "CouchDB", category: "database"),
+        Entry(ports: 7474...7474, proto: .tcp, service: "Neo4j", category: "database"),
+        Entry(ports: 8086...8086, proto: .tcp, service: "InfluxDB", category: "database"),
+        Entry(ports: 9042...9042, proto: .tcp, service: "Cassandra", category: "database"),
+        Entry(ports: 9200...9300, proto: .tcp, service: "Elasticsearch", category: "database"),
+        Entry(ports: 27017...27019, proto: .tcp, service: "MongoDB", category: "database"),
+        Entry(ports: 6379...6379, proto: .tcp, service: "Redis", category: "cache"),
+        Entry(ports: 11211...11211, proto: .both, service: "memcached", category: "cache"),
+        Entry(ports: 2375...2376, proto: .tcp, service: "Docker API", category: "admin interface"),
+        Entry(ports: 2379...2380, proto: .tcp, service: "etcd", category: "admin interface"),
+        Entry(ports: 6443...6443, proto: .tcp, service: "Kubernetes API", category: "admin interface"),
+        Entry(ports: 10250...10250, proto: .tcp, service: "kubelet", category: "admin interface"),
+        Entry(ports: 8500...8500, proto: .tcp, service: "Consul", category: "admin interface"),
+        Entry(ports: 9090...9090, proto: .tcp, service: "Cockpit/Prometheus", category: "admin panel"),
+        Entry(ports: 10000...10000, proto: .tcp, service: "Webmin", category: "admin panel"),
+        Entry(ports: 2082...2087, proto: .tcp, service: "cPanel/WHM", category: "admin panel"),
+        Entry(ports: 5601...5601, proto: .tcp, service: "Kibana", category: "admin panel"),
+        Entry(ports: 15672...15672, proto: .tcp, service: "RabbitMQ management", category: "admin panel"),
+    ]
+
+    /// The entry covering a port, if any.
+    public static func entry(port: UInt16, proto: TransportProtocol) -> Entry? {
+        all.first { $0.ports.contains(port) && $0.proto.members.contains(proto) }
+    }
+}
+
+/// Who can reach a port, according to the policy.
+public enum Exposure: Sendable, Hashable {
+    /// Any source address: by this allow rule, or by the default (nil) when it is accept.
+    case anySource(PortRule?)
+    /// Only some sources, by these allow rules.
+    case someSources([PortRule])
+    /// Nobody: a block for any source, or no allow and a drop/reject default.
+    case blocked(PortRule?)
+}
+
+/// One finding of the exposure audit.
+public struct Finding: Sendable, Hashable, Codable {
+    /// How much it matters.
+    public enum Severity: String, Sendable, Hashable, Codable, Comparable {
+        /// Something to act on now.
+        case high
+        /// Worth a look.
+        case warning
+        /// For the record.
+        case info
+
+        var rank: Int { self == .high ? 0 : (self == .warning ? 1 : 2) }
+
+        /// High first.
+        public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
+    }
+
+    /// The port (the first port of a range).
+    public var port: UInt16
+    /// `tcp` or `udp`.
+    public var proto: TransportProtocol
+    /// How much it matters.
+    public var severity: Severity
+    /// `sensitive-open-to-any`, `open-to-any`, `stale-opening` or `listener-blocked`.
+    public var kind: String
+    /// One line for people.
+    public var message: String
+
+    enum CodingKeys: String, CodingKey {
+        case port, proto = "protocol", severity, kind, message
+    }
+}
+
+/// Compares what listens on the host with what the policy lets in.
+public enum ExposureAudit {
+    /// Who can reach `port`/`proto` from outside, by the rules in force at `now`.
+    public static func exposure(_ policy: PortPolicy, port: UInt16, proto: TransportProtocol, at now: Date = Date()) -> Exposure {
+        let rules = policy.effective(at: now).rules.filter {
+            $0.direction == .in && $0.proto.members.contains(proto) && $0.ports.contains { $0.contains(port) }
+        }
+        if let block = rules.first(where: { $0.action != .allow && $0.sources.isEmpty && $0.interface == nil }) {
+            return .blocked(block)
+        }
+        let allows = rules.filter { $0.action == .allow }
+        if let open = allows.first(where: { $0.sources.isEmpty }) { return .anySource(open) }
+        if !allows.isEmpty { return .someSources(allows) }
+        return policy.inbound == .accept ? .anySource(nil) : .blocked(nil)
+    }
+
+    /// The findings, high first.
+    public static func findings(_ policy: PortPolicy, listeners: [Listener], at now: Date = Date()) -> [Finding] {
+        var findings: [Finding] = []
+        let reachable = listeners.filter { !$0.isLoopbackOnly }
+        var seen: Set<String> = []
+        for listener in reachable.sorted(by: { ($0.port, $0.proto.rawValue) < ($1.port, $1.proto.rawValue) }) {
+            let key = "\(listener.port)/\(listener.proto.rawValue)"
+            guard seen.insert(key).inserted else { continue }
+            let sameSocket = reachable.filter { $0.port == listener.port && $0.proto == listener.proto }
+            let onAll = sameSocket.contains(where: \.isOnAllAddresses)
+            let who = sameSocket.compactMap(\.process).first.map { " (\($0))" } ?? ""
+            let bound = onAll ? "listens on all addresses" : "listens on \(sameSocket.map(\.address).joined(separator: ", "))"
+            switch exposure(policy, port: listener.port, proto: listener.proto, at: now) {
+            case let .anySource(rule):
+                let by = rule.map { "rule \(quoted($0.id))" } ?? "the inbound default accept"
+                if onAll, let sensitive = SensitivePorts.entry(port: listener.port, proto: listener.proto) {
+                    findings.append(Finding(port: listener.port, proto: listener.proto, severity: .high, kind: "sensitive-open-to-any",
+                                            message: "\(key)\(who) \(bound) and \(by) lets any source reach it; \(sensitive.service) is a \(sensitive.category) that should rarely face the world: restrict it with --from"))
+                } else {
+                    findings.append(Finding(port: listener.port, proto: listener.proto, severity: .warning, kind: "open-to-any",
+                                            message: "\(key)\(who) \(bound) and \(by) lets any source reach it"))
+                }
+            case let .blocked(rule):
+                if onAll {
+                    let by = rule.map { "rule \(quoted($0.id)) blocks it" } ?? "no rule allows it"
+                    findings.append(Finding(port: listener.port, proto: listener.proto, severity: .info, kind: "listener-blocked",
+                                            message: "\(key)\(who) \(bound) but \(by); only this host can use it"))
+                }
+            case .someSources:
+                break
+            }
+        }
+        // Openings nothing listens on: holes waiting for whatever starts there next.
+        let listening = Set(reachable.map { "\($0.port)/\($0.proto.rawValue)" })
+        for rule in policy.effective(at: now).rules where rule.action == .allow && rule.direction == .in {
+            for proto in rule.proto.members {
+                for range in rule.ports {
+                    let used = (range.first...range.last).contains { listening.contains("\($0)/\(proto.rawValue)") }
+                    if used { continue }
+                    let what = range.first == range.last ? "\(range.first)/\(proto.rawValue)" : "\(range)/\(proto.rawValue)"
+                    findings.append(Finding(port: range.first, proto: proto, severity: .warning, kind: "stale-opening",
+                                            message: "rule \(quoted(rule.id)) opens \(what) but nothing listens there: close it if it is no longer needed"))
+                }
+            }
+        }
+        return findings.sorted { ($0.severity, $0.port, $0.proto.rawValue) < ($1.severity, $1.port, $1.proto.rawValue) }
+    }
+}

@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl status`: what the kernel does now, with live counters.
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show every rule with its live packet and byte counters, and whether the kernel matches the policy.")
+
+        @Flag(name: .long, help: "Print the status as JSON.")
+        var json = false
+        @OptionGroup var global: GlobalOptions
+
+        struct Report: Encodable {
+            struct RuleStatus: Encodable {
+                var id: String
+                var action: String
+                var direction: String
+                var ports: [String]
+                var proto: String
+                var sources: [String]
+                var interface: String?
+                var limit: String?
+                var log: Bool
+                var expires: String?
+                var expiresIn: Int?
+                var packets: Int
+                var bytes: Int
+
+                enum CodingKeys: String, CodingKey {
+                    case id, action, direction, ports, proto = "protocol", sources, interface, limit, log, expires, expiresIn, packets, bytes
+                }
+            }
+            struct Defaults: Encodable {
+                var inbound: String
+                var outbound: String
+                var packets: Int
+                var bytes: Int
+            }
+            var table: String
+            var policyFile: String
+            var tablePresent: Bool
+            var inSync: Bool
+            var defaults: Defaults
+            var rules: [RuleStatus]
+            var otherInputChains: [ForeignChain]
+        }
+
+        func run() throws {
+            try global.reporting {
+                let policy = try global.loadExisting()
+                try requireNetAdmin("reading the kernel's table and counters")
+                let firewall = Firewall()
+                let now = Date()
+                let live = try firewall.live(table: policy.table)
+                let counters = live == nil ? [:] : try firewall.counters(table: policy.table)
+                let inSync = Planner.plan(policy, live: live, now: now).isEmpty
+                let others = try firewall.otherInputChains(excluding: policy.table)
+                let effective = policy.effective(at: now)
+                let report = Report(
+                    table: policy.table, policyFile: global.paths.policyFile, tablePresent: live != nil, inSync: inSync,
+                    defaults: .init(inbound: policy.inbound.rawValue, outbound: policy.outbound.rawValue,
+                                    packets: counters[Renderer.inboundDefaultCounter]?.packets ?? 0,
+                                    bytes: counters[Renderer.inboundDefaultCounter]?.bytes ?? 0),
+                    rules: effective.rules.map { rule in
+                        .init(id: rule.id, action: rule.action.rawValue, direction: rule.direction.rawValue,
+                              ports: rule.ports.map(\.description), proto: rule.proto.rawValue,
+                              sources: rule.sources.map(\.description), interface: rule.interface,
+                              limit: rule.limit?.description, log: rule.log,
+                              expires: rule.expires.map(PolicyFile.timestamp),
+                              expiresIn: rule.expires.map { max(0, Int($0.timeIntervalSince(now))) },
+                              packets: counters[rule.id]?.packets ?? 0, bytes: counters[rule.id]?.bytes ?? 0)
+                    },
+                    otherInputChains: others)
+                if json {
+                    print(jsonText(report))
+                    return
+                }
+                if live == nil {
+                    say("table inet \(policy.table) is not in the kernel: run 'portctl apply' (policy \(global.paths.policyFile))")
+                } else if inSync {
+                    say("table inet \(policy.table) matches \(global.paths.policyFile)")
+                } else {
+                    say("table inet \(policy.table) differs from \(global.paths.policyFile): run 'portctl plan' to see how")
+                }
+                say("defaults: inbound \(policy.inbound.rawValue) (\(report.defaults.packets) packets, \(report.defaults.bytes) bytes reached it), outbound \(policy.outbound.rawValue)")
+                let header = ["ID", "ACTION", "PORTS", "ADDRESSES", "PACKETS", "BYTES", "NOTES"]
+                let rows = report.rules.map { rule -> [String] in
+                    var notes: [String] = []
+                    if rule.direction == "out" { notes.append("outbound") }
+                    if let interface = rule.interface { notes.append("on \(interface)") }
+                    if let limit = rule.limit { notes.append("limit \(limit) per source") }
+                    if rule.log { notes.append("logged") }
+                    if let left = rule.expiresIn { notes.append("expires in \(Planner.duration(left))") }
+                    let sources = rule.sources.isEmpty ? "any" : rule.sources.prefix(2).joined(separator: ", ") + (rule.sources.count > 2 ? " +\(rule.sources.count - 2)" : "")
+                    return [rule.id, rule.action, "\(rule.ports.joined(separator: ","))/\(rule.proto)", sources,
+                            "\(rule.packets)", "\(rule.bytes)", notes.joined(separator: "; ")]
+                }
+                printTable([header] + rows)
+                for chain in others {
+                    say("note: table \(chain.family) \(chain.table) also filters the input hook (chain \(chain.name), priority \(chain.priority), policy \(chain.policy)): a packet must pass it too, and its drop wins over portctl's accept")
+                }
+            }
+        }
+    }
+
+    /// `portctl audit`: what listens here, against what the policy lets in.
+    struct Audit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare what listens on this host with what the policy lets in; exit 3 on a high-severity finding.",
+            discussion: """
+            high: a sensitive service (remote shell, mail relay, database, cache, admin panel; \
+            see docs/audit.md) listens on all addresses and the policy lets any source reach it. \
+            warning: a port open to any source; an opening nothing listens on. info: a service \
+            listening on all addresses that the policy blocks. Needs no root to read the policy \
+            and the sockets; process names of other users need root.
+            """
+        )
+
+        @Flag(name: .long, help: "Print the findings as JSON.")
+        var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                let policy = try global.loadExisting()
+                let findings = ExposureAudit.findings(policy, listeners: HostListeners.read())
+                if json {
+                    struct Report: Encodable { var findings: [Finding] }
+                    print(jsonText(Report(findings: findings)))
+                } else if findings.isEmpty {
+                    say("no findings: every listener is reachable only as the policy intends")
+                } else {
+                    for finding in findings {
+                        let label = finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0)
+                        let colour = finding.severity == .high ? "31" : (finding.severity == .warning ? "33" : "36")
+                        say(PlanOutput.paint(label, colour) + finding.message)
+                    }
+                }
+                if findings.contains(where: { $0.severity == .high }) {
+                    throw Failure(message: "", code: .highFinding)
+                }
+            }
+        }
+    }
+
+    /// `portctl probe`: is the port open, from here?
+    struct Probe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Probe TCP ports of a host: open (handshake), closed (reset) or filtered (silence or ICMP unreachable), like an nmap connect scan.")
+
+        @Argument(help: "The host: an IPv4 or IPv6 address, or a name.")
+        var host: String
+        @Argument(help: "The TCP ports: 26, 22,25,587, 8000-8100.")
+        var ports: String
+        @Option(name: .long, help: "Seconds to wait for each port (all ports are probed at once).")
+        var timeout: Double = 2
+        @Flag(name: .long, help: "Print the results as JSON.")
+        var json = false
+
+        func run() throws {
+            guard timeout > 0 && timeout <= 60 else {
+                throw Failure(message: "invalid --timeout \"\(timeout)\": give seconds from 0.1 to 60", code: .usage)
+            }
+            let ranges: [PortRange]
+            do {
+                ranges = try PortRange.parseList(ports)
+            } catch {
+                throw Failure(message: error.description, code: .usage)
+            }
+            guard let address = HostResolver.resolve(host) else {
+                throw Failure(message: "invalid host \"\(host)\": not an address, and the name does not resolve", code: .usage)
+            }
+            var list: [UInt16] = []
+            var seen: Set<UInt16> = []
+            for range in ranges { for port in range.first...range.last where seen.insert(port).inserted { list.append(port) } }
+            let results: [(port: UInt16, state: PortState)]
+            do {
+                results = try PortProbe.run(host: address, ports: list, timeout: timeout)
+            } catch {
+                throw Failure(message: error.description, code: .failure)
+            }
+            if json {
+                struct Result: Encodable { var port: UInt16; var proto = "tcp"; var state: PortState
+                    enum CodingKeys: String, CodingKey { case port, proto = "protocol", state } }
+                struct Report: Encodable { var host: String; var address: String; var ports: [Result] }
+                print(jsonText(Report(host: host, address: address.description, ports: results.map { Result(port: $0.port, state: $0.state) })))
+            } else {
+                for result in results { say("\(result.port)/tcp \(result.state.rawValue)") }
+            }
+        }
+    }
+}
+
+/// Prints rows as aligned columns (the last column is not padded).
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    let widths = first.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        let cells = row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }
+        say(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+    }
+}
