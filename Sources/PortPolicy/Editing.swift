@@ -107,10 +107,12 @@ extension PortPolicy {
             if rule.sources.isEmpty {
                 throw .invalidRule("rule \(quoted(rule.id)) opens \(what) to any source; close it without --from, then open it for the sources that should keep access")
             }
-            for source in request.sources where !rule.sources.contains(source) {
-                throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) does not list it; it allows \(rule.sources.map(\.description).joined(separator: ", "))")
+            let listed = Set(rule.sources)
+            for source in request.sources where !listed.contains(source) {
+                throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) does not list it; it allows \(Planner.addressList(rule.sources))")
             }
-            rule.sources.removeAll { request.sources.contains($0) }
+            let removed = Set(request.sources)
+            rule.sources.removeAll { removed.contains($0) }
             if rule.sources.isEmpty {
                 rules.remove(at: index)
                 return [.removed(rule)]
@@ -169,7 +171,9 @@ extension PortPolicy {
                 if request.sources.isEmpty {
                     rule.sources = []
                 } else {
-                    added = request.sources.filter { source in !rule.sources.contains(source) }
+                    let have = Set(rule.sources)
+                    var seen = Set<IPNetwork>()
+                    added = request.sources.filter { !have.contains($0) && seen.insert($0).inserted }
                     rule.sources += added
                 }
             }

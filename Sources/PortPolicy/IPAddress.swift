@@ -1,3 +1,5 @@
+import Foundation
+
 /// An IP address family, in nftables' words: `ip` is IPv4, `ip6` is IPv6.
 public enum IPFamily: String, Sendable, Hashable, Codable, CaseIterable {
     /// IPv4.
@@ -28,7 +30,7 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     /// different tools.
     public init?(_ text: some StringProtocol) {
         let text = String(text)
-        if text.contains(":") {
+        if text.utf8.contains(UInt8(ascii: ":")) {
             guard let bits = Self.parseIPv6(text) else { return nil }
             self.family = .ipv6
             self.bits = bits
@@ -53,18 +55,25 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
         return lhs.bits < rhs.bits
     }
 
+    /// Parses a dotted quad from its UTF-8 bytes (policy files hold up to 100,000 of them).
     static func parseIPv4(_ text: String) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let octet = UInt32(part), octet <= 255,
-                  part.count == 1 || part.first != "0"
-            else { return nil }
-            value = value << 8 | octet
+        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0, leadingZero = false
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | octet
+                octet = 0; digits = 0; dots += 1
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                if digits == 0 { leadingZero = byte == UInt8(ascii: "0") } else if leadingZero { return nil }
+                digits += 1
+                octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+                guard digits <= 3, octet <= 255 else { return nil }
+            } else {
+                return nil
+            }
         }
-        return value
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | octet
     }
 
     static func parseIPv6(_ text: String) -> UInt128? {
@@ -165,14 +174,15 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
         guard !trimmed.isEmpty else {
             throw .invalidSource(text, reason: "expected an IPv4 or IPv6 address or CIDR, like 10.0.0.0/8 or 2001:db8::/32")
         }
-        let pieces = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let pieces = trimmed.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 1, omittingEmptySubsequences: false)
+            .map { Substring($0) }
         guard let address = IPAddress(pieces[0]) else {
             throw .invalidSource(text, reason: "not an IPv4 or IPv6 address; expected a form like 10.0.0.0/8 or 2001:db8::/32")
         }
         var length = address.family.bitWidth
         if pieces.count == 2 {
             let digits = pieces[1]
-            guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            guard !digits.isEmpty, digits.utf8.count <= 3, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
                   let parsed = Int(digits), parsed <= address.family.bitWidth
             else {
                 throw .invalidSource(text, reason: "prefix length must be a number from 0 to \(address.family.bitWidth)")
@@ -274,5 +284,30 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
             start = end + 1
         }
         return blocks
+    }
+}
+
+extension IPNetwork {
+    /// Parses an address list file: one address or CIDR per line; blank lines and `#` comments
+    /// (whole-line or trailing) are ignored. Errors name the line.
+    public static func parseList(_ text: String, name: String) throws(PolicyError) -> [IPNetwork] {
+        var networks: [IPNetwork] = []
+        networks.reserveCapacity(text.utf8.count / 12)
+        var lineNumber = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let trimmed = content.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            do {
+                networks.append(try IPNetwork(parsing: trimmed))
+            } catch {
+                throw .invalidDocument("\(name), line \(lineNumber): \(error)")
+            }
+        }
+        if networks.isEmpty {
+            throw .invalidDocument("\(name) lists no addresses; it needs one address or CIDR per line")
+        }
+        return networks
     }
 }

@@ -65,12 +65,17 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 
     /// Makes the document for a plan.
     public init(plan: Plan, policy: PortPolicy, policyFile: String, policyBytes: some Collection<UInt8>, live: Table?) {
+        self.init(plan: plan, policy: policy, policyFile: policyFile, policyBytes: policyBytes, liveDigest: Self.digest(live))
+    }
+
+    /// Makes the document for a plan, given the live table's fingerprint (``Table/fingerprint``).
+    public init(plan: Plan, policy: PortPolicy, policyFile: String, policyBytes: some Collection<UInt8>, liveDigest: String) {
         table = plan.table
         inSync = plan.isEmpty
         replacesTable = plan.replacesTable
         self.policyFile = policyFile
         policyDigest = Self.digest(policyBytes)
-        liveDigest = Self.digest(live)
+        self.liveDigest = liveDigest
         changes = plan.changes.map(Change.init)
         script = plan.script
         self.policy = policy
@@ -81,11 +86,9 @@ public struct PlanDocument: Codable, Sendable, Hashable {
         "sha256:" + SHA256.hex(bytes)
     }
 
-    /// The fingerprint of a live table: its normalized text, so counters and handles do not count.
+    /// The fingerprint of a live table (``Table/fingerprint``), or `none` when it is missing.
     public static func digest(_ live: Table?) -> String {
-        guard let live else { return "none" }
-        let text = live.text + live.unknownObjects.map(\.json).joined(separator: "\n")
-        return digest(Array(text.utf8))
+        live?.fingerprint ?? "none"
     }
 
     /// Reads a saved plan.

@@ -31,6 +31,23 @@ public struct Table: Sendable, Hashable {
     /// The set with this name.
     public func set(_ name: String) -> AddressSet? { sets.first { $0.name == name } }
 
+    /// A SHA-256 fingerprint of the table's content that ignores what the kernel may reorder
+    /// (counters and sets) and what changes by itself (counter values, expiry countdowns):
+    /// equal fingerprints mean equal tables, whether rendered or read back.
+    public var fingerprint: String {
+        var text = "table \(name)\n"
+        for counter in counters.sorted() { text += "counter \(counter)\n" }
+        for set in sets.sorted(by: { $0.name < $1.name }) {
+            text += "set \(set.name) \(set.typeName) \(set.kind) \(set.elements.map(\.description).joined(separator: ","))\n"
+        }
+        for chain in chains { text += chain.text }
+        for object in unknownObjects { text += object.json + "\n" }
+        return "sha256:" + SHA256.hex(Array(text.utf8))
+    }
+
+    /// Whether any set counts down to an expiry (such a table is never taken from a cache).
+    public var hasTimedSets: Bool { sets.contains { $0.kind == .timed } }
+
     /// The table as an nftables script (`table inet NAME { ... }`).
     public var text: String {
         var out = "table inet \(name) {\n"

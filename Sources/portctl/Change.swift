@@ -35,6 +35,9 @@ struct PortArguments: ParsableArguments {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
     var to: [SourceList] = []
 
+    @Option(name: .customLong("from-file"), help: ArgumentHelp("Source addresses from a file: one address or CIDR per line, # comments allowed.", valueName: "file"))
+    var fromFile: String?
+
     @Flag(name: .long, help: "Make an outbound rule (matches destination port; --to names destinations).")
     var out = false
 
@@ -50,6 +53,13 @@ struct PortArguments: ParsableArguments {
         }
         var sources: [IPNetwork] = []
         for list in outbound ? to : from { sources += try list.parse() }
+        if let fromFile {
+            if outbound { throw .invalidRule("--from-file names sources of inbound traffic; an outbound rule names destinations with --to") }
+            guard let data = FileManager.default.contents(atPath: fromFile) else {
+                throw .invalidDocument("cannot read address file \(fromFile)")
+            }
+            sources += try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: fromFile)
+        }
         return PortRequest(spec: spec, sources: sources, direction: outbound ? .out : .in,
                            interface: interface, comment: comment, id: id)
     }

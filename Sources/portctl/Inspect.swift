@@ -107,8 +107,10 @@ extension Portctl {
                 throw Failure(message: "plan \(path) is stale: the policy file \(global.paths.policyFile) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
             }
             try requireNetAdmin("applying a plan")
-            let live = try Firewall().live(table: document.table)
-            if PlanDocument.digest(live) != document.liveDigest {
+            let firewall = Firewall()
+            let unchanged = LiveCache.confirms(table: document.table, fingerprint: document.liveDigest, firewall: firewall,
+                                               stateDirectory: global.paths.stateDirectory)
+            if !unchanged, PlanDocument.digest(try firewall.live(table: document.table)) != document.liveDigest {
                 throw Failure(message: "plan \(path) is stale: table inet \(document.table) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
             }
             if change.dryRun {
@@ -123,7 +125,7 @@ extension Portctl {
             }
             try refuseWhileConfirmationPending(global)
             if !change.force { try guardAgainstLockout(document.policy) }
-            try Firewall().run(script: document.script)
+            try firewall.run(script: document.script)
             say("applied plan \(path): \(document.changes.count) change\(document.changes.count == 1 ? "" : "s") to table inet \(document.table)")
             let text = String(decoding: bytes, as: UTF8.self)
             let entry = try record(command: "apply-plan", global: global, previousText: text, after: text,

@@ -3,6 +3,9 @@ import Foundation
 import PortPolicy
 import PortctlDriver
 
+/// The library's plan type (inside `Portctl`, `Plan` names the command).
+typealias ChangePlan = Plan
+
 /// How `plan` prints.
 enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json, nft
@@ -40,19 +43,21 @@ extension Portctl {
                     guard let (policy, bytes) = try global.store.loadWithBytes() else {
                         throw Failure(message: "no policy file at \(global.paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
                     }
-                    let liveTable: Table?
+                    let plan: ChangePlan
+                    let liveDigest: String
                     if let live {
                         guard let data = FileManager.default.contents(atPath: live) else {
                             throw Failure(message: "cannot read listing \(live)", code: .failure)
                         }
-                        liveTable = try LiveTable.read(json: String(decoding: data, as: UTF8.self), table: policy.table)
+                        let liveTable = try LiveTable.read(json: String(decoding: data, as: UTF8.self), table: policy.table)
+                        plan = Planner.plan(policy, live: liveTable)
+                        liveDigest = PlanDocument.digest(liveTable)
                     } else {
                         try requireNetAdmin("reading the kernel's table (use --live FILE to plan against a saved listing)")
-                        liveTable = try Firewall().live(table: policy.table)
+                        (plan, liveDigest) = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory)
                     }
-                    let plan = Planner.plan(policy, live: liveTable)
                     let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
-                                                policyBytes: bytes, live: liveTable)
+                                                policyBytes: bytes, liveDigest: liveDigest)
                     if let output { try PolicyStore.writeAtomically(document.encoded(), to: output) }
                     switch json ? .json : format {
                     case .text: print(PlanOutput.text(plan), terminator: "")

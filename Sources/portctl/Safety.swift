@@ -20,7 +20,7 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
         for line in warnings { warn(line) }
         var pending = policyChanged
         if Privilege.hasNetAdmin {
-            let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
+            let plan = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory).plan
             say("dry run: nothing written. The kernel would change like this:")
             print(PlanOutput.text(plan), terminator: "")
             if !plan.isEmpty {
@@ -38,8 +38,8 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     try refuseWhileConfirmationPending(global)
     if !change.force { try guardAgainstLockout(policy) }
     try requireNetAdmin("changing the firewall")
-    let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
-    try firewall.apply(plan)
+    let plan = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory).plan
+    try firewall.apply(plan, for: policy, stateDirectory: global.paths.stateDirectory)
     if policyChanged, let fileText {
         do {
             try PolicyStore.writeAtomically(fileText, to: store.paths.policyFile)
