@@ -49,11 +49,16 @@ public struct Plan: Sendable, Hashable {
 public enum Planner {
     /// Plans the change from `live` (nil when portctl's table is missing) to the policy.
     public static func plan(_ policy: PortPolicy, live: Table?, now: Date = Date()) -> Plan {
-        let desired = Renderer.model(policy, now: now)
+        plan(policy, desired: Renderer.model(policy, now: now), live: live, now: now)
+    }
+
+    /// Plans against an already rendered model of the policy (``Renderer/model(_:now:)`` at `now`).
+    public static func plan(_ policy: PortPolicy, desired: Table, live: Table?, now: Date = Date()) -> Plan {
         let policy = policy.effective(at: now)
         guard let live else {
             let changes = [PlanChange.createTable] + policy.rules.map { .addRule(id: $0.id, summary: $0.summary) }
-            return Plan(table: policy.table, changes: changes, script: Renderer.replaceBatch(policy), replacesTable: true)
+            let script = "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text
+            return Plan(table: policy.table, changes: changes, script: script, replacesTable: true)
         }
         if sameContent(desired, live) {
             return Plan(table: policy.table, changes: [], script: "", replacesTable: false)
@@ -64,7 +69,8 @@ public enum Planner {
             changes.append(.drift("table inet \(live.name) differs from the policy in a way portctl cannot name; apply rewrites it"))
         }
         let incremental = live.unknownObjects.allSatisfy(\.isDeletable)
-        let script = incremental ? editBatch(desired: desired, live: live) : Renderer.replaceBatch(policy)
+        let script = incremental ? editBatch(desired: desired, live: live)
+            : "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text
         return Plan(table: policy.table, changes: changes, script: script, replacesTable: !incremental)
     }
 

@@ -20,13 +20,14 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     public var arguments: [String]
     /// The policy file.
     public var policyFile: String
-    /// The policy in force before (the file's text), or nil when there was none.
+    /// The policy in force before: the digest of the file's text (see ``StateStore/text(_:)``),
+    /// or nil when there was none.
     public var before: String?
-    /// The policy in force after (the file's text), or nil when the policy was removed.
+    /// The policy in force after: the digest of the file's text, or nil when it was removed.
     public var after: String?
     /// What changed in the kernel.
     public var changes: [PlanDocument.Change]
-    /// The batch sent.
+    /// The batch sent: the digest of its text.
     public var script: String
     /// `pending` while a `--confirm` window is open, then `confirmed` or `rolled back`.
     public var confirmation: String?
@@ -81,31 +82,62 @@ public struct StateStore: Sendable {
     public init(directory: String) { self.directory = directory }
 
     var historyDirectory: String { directory + "/history" }
+    var blobDirectory: String { directory + "/history/blobs" }
     var pendingPath: String { directory + "/pending-confirm.json" }
 
-    /// Every kept entry, oldest first.
-    public func history() throws -> [HistoryEntry] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
-            FileManager.default.contents(atPath: historyDirectory + "/" + name)
-                .flatMap { try? JSONDecoder().decode(HistoryEntry.self, from: $0) }
-        }
+    private func entryNames() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
     }
 
-    /// The newest entry.
-    public func latest() throws -> HistoryEntry? { try history().last }
+    private func entry(named name: String) -> HistoryEntry? {
+        FileManager.default.contents(atPath: historyDirectory + "/" + name).flatMap { try? JSONDecoder().decode(HistoryEntry.self, from: $0) }
+    }
 
-    /// Records an entry (numbering it) and drops the oldest beyond the limit; returns the entry.
+    /// Every kept entry, oldest first (small records: texts live in the blob store).
+    public func history() throws -> [HistoryEntry] {
+        entryNames().compactMap(entry(named:))
+    }
+
+    /// The newest entry (reads one file).
+    public func latest() throws -> HistoryEntry? {
+        entryNames().last.flatMap(entry(named:))
+    }
+
+    /// Stores a text (a policy file, a batch) once, under its digest, and returns the digest.
+    public func store(_ text: String) throws -> String {
+        let bytes = Array(text.utf8)
+        let digest = PlanDocument.digest(bytes)
+        let path = blobDirectory + "/" + digest.replacingOccurrences(of: "sha256:", with: "")
+        if !FileManager.default.fileExists(atPath: path) {
+            try PolicyStore.makeDirectory(blobDirectory, mode: 0o700)
+            try PolicyStore.writeAtomically(text, to: path)
+        }
+        return digest
+    }
+
+    /// A stored text by digest.
+    public func text(_ digest: String?) -> String? {
+        guard let digest, digest.hasPrefix("sha256:") else { return nil }
+        let path = blobDirectory + "/" + digest.dropFirst("sha256:".count)
+        return FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Records an entry (numbering it) and drops the oldest beyond the limit, with the texts
+    /// only they used; returns the entry.
     @discardableResult
     public func record(_ entry: HistoryEntry) throws -> HistoryEntry {
         try PolicyStore.makeDirectory(historyDirectory, mode: 0o700)
         var entry = entry
         entry.sequence = (try latest()?.sequence ?? 0) + 1
         try save(entry)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? [])
-            .filter { $0.hasSuffix(".json") }.sorted()
-        for name in names.dropLast(Self.historyLimit) {
-            try? FileManager.default.removeItem(atPath: historyDirectory + "/" + name)
+        let names = entryNames()
+        let dropped = names.dropLast(Self.historyLimit)
+        if !dropped.isEmpty {
+            for name in dropped { try? FileManager.default.removeItem(atPath: historyDirectory + "/" + name) }
+            let used = Set(try history().flatMap { [$0.before, $0.after, $0.script].compactMap { $0?.replacingOccurrences(of: "sha256:", with: "") } })
+            for blob in (try? FileManager.default.contentsOfDirectory(atPath: blobDirectory)) ?? [] where !used.contains(blob) {
+                try? FileManager.default.removeItem(atPath: blobDirectory + "/" + blob)
+            }
         }
         return entry
     }

@@ -51,32 +51,42 @@ public struct LiveCache: Codable, Sendable, Hashable {
     }
 }
 
+/// A plan made against the kernel, with what is needed to remember the outcome.
+public struct KernelPlan: Sendable {
+    /// The plan.
+    public var plan: Plan
+    /// The live table's fingerprint when planned (for saved plans' staleness checks).
+    public var liveFingerprint: String
+    /// The rendered table's fingerprint, or nil when it must not be cached (timed sets).
+    public var desiredFingerprint: String?
+}
+
 extension Firewall {
     /// Plans the policy against the kernel. When nothing has been committed since portctl last
     /// saw the table match this very policy, the plan is empty without listing the table.
-    /// Returns the plan and the live table's fingerprint (for saved plans).
-    public func plan(_ policy: PortPolicy, stateDirectory: String) throws -> (plan: Plan, liveFingerprint: String) {
-        let desired = Renderer.model(policy)
-        if !desired.hasTimedSets,
-           LiveCache.confirms(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory) {
-            return (Plan(table: policy.table, changes: [], script: "", replacesTable: false), desired.fingerprint)
+    public func plan(_ policy: PortPolicy, stateDirectory: String) throws -> KernelPlan {
+        let now = Date()
+        let desired = Renderer.model(policy, now: now)
+        let fingerprint = desired.hasTimedSets ? nil : desired.fingerprint
+        if let fingerprint,
+           LiveCache.confirms(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory) {
+            return KernelPlan(plan: Plan(table: policy.table, changes: [], script: "", replacesTable: false),
+                              liveFingerprint: fingerprint, desiredFingerprint: fingerprint)
         }
         let live = try self.live(table: policy.table)
-        let plan = Planner.plan(policy, live: live)
-        if plan.isEmpty, let live, !live.hasTimedSets {
-            LiveCache.record(table: policy.table, fingerprint: live.fingerprint, firewall: self, stateDirectory: stateDirectory)
+        let plan = Planner.plan(policy, desired: desired, live: live, now: now)
+        if plan.isEmpty, let fingerprint {
+            LiveCache.record(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory)
         }
-        return (plan, PlanDocument.digest(live))
+        return KernelPlan(plan: plan, liveFingerprint: PlanDocument.digest(live), desiredFingerprint: fingerprint)
     }
 
     /// Applies a plan made with ``plan(_:stateDirectory:)`` and remembers the result.
-    public func apply(_ plan: Plan, for policy: PortPolicy, stateDirectory: String) throws(NftablesError) {
-        if plan.script.isEmpty { return }
-        LiveCache.forget(stateDirectory: stateDirectory)
-        try backend.run(plan.script, check: false)
-        let desired = Renderer.model(policy)
-        if !desired.hasTimedSets {
-            LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory)
+    public func apply(_ planned: KernelPlan, stateDirectory: String) throws(NftablesError) {
+        if planned.plan.script.isEmpty { return }
+        try backend.run(planned.plan.script, check: false)
+        if let fingerprint = planned.desiredFingerprint {
+            LiveCache.record(table: planned.plan.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory)
         }
     }
 }

@@ -4,6 +4,8 @@
 //                                                 (IPv4 and IPv6) until N seconds pass (default 120)
 //   netpeer connect HOST PORT [--timeout S]       exit 0 when the handshake completes, 3 on a reset,
 //                                                 4 on a timeout, 5 on an ICMP error, 1 otherwise
+//   netpeer rate HOST PORT [--seconds N]          connect and close in a loop for N seconds (at most
+//                                                 60), print completed connections per second
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,6 +78,37 @@ func connect(host: String, port: UInt16, timeout: Double) -> Never {
     }
 }
 
+/// A blocking connect/close loop: the packet-path benchmark's client (compiled, so the client is
+/// not what limits the rate).
+func rate(host: String, port: UInt16, seconds: Double) -> Never {
+    var hints = addrinfo()
+    hints.ai_flags = AI_NUMERICHOST
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var result: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { fail("bad address \(host)") }
+    var start = timespec(), now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    var connections = 0, failures = 0
+    var elapsed = 0.0
+    var linger = linger(l_onoff: 1, l_linger: 0)
+    while elapsed < seconds && failures < 1000 {
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+        if fd < 0 { fail("socket: \(String(cString: strerror(errno)))") }
+        // Close with a reset so the client does not pile up TIME_WAIT sockets.
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { connections += 1 } else { failures += 1 }
+        close(fd)
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        elapsed = Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9
+    }
+    freeaddrinfo(result)
+    let line = Array("\(Int(Double(connections) / elapsed)) connections/s (\(connections) in \(String(Int(elapsed * 1000))) ms, \(failures) failed)\n".utf8)
+    _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+    exit(failures > 0 && connections == 0 ? 1 : 0)
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
@@ -90,6 +123,9 @@ case "listen":
 case "connect":
     guard arguments.count >= 3, let port = UInt16(arguments[2]) else { fail("usage: netpeer connect HOST PORT [--timeout S]") }
     connect(host: arguments[1], port: port, timeout: option("--timeout").flatMap(Double.init) ?? 1.5)
+case "rate":
+    guard arguments.count >= 3, let port = UInt16(arguments[2]) else { fail("usage: netpeer rate HOST PORT [--seconds N]") }
+    rate(host: arguments[1], port: port, seconds: min(max(option("--seconds").flatMap(Double.init) ?? 5, 0.5), 60))
 default:
     fail("usage: netpeer listen PORT... [--seconds N] | netpeer connect HOST PORT [--timeout S]")
 }

@@ -54,7 +54,8 @@ extension Portctl {
                         liveDigest = PlanDocument.digest(liveTable)
                     } else {
                         try requireNetAdmin("reading the kernel's table (use --live FILE to plan against a saved listing)")
-                        (plan, liveDigest) = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory)
+                        let planned = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory)
+                        (plan, liveDigest) = (planned.plan, planned.liveFingerprint)
                     }
                     let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
                                                 policyBytes: bytes, liveDigest: liveDigest)

@@ -38,8 +38,9 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     try refuseWhileConfirmationPending(global)
     if !change.force { try guardAgainstLockout(policy) }
     try requireNetAdmin("changing the firewall")
-    let plan = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory).plan
-    try firewall.apply(plan, for: policy, stateDirectory: global.paths.stateDirectory)
+    let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory)
+    let plan = planned.plan
+    try firewall.apply(planned, stateDirectory: global.paths.stateDirectory)
     if policyChanged, let fileText {
         do {
             try PolicyStore.writeAtomically(fileText, to: store.paths.policyFile)
@@ -70,18 +71,18 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
 }
 
 /// Records an applied change in the history. `before` is the policy in force before: what the
-/// previous entry applied, else the file as it was.
+/// previous entry applied, else the file as it was. Texts go to the history's blob store once.
 @discardableResult
 func record(command: String, global: GlobalOptions, previousText: String?, after: String?,
             changes: [PlanDocument.Change], script: String, pending: Bool) throws -> HistoryEntry {
     let state = StateStore(directory: global.paths.stateDirectory)
     let environment = ProcessInfo.processInfo.environment
     let actor = StateStore.actor(environment: environment)
-    let before = try state.latest().map(\.after) ?? previousText
+    let before: String? = if let latest = try state.latest() { latest.after } else { try previousText.map(state.store) }
     return try state.record(HistoryEntry(
         sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
         arguments: Array(CommandLine.arguments.dropFirst()), policyFile: global.paths.policyFile,
-        before: before, after: after, changes: changes, script: script,
+        before: before, after: try after.map(state.store), changes: changes, script: try state.store(script),
         confirmation: pending ? "pending" : nil))
 }
 
@@ -136,10 +137,14 @@ func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> Str
         throw Failure(message: "nothing to roll back: no change has been applied with this state directory (\(global.paths.stateDirectory))", code: .failure)
     }
     let firewall = Firewall()
-    let table = (latest.after ?? latest.before).flatMap { try? PolicyFile.decode($0) }?.table ?? PortPolicy.defaultTable
+    let beforeText = state.text(latest.before)
+    if latest.before != nil && beforeText == nil {
+        throw Failure(message: "cannot roll back change #\(latest.sequence): the policy it replaced is missing from \(global.paths.stateDirectory)/history", code: .failure)
+    }
+    let table = (state.text(latest.after) ?? beforeText).flatMap { try? PolicyFile.decode($0) }?.table ?? PortPolicy.defaultTable
     let live = try firewall.live(table: table)
     var plan = Plan(table: table, changes: [], script: "", replacesTable: false)
-    if let text = latest.before {
+    if let text = beforeText {
         let previous = try PolicyFile.decode(text)
         if !force { try guardAgainstLockout(previous) }
         plan = Planner.plan(previous, live: live)
@@ -163,7 +168,7 @@ func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> Str
         sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
         arguments: Array(CommandLine.arguments.dropFirst()), policyFile: global.paths.policyFile,
         before: latest.after, after: latest.before, changes: plan.changes.map(PlanDocument.Change.init),
-        script: plan.script, confirmation: nil))
+        script: try state.store(plan.script), confirmation: nil))
     return "rolled back change #\(latest.sequence) (\(latest.command) at \(latest.time)): " +
         (latest.before == nil ? "removed table inet \(table) and the policy file it created" : "policy file and table inet \(table) restored")
 }
@@ -239,7 +244,7 @@ extension Portctl {
                     say("command: portctl \(entry.arguments.joined(separator: " "))")
                     for change in entry.changes { say("  \(change.kind) \([change.rule, change.summary, change.before, change.after, change.detail].compactMap { $0 }.joined(separator: " "))") }
                     say("batch:")
-                    print(entry.script, terminator: "")
+                    print(StateStore(directory: global.paths.stateDirectory).text(entry.script) ?? "(not kept)\n", terminator: "")
                     return
                 }
                 if json { print(jsonText(entries)); return }
