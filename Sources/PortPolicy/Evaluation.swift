@@ -62,7 +62,10 @@ extension PortPolicy {
     /// interface is assumed not to.
     public func evaluate(_ packet: Packet, at now: Date = Date()) -> Decision {
         let rules = effective(at: now).rules
-        if packet.interface == "lo" { return Decision(verdict: .accept, cause: .baseline("loopback traffic is always accepted")) }
+        let loopbackSource = packet.source.family == .ipv4 ? packet.source.bits >> 24 == 127 : packet.source.bits == 1
+        if packet.interface == "lo" || (packet.interface == nil && loopbackSource) {
+            return Decision(verdict: .accept, cause: .baseline("loopback traffic is always accepted"))
+        }
         let inbound = rules.filter { $0.direction == .in }
         for rule in inbound where rule.action != .allow && rule.matches(packet, unknownInterfaceMatches: true) {
             return Decision(verdict: rule.action == .deny ? .drop : .reject, cause: .rule(rule))
@@ -89,5 +92,102 @@ extension PortRule {
             return interface.hasSuffix("*") ? name.hasPrefix(interface.dropLast()) : name == interface
         }
         return true
+    }
+}
+
+/// Why a packet meets its fate, in words and as data: what `portctl explain` prints.
+public struct Explanation: Sendable, Hashable, Codable {
+    /// The source address.
+    public var address: String
+    /// The destination port.
+    public var port: UInt16
+    /// `tcp` or `udp`.
+    public var proto: String
+    /// `accept`, `drop` or `reject`.
+    public var verdict: Decision.Verdict
+    /// The deciding rule's id; nil when the default or the baseline decided.
+    public var rule: String?
+    /// The deciding rule's comment.
+    public var comment: String?
+    /// The per-source rate limit the accept is subject to.
+    public var limit: String?
+    /// When the deciding rule expires.
+    public var until: String?
+    /// Other rules that match the packet but lost: an allow under a deny, a later allow.
+    public var alsoMatched: [String]
+    /// One line: `203.0.113.5 -> 26/tcp: drop (default: ...)`.
+    public var message: String
+
+    enum CodingKeys: String, CodingKey {
+        case address, port, proto = "protocol", verdict, rule, comment, limit, until, alsoMatched, message
+    }
+
+    /// Encodes every key; `rule` is `null` when the default or the baseline decided.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(address, forKey: .address)
+        try container.encode(port, forKey: .port)
+        try container.encode(proto, forKey: .proto)
+        try container.encode(verdict, forKey: .verdict)
+        try container.encode(rule, forKey: .rule)
+        try container.encodeIfPresent(comment, forKey: .comment)
+        try container.encodeIfPresent(limit, forKey: .limit)
+        try container.encodeIfPresent(until, forKey: .until)
+        try container.encode(alsoMatched, forKey: .alsoMatched)
+        try container.encode(message, forKey: .message)
+    }
+}
+
+extension PortPolicy {
+    /// Explains what the policy does with a new inbound packet, purely from the model: the
+    /// verdict, the deciding rule (or the default or baseline), and the rules that came close.
+    public func explain(_ packet: Packet, at now: Date = Date()) -> Explanation {
+        let decision = evaluate(packet, at: now)
+        let inbound = effective(at: now).rules.filter { $0.direction == .in }
+        let matching = inbound.filter { $0.matches(packet, unknownInterfaceMatches: false) }
+        let head = "\(packet.source) -> \(packet.port)/\(packet.proto.rawValue): "
+        var explanation = Explanation(address: packet.source.description, port: packet.port, proto: packet.proto.rawValue,
+                                      verdict: decision.verdict, rule: decision.ruleID, comment: nil, limit: nil, until: nil,
+                                      alsoMatched: matching.map(\.id).filter { $0 != decision.ruleID }, message: "")
+        switch decision.cause {
+        case let .baseline(reason):
+            explanation.message = head + "accept (baseline: \(reason))"
+        case let .rule(rule):
+            explanation.comment = rule.comment
+            let named = "rule \(rule.id)" + (rule.comment.map { " \"\($0)\"" } ?? "")
+            let verb = rule.action == .allow ? "allows" : (rule.action == .deny ? "denies" : "rejects")
+            var verdict = decision.verdict.rawValue
+            if let limit = rule.limit {
+                explanation.limit = limit.description
+                verdict += ", subject to a rate limit of \(limit.description) new connections per source"
+            }
+            if let expires = rule.expires {
+                explanation.until = PolicyFile.timestamp(expires)
+                verdict += " until \(PolicyFile.timestamp(expires))"
+            }
+            var reason = "\(named) \(verb) \(rule.portsDescription) from \(Planner.addressList(IPNetwork.merged(rule.sources)))"
+            let overruled = matching.filter { $0.action == .allow && $0.id != rule.id }
+            if rule.action != .allow, !overruled.isEmpty {
+                reason += "; blocks win over allows, so \(overruled.map { "rule \($0.id)" }.joined(separator: ", ")) does not apply"
+            }
+            explanation.message = head + "\(verdict) (\(reason))"
+        case let .default(value):
+            let near = inbound.filter {
+                $0.action == .allow && $0.proto.members.contains(packet.proto) && $0.ports.contains(where: { $0.contains(packet.port) })
+                    && !$0.matches(packet, unknownInterfaceMatches: false)
+            }
+            var reason = "default \(value.rawValue): "
+            if near.isEmpty {
+                reason += value == .accept ? "no rule matches \(packet.port)/\(packet.proto.rawValue)" : "no rule opens \(packet.port)/\(packet.proto.rawValue)"
+            } else {
+                reason += "no rule allows \(packet.source); " + near.map { rule in
+                    rule.sources.isEmpty
+                        ? "rule \(rule.id) allows it only on \(rule.interface ?? "?")"
+                        : "rule \(rule.id) allows only \(Planner.addressList(IPNetwork.merged(rule.sources)))" + (rule.interface.map { " on \($0)" } ?? "")
+                }.joined(separator: "; ")
+            }
+            explanation.message = head + "\(decision.verdict.rawValue) (\(reason))"
+        }
+        return explanation
     }
 }

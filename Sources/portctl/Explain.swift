@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl explain`: which rule decides a packet, from the policy alone.
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say what the policy does with a new inbound packet from ADDRESS to PORT, and which rule decides it.",
+            discussion: """
+            Evaluates the policy exactly as the rendered input chain does (loopback, then deny and \
+            reject rules, then allow rules, then the default), with no kernel and no root. Use \
+            --policy to explain a proposed policy file before it is applied, or --plan to explain \
+            the policy inside a saved plan.
+
+            Example: portctl explain 203.0.113.5 26
+              203.0.113.5 -> 26/tcp: drop (default drop: no rule allows 203.0.113.5; rule smtp-alt allows only 10.0.0.0/8)
+            """
+        )
+
+        @Argument(help: "The source address (IPv4 or IPv6).")
+        var address: String
+        @Argument(help: ArgumentHelp("The destination port: 26, 26/tcp, 53/udp or a service name.", valueName: "port[/proto]"))
+        var port: String
+        @Option(name: .long, help: "The interface the packet arrives on (rules may be limited to one).")
+        var interface: String?
+        @Option(name: .long, help: ArgumentHelp("Explain against the policy inside this saved plan instead of the policy file.", valueName: "file"))
+        var plan: String?
+        @Flag(name: .long, help: "Print the explanation as JSON.")
+        var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                guard let source = IPAddress(address) else {
+                    throw PolicyError.invalidSource(address, reason: "expected one IPv4 or IPv6 address, like 203.0.113.5 or 2001:db8::5")
+                }
+                let spec = try PortSpec(parsing: port, services: SystemServices.load())
+                guard spec.ports.count == 1, spec.ports[0].first == spec.ports[0].last else {
+                    throw PolicyError.invalidPort(port, reason: "explain takes one port, like 26 or 53/udp")
+                }
+                guard spec.proto != .both else {
+                    throw PolicyError.invalidProtocol("both")
+                }
+                if let interface { try PortRule.validateInterface(interface) }
+                let policy: PortPolicy
+                if let plan {
+                    guard let data = FileManager.default.contents(atPath: plan) else {
+                        throw Failure(message: "cannot read plan file \(plan)", code: .failure)
+                    }
+                    do {
+                        policy = try PlanDocument.decode(data).policy
+                    } catch {
+                        throw Failure(message: "\(plan): \(error)", code: .invalidData)
+                    }
+                } else {
+                    policy = try global.loadExisting()
+                }
+                let explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
+                if json {
+                    print(jsonText(explanation))
+                } else {
+                    say(explanation.message)
+                }
+            }
+        }
+    }
+}

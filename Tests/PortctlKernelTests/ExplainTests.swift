@@ -1,0 +1,118 @@
+import Foundation
+import PortPolicy
+import Testing
+
+/// `explain` tells the truth: for every (client, port) pair, the verdict computed from the policy
+/// alone is what a real TCP connection meets in the kernel.
+@Suite(.serialized, .enabled(if: KernelLab.available, Comment(rawValue: KernelLab.reason)))
+struct ExplainTests {
+    static let ports = Array(26...33)
+
+    /// What a connection should see for a verdict (every port has a listener).
+    func expected(_ verdict: Decision.Verdict) -> Connection {
+        switch verdict {
+        case .accept: .connected
+        case .reject: .refused
+        case .drop: .timedOut
+        }
+    }
+
+    func clients(_ lab: NetLab) -> [(namespace: String, source: String, server: String)] {
+        [(lab.clientA, NetLab.clientA4, NetLab.serverA4), (lab.clientA, NetLab.clientA6, NetLab.serverA6),
+         (lab.clientB, NetLab.clientB4, NetLab.serverB4), (lab.clientB, NetLab.clientB6, NetLab.serverB6)]
+    }
+
+    @Test func explainMatchesRealConnectionsOnAGrid() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26, 27, 28, 29, 30, 31, 32, 33)
+        let policy = try PolicyFile.decode(String("""
+        version: 1
+        rules:
+          - id: relays
+            ports: [26, 27]
+            from: [198.51.100.0/24, "2001:db8:2::/64"]
+          - id: no-b
+            action: deny
+            ports: "27-29"
+            from: [203.0.113.0/24]
+          - id: web
+            ports: [28, 29, 30]
+          - id: refuse
+            action: reject
+            ports: [30, 31]
+            from: ["2001:db8:1::2", 203.0.113.2]
+          - id: six-only
+            ports: 32
+            from: ["2001:db8::/32"]
+          - id: deny-a
+            action: deny
+            ports: 26
+            from: [198.51.100.2]
+        """))
+        try PolicyFile.encode(policy).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
+        #expect(try lab.portctl("apply").status == 0)
+        var disagreements: [String] = []
+        for client in clients(lab) {
+            for port in Self.ports {
+                let outcome = try lab.portctl("explain", client.source, String(port), "--json")
+                let json = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+                let verdictText = json?["verdict"] as? String ?? ""
+                let verdict = try #require(Decision.Verdict(rawValue: verdictText), "\(outcome)")
+                #expect(json?.keys.contains("rule") == true, "rule is always present (null for the default)")
+                let real = try lab.connect(from: client.namespace, to: client.server, port: port, timeout: 0.5)
+                if real != expected(verdict) {
+                    disagreements.append("\(client.source) -> \(port): explain says \(verdict), the kernel did \(real)")
+                }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements)")
+    }
+
+    /// SplitMix64, seeded: failures replay with PORTCTL_EXPLAIN_SEED.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func randomPoliciesAgreeWithTheKernel() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let seed = environment["PORTCTL_EXPLAIN_SEED"].flatMap(UInt64.init) ?? 8
+        let policies = environment["PORTCTL_EXPLAIN_CASES"].flatMap(Int.init) ?? 4
+        var generator = Generator(state: seed)
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26, 27, 28, 29, 30, 31, 32, 33)
+        let sourcePool = ["198.51.100.0/24", "198.51.100.2", "198.51.100.0/30", "203.0.113.0/25", "203.0.113.2",
+                          "2001:db8:1::/64", "2001:db8:1::2", "2001:db8:2::/48", "2001:db8::/32", "0.0.0.0/0"]
+        for round in 0..<policies {
+            var rules: [PortRule] = []
+            for index in 0..<Int.random(in: 1...6, using: &generator) {
+                let first = Int.random(in: 26...33, using: &generator)
+                let last = Bool.random(using: &generator) ? first : min(33, first + Int.random(in: 0...3, using: &generator))
+                let action = [RuleAction.allow, .allow, .deny, .reject].randomElement(using: &generator)!
+                let sources = (0..<Int.random(in: 0...3, using: &generator)).map { _ in sourcePool.randomElement(using: &generator)! }
+                rules.append(PortRule(id: "r\(index)", ports: [try PortRange(first, last)], action: action,
+                                      sources: try sources.map { try IPNetwork(parsing: $0) }))
+            }
+            let policy = PortPolicy(inbound: [InboundDefault.drop, .reject, .accept].randomElement(using: &generator)!, rules: rules)
+            try PolicyFile.encode(policy).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
+            let applied = try lab.portctl("apply")
+            #expect(applied.status == 0, "round \(round): \(applied)")
+            for _ in 0..<12 {
+                let client = clients(lab).randomElement(using: &generator)!
+                let port = Self.ports.randomElement(using: &generator)!
+                let decision = policy.evaluate(Packet(source: IPAddress(client.source)!, port: UInt16(port)))
+                let real = try lab.connect(from: client.namespace, to: client.server, port: port, timeout: 0.5)
+                #expect(real == expected(decision.verdict),
+                        "seed \(seed) round \(round): \(client.source) -> \(port): evaluate says \(decision.verdict) (\(decision.ruleID ?? "default")), kernel did \(real); policy: \(PolicyFile.encode(policy))")
+            }
+        }
+    }
+}
