@@ -46,6 +46,13 @@ let package = Package(
         ),
         // A tiny TCP listener/connector the real-kernel tests run inside network namespaces.
         .executableTarget(name: "netpeer", swiftSettings: strict),
+        // Examples/embed: a Swift program that imports the library (built and run by the tests).
+        .executableTarget(
+            name: "portctl-embed-example",
+            dependencies: ["PortPolicy"],
+            path: "Examples/embed",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PortPolicyTests",
             dependencies: ["PortPolicy"],

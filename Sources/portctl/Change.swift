@@ -14,9 +14,15 @@ struct ChangeOptions: ParsableArguments {
     @Flag(name: .long, help: "Apply even if the change would block new SSH logins over the connection portctl runs in.")
     var force = false
 
+    @Flag(name: .long, help: "With --dry-run: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).")
+    var json = false
+
     func validate() throws {
         if let confirm, !(1...86400).contains(confirm) {
             throw ValidationError("invalid --confirm \"\(confirm)\": give seconds from 1 to 86400")
+        }
+        if json && !dryRun {
+            throw ValidationError("--json goes with --dry-run (other output is for people); use 'portctl plan --json' or 'portctl status --json'")
         }
         if confirm != nil && dryRun {
             throw ValidationError("--confirm and --dry-run do not go together: a dry run applies nothing to confirm")

@@ -16,21 +16,35 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     let store = global.store
     let firewall = Firewall()
     if change.dryRun {
-        for line in report { say(line) }
-        for line in warnings { warn(line) }
-        var pending = policyChanged
+        var plan: ChangePlan?
+        var liveDigest = "unknown"
         if Privilege.hasNetAdmin {
-            let plan = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory).plan
-            say("dry run: nothing written. The kernel would change like this:")
-            print(PlanOutput.text(plan), terminator: "")
-            if !plan.isEmpty {
-                say("nftables batch:")
-                print(plan.script, terminator: "")
-            }
-            pending = pending || !plan.isEmpty
+            let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory)
+            plan = planned.plan
+            liveDigest = planned.liveFingerprint
+        }
+        let pending = policyChanged || !(plan?.isEmpty ?? true)
+        if change.json {
+            // The plan document, with the policy as it would be written: for programs (Ansible).
+            var document = PlanDocument(plan: plan ?? ChangePlan(table: policy.table, changes: [], script: Renderer.replaceBatch(policy), replacesTable: true),
+                                        policy: policy, policyFile: global.paths.policyFile,
+                                        policyBytes: Array((previousText ?? "").utf8), liveDigest: liveDigest)
+            document.inSync = !pending
+            print(document.encoded(), terminator: "")
         } else {
-            say("dry run: nothing written. The kernel's table cannot be read without root or CAP_NET_ADMIN; the full table apply would load:")
-            print(Renderer.table(policy), terminator: "")
+            for line in report { say(line) }
+            for line in warnings { warn(line) }
+            if let plan {
+                say("dry run: nothing written. The kernel would change like this:")
+                print(PlanOutput.text(plan), terminator: "")
+                if !plan.isEmpty {
+                    say("nftables batch:")
+                    print(plan.script, terminator: "")
+                }
+            } else {
+                say("dry run: nothing written. The kernel's table cannot be read without root or CAP_NET_ADMIN; the full table apply would load:")
+                print(Renderer.table(policy), terminator: "")
+            }
         }
         if pending { throw Failure(message: "", code: .changesPending) }
         return

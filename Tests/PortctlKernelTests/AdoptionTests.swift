@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The Ansible module, run by ansible-core against localhost inside a network namespace.
+@Suite(.serialized, .enabled(if: KernelLab.available, Comment(rawValue: KernelLab.reason)))
+struct AnsibleModuleTests {
+    static let venv = packageRoot.appendingPathComponent(".build/ansible-venv/bin")
+
+    func ansible(_ lab: NetLab, _ arguments: String, extra: [String] = []) throws -> (changed: Bool, result: [String: Any], outcome: Outcome) {
+        var environment = lab.environment
+        environment["PATH"] = productsDirectory.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        environment["ANSIBLE_LIBRARY"] = packageRoot.appendingPathComponent("Examples/ansible/library").path
+        environment["ANSIBLE_LOCALHOST_WARNING"] = "False"
+        environment["ANSIBLE_PYTHON_INTERPRETER"] = Self.venv.appendingPathComponent("python3").path
+        environment["ANSIBLE_LOCAL_TEMP"] = lab.directory.appendingPathComponent("ansible-local").path
+        environment["ANSIBLE_REMOTE_TEMP"] = lab.directory.appendingPathComponent("ansible-remote").path
+        environment["HOME"] = lab.directory.path
+        let outcome = try run(["ip", "netns", "exec", lab.server, Self.venv.appendingPathComponent("ansible").path,
+                               "localhost", "-c", "local", "-i", "localhost,", "-m", "portctl", "-a", arguments] + extra,
+                              environment: environment)
+        guard let range = outcome.stdout.range(of: "=> ") else { return (false, [:], outcome) }
+        let json = try JSONSerialization.jsonObject(with: Data(outcome.stdout[range.upperBound...].utf8)) as? [String: Any] ?? [:]
+        return (json["changed"] as? Bool ?? false, json, outcome)
+    }
+
+    @Test func checkModeChangesNothingThenARealRunOpensThenNoChange() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.venv.appendingPathComponent("ansible").path),
+                "ansible-core is installed by scripts/install-deps into .build/ansible-venv")
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        let arguments = "port=26 from=198.51.100.0/24 state=open"
+
+        let check = try ansible(lab, arguments, extra: ["--check", "--diff"])
+        #expect(check.outcome.stdout.contains("CHANGED"), "\(check.outcome)")
+        #expect(check.changed)
+        // Diff mode: ansible prints the module's before/after of the policy.
+        #expect(check.outcome.stdout.contains("+++ after") && check.outcome.stdout.contains("\"198.51.100.0/24\""), "\(check.outcome)")
+        #expect(!FileManager.default.fileExists(atPath: lab.policyPath), "check mode writes no policy file")
+        #expect(try lab.nft("list", "ruleset").stdout.isEmpty, "check mode leaves the kernel alone")
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .connected)
+
+        let real = try ansible(lab, arguments)
+        #expect(real.changed, "\(real.outcome)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
+
+        let again = try ansible(lab, arguments)
+        #expect(!again.changed && again.outcome.stdout.contains("SUCCESS"), "\(again.outcome)")
+
+        let closed = try ansible(lab, "port=26 from=198.51.100.0/24 state=closed")
+        #expect(closed.changed, "\(closed.outcome)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .timedOut)
+        #expect(!(try ansible(lab, "port=26 from=198.51.100.0/24 state=closed")).changed)
+    }
+}
+
+/// The man page, completions and the embedding example stay in step with the code.
+@Suite struct DocumentationTests {
+    static var portctl: String { productsDirectory.appendingPathComponent("portctl").path }
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionsAreCurrent(_ shell: String) throws {
+        let generated = try run([Self.portctl, "--generate-completion-script", shell])
+        let committed = try String(contentsOf: packageRoot.appendingPathComponent("docs/completions/portctl.\(shell)"), encoding: .utf8)
+        #expect(generated.stdout == committed, "run ./scripts/generate-docs and commit docs/completions")
+    }
+
+    @Test func manPageRendersAndNamesEveryCommand() throws {
+        let page = packageRoot.appendingPathComponent("docs/man/portctl.1").path
+        let rendered = try run(["man", "-l", page], environment: ["MANPAGER": "cat", "MANWIDTH": "100"])
+        #expect(rendered.status == 0, "\(rendered)")
+        let help = try run([Self.portctl, "--help"]).stdout
+        let commands = help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n")
+            .compactMap { $0.hasPrefix("  ") && !$0.hasPrefix("   ") ? $0.split(separator: " ").first.map(String.init) : nil } ?? []
+        #expect(commands.count >= 15, "\(commands)")
+        for command in commands where command != "See" {
+            #expect(rendered.stdout.contains(command), "the man page lacks '\(command)': run ./scripts/generate-docs")
+        }
+    }
+
+    @Test func embeddingExampleBuildsAndRuns() throws {
+        let example = productsDirectory.appendingPathComponent("portctl-embed-example").path
+        let outcome = try run([example])
+        #expect(outcome.status == 0, "\(outcome)")
+        #expect(outcome.stdout.contains("table inet portctl {"))
+        #expect(outcome.stdout.contains("+ smtp-alt: allow 26/tcp from 10.0.0.0/8"))
+        #expect(outcome.stdout.contains("203.0.113.5 -> 26/tcp: drop"))
+    }
+}

@@ -1,0 +1,419 @@
+#compdef portctl
+
+__portctl_complete() {
+    local -ar non_empty_completions=("${@:#(|:*)}")
+    local -ar empty_completions=("${(M)@:#(|:*)}")
+    _describe -V '' non_empty_completions -- empty_completions -P $'\'\''
+}
+
+__portctl_custom_complete() {
+    local -a completions
+    completions=("${(@f)"$("${command_name}" "${@}" "${command_line[@]}")"}")
+    if [[ "${#completions[@]}" -gt 1 ]]; then
+        __portctl_complete "${completions[@]:0:-1}"
+    fi
+}
+
+__portctl_cursor_index_in_current_word() {
+    if [[ -z "${QIPREFIX}${IPREFIX}${PREFIX}" ]]; then
+        printf 0
+    else
+        printf %s "${#${(z)LBUFFER}[-1]}"
+    fi
+}
+
+_portctl() {
+    emulate -RL zsh -G
+    setopt extendedglob nullglob numericglobsort
+    unsetopt aliases banghist
+
+    local -xr SAP_SHELL=zsh
+    local -x SAP_SHELL_VERSION
+    SAP_SHELL_VERSION="$(builtin emulate zsh -c 'printf %s "${ZSH_VERSION}"')"
+    local -r SAP_SHELL_VERSION
+
+    local context state state_descr line
+    local -A opt_args
+
+    local -r command_name="${words[1]}"
+    local -ar command_line=("${words[@]}")
+    local -ir current_word_index="$((CURRENT - 1))"
+
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'open:Allow ports, from the given sources (or from any source).'
+            'close:Remove what opened ports (or only some of its sources).'
+            'deny:Drop traffic to ports silently (clients see '\''filtered'\''); wins over any allow.'
+            'reject:Refuse traffic to ports (TCP reset, ICMP port-unreachable for UDP); wins over any allow.'
+            'remove:Remove one rule, of any kind, by its id (see portctl list).'
+            'list:Show the policy'\''s defaults and rules.'
+            'status:Show every rule with its live packet and byte counters, and whether the kernel matches the policy.'
+            'audit:Compare what listens on this host with what the policy lets in; exit 3 on a high-severity finding.'
+            'probe:Probe TCP ports of a host: open (handshake), closed (reset) or filtered (silence or ICMP unreachable), like an nmap connect scan.'
+            'explain:Say what the policy does with a new inbound packet from ADDRESS to PORT, and which rule decides it.'
+            'render:Print the nftables table the policy renders to. Needs no root; touches no kernel.'
+            'plan:Show what '\''portctl apply'\'' would change in the kernel; change nothing.'
+            'apply:Apply the policy file as it stands, or a saved plan exactly as reviewed.'
+            'check:Validate the policy file and its rendered ruleset (the kernel checks it too, with CAP_NET_ADMIN).'
+            'confirm:Keep the change applied with --confirm (run it from a new connection: that proves you can still get in).'
+            'rollback:Restore the policy file and ruleset in force before the last applied change (run it again to redo).'
+            'history:List applied changes: when, by whom, from where, and what changed (the last 50 are kept).'
+            'disable:Remove portctl'\''s nftables table; the policy file stays, and '\''portctl apply'\'' restores it.'
+            'help:Show subcommand help information.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|help)
+            "_portctl_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_portctl_open() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':ports:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '--from-file[Source addresses from a file\: one address or CIDR per line, # comments allowed.]:file:'
+        '--out[Make an outbound rule (matches destination port; --to names destinations).]'
+        '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
+        '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
+        '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
+        '--limit[Limit new connections per source address, like 6/minute (also /second, /hour, /day); the rest are dropped.]:rate:'
+        '--for[Close again by itself after this long (90s, 30m, 2h, 1d)\: the kernel expires it, no daemon needed.]:duration:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_close() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':ports:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '--from-file[Source addresses from a file\: one address or CIDR per line, # comments allowed.]:file:'
+        '--out[Make an outbound rule (matches destination port; --to names destinations).]'
+        '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_deny() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':ports:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '--from-file[Source addresses from a file\: one address or CIDR per line, # comments allowed.]:file:'
+        '--out[Make an outbound rule (matches destination port; --to names destinations).]'
+        '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
+        '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
+        '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_reject() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':ports:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '--from-file[Source addresses from a file\: one address or CIDR per line, # comments allowed.]:file:'
+        '--out[Make an outbound rule (matches destination port; --to names destinations).]'
+        '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
+        '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
+        '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_remove() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':id:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_list() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--json[Print the policy as JSON (the policy file'\''s shape).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_status() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--json[Print the status as JSON.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_audit() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--json[Print the findings as JSON.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_probe() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':host:'
+        ':ports:'
+        '--timeout[Seconds to wait for each port (all ports are probed at once).]:timeout:'
+        '--json[Print the results as JSON.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_explain() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':address:'
+        ':port\[/proto\]:'
+        '--interface[The interface the packet arrives on (rules may be limited to one).]:interface:'
+        '--plan[Explain against the policy inside this saved plan instead of the policy file.]:file:'
+        '--json[Print the explanation as JSON.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_render() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_plan() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'nft')
+    local -ar arg_specs=(
+        '--json[Print the plan as JSON (same as --format json).]'
+        '--format[text (default), json, or nft (the exact batch apply sends).]:format:{__portctl_complete "${___format[@]}"}'
+        '(-o --output)'{-o,--output}'[Also save the plan (JSON) to this file, for '\''portctl apply FILE'\''.]:file:'
+        '--live[Plan against a saved listing ('\''nft -j list table inet portctl'\'') instead of the kernel; needs no root.]:file:'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_apply() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':planfile:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_check() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_confirm() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_rollback() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--force[Roll back even if the restored policy would block new SSH logins over this connection.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_history() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':sequence:'
+        '--json[Print the entries as JSON.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_disable() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_help() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:subcommands:'
+        '--version[Show the version.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+if [[ "${funcstack[1]}" = _portctl ]]; then
+    _portctl "${@}"
+else
+    compdef _portctl portctl
+fi
