@@ -139,6 +139,12 @@ public struct Explanation: Sendable, Hashable, Codable {
 }
 
 extension PortPolicy {
+    /// Evaluates a new inbound packet now: the verdict and what decided it (see
+    /// ``evaluate(_:at:)``). Pure: no kernel, no root.
+    public func evaluate(packet: Packet) -> Decision {
+        evaluate(packet, at: Date())
+    }
+
     /// Explains what the policy does with a new inbound packet, purely from the model: the
     /// verdict, the deciding rule (or the default or baseline), and the rules that came close.
     public func explain(_ packet: Packet, at now: Date = Date()) -> Explanation {

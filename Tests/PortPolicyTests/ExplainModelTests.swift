@@ -52,3 +52,24 @@ import Testing
         #expect(object?["verdict"] as? String == "drop")
     }
 }
+
+@Suite struct AddressFileTests {
+    @Test func readsAddressesCommentsAndBlankLines() throws {
+        let text = "# relays\n10.0.0.0/8\n\n  198.51.100.7   # one host\n2001:db8::/32\n"
+        #expect(try IPNetwork.parseList(text, name: "relays.txt").map(\.description) == ["10.0.0.0/8", "198.51.100.7", "2001:db8::/32"])
+    }
+
+    @Test func errorsNameTheLine() {
+        #expect {
+            try IPNetwork.parseList("10.0.0.0/8\n# fine\n10.0.0.1/8\n", name: "relays.txt")
+        } throws: { error in
+            "\(error)".contains("relays.txt, line 3") && "\(error)".contains("did you mean 10.0.0.0/8?")
+        }
+        #expect(throws: PolicyError.self) { try IPNetwork.parseList("# nothing\n", name: "empty.txt") }
+    }
+
+    @Test func evaluatePacketLabel() {
+        let decision = ExplainModelTests.policy.evaluate(packet: Packet(source: IPAddress("10.9.9.9")!, port: 26))
+        #expect(decision.verdict == .accept && decision.ruleID == "smtp-alt")
+    }
+}

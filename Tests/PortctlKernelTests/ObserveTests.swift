@@ -127,6 +127,25 @@ struct ObserveTests {
         #expect(try statusRules(lab)["allow-tcp-27"] == nil)
     }
 
+    @Test func fromFileLoadsThousandsOfSourcesAndNamesBadLines() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        var lines = ["# allow-list"] + (0..<5000).map { "10.\($0 / 256).\($0 % 256).0/24" }
+        lines.append("198.51.100.2   # the lab client")
+        let file = lab.directory.appendingPathComponent("sources.txt").path
+        try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let opened = try lab.portctl("open", "26", "--from-file", file)
+        #expect(opened.status == 0, "\(opened)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
+        let set = try lab.nft("list", "set", "inet", "portctl", "allow-tcp-26-v4").stdout
+        #expect(set.contains("10.0.0.0-10.19.135.255") || set.contains("10.0.0.0/12"), "merged into intervals: \(set.prefix(300))")
+        try "10.0.0.0/8\nnot-an-address\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try lab.portctl("open", "27", "--from-file", file)
+        #expect(bad.status == 64 && bad.stderr.contains("line 2"), "\(bad)")
+    }
+
     @Test func loggedRulesAndDefaultRenderAndReadBack() throws {
         let lab = try NetLab(withClients: false)
         defer { lab.cleanup() }
