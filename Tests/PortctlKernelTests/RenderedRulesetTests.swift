@@ -31,6 +31,8 @@ struct RenderedRulesetTests {
             // A copy owned by root: a checkout owned by another user would be refused, rightly.
             let copy = lab.directory.appendingPathComponent(file).path
             try FileManager.default.copyItem(atPath: examples.appendingPathComponent(file).path, toPath: copy)
+            let checked = try lab.portctl("check", "--policy", copy)
+            #expect(checked.status == 0 && checked.stdout.contains("kernel accepted"), "\(file): \(checked)")
             let applied = try lab.portctl("apply", "--policy", copy)
             #expect(applied.status == 0, "\(file): \(applied)")
         }
