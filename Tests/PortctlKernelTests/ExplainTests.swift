@@ -69,23 +69,11 @@ struct ExplainTests {
         #expect(disagreements.isEmpty, "\(disagreements)")
     }
 
-    /// SplitMix64, seeded: failures replay with PORTCTL_EXPLAIN_SEED.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func randomPoliciesAgreeWithTheKernel() throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["PORTCTL_EXPLAIN_SEED"].flatMap(UInt64.init) ?? 8
         let policies = environment["PORTCTL_EXPLAIN_CASES"].flatMap(Int.init) ?? 4
-        var generator = Generator(state: seed)
+        var generator = SeededGenerator(state: seed)
         let lab = try NetLab()
         defer { lab.cleanup() }
         try lab.listen(26, 27, 28, 29, 30, 31, 32, 33)
