@@ -177,6 +177,10 @@ public enum LiveTable {
             if let log = body as? [String: Any], Set(log.keys).isSubset(of: ["prefix", "level"]), let prefix = log["prefix"] as? String {
                 return .log(prefix: prefix, level: log["level"] as? String ?? "warn")
             }
+        case "jump":
+            if let jump = body as? [String: Any], jump.count == 1, let target = jump["target"] as? String { return .jump(target) }
+        case "vmap":
+            if let entries = readDispatch(body) { return .dispatch(entries) }
         case "accept" where body is NSNull: return .verdict(.accept)
         case "drop" where body is NSNull: return .verdict(.drop)
         case "reject":
@@ -190,6 +194,34 @@ public enum LiveTable {
             break
         }
         return .unknown(canonical(any))
+    }
+
+    /// `meta l4proto . th dport vmap { tcp . 26 : jump X, ... }` as listed.
+    static func readDispatch(_ body: Any) -> [DispatchEntry]? {
+        guard let vmap = body as? [String: Any], vmap.count == 2,
+              let key = (vmap["key"] as? [String: Any])?["concat"] as? [Any], key.count == 2,
+              readExpression(key[0]) == .meta("l4proto"), readExpression(key[1]) == .payload("th", "dport"),
+              let elements = (vmap["data"] as? [String: Any])?["set"] as? [Any]
+        else { return nil }
+        var entries: [DispatchEntry] = []
+        for element in elements {
+            guard let pair = element as? [Any], pair.count == 2,
+                  let parts = (pair[0] as? [String: Any])?["concat"] as? [Any], parts.count == 2,
+                  let proto = parts[0] as? String,
+                  let target = ((pair[1] as? [String: Any])?["jump"] as? [String: Any])?["target"] as? String
+            else { return nil }
+            let ports: PortRange
+            if let port = parts[1] as? Int, let range = try? PortRange(port) {
+                ports = range
+            } else if let bounds = (parts[1] as? [String: Any])?["range"] as? [Any], bounds.count == 2,
+                      let low = bounds[0] as? Int, let high = bounds[1] as? Int, let range = try? PortRange(low, high) {
+                ports = range
+            } else {
+                return nil
+            }
+            entries.append(DispatchEntry(proto: proto, ports: ports, chain: target))
+        }
+        return entries.sorted()
     }
 
     static func readExpression(_ any: Any) -> Expression? {

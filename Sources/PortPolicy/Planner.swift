@@ -79,7 +79,27 @@ public enum Planner {
     static func sameContent(_ a: Table, _ b: Table) -> Bool {
         a.name == b.name && Set(a.counters) == Set(b.counters) && a.counters.count == b.counters.count
             && a.sets.count == b.sets.count && a.sets.allSatisfy { set in b.set(set.name).map { set.sameAs($0) } ?? false }
-            && a.chains == b.chains && a.unknownObjects == b.unknownObjects
+            && a.chains.count == b.chains.count && a.chains.allSatisfy { b.chain($0.name) == $0 }
+            && a.unknownObjects == b.unknownObjects
+    }
+
+    /// Whether a rule is a dispatch map or a jump to a layout chain (structure that changes with
+    /// the rules, not drift by itself).
+    static func isLayoutRule(_ rule: Rule) -> Bool {
+        rule.statements.count == 1 && rule.statements.allSatisfy {
+            switch $0 {
+            case .dispatch: true
+            case let .jump(target): isLayoutChain(target)
+            default: false
+            }
+        }
+    }
+
+    static func isLayoutJump(_ rule: Rule) -> Bool { isLayoutRule(rule) }
+
+    /// Whether a chain name is one portctl's own layouts use for rule and dispatch chains.
+    static func isLayoutChain(_ name: String) -> Bool {
+        name.hasPrefix("rule-") || name.hasPrefix("ports-")
     }
 
     // MARK: Describing
@@ -104,8 +124,9 @@ public enum Planner {
         for chain in live.chains {
             guard let wanted = desired.chain(chain.name) else {
                 // An output chain left from outbound rules the policy no longer has is not drift.
-                if !(chain.name == "output" && chain.hook == "output"
-                     && chain.rules.allSatisfy({ $0.ruleID != nil || Renderer.outputBaseline.contains($0) })) {
+                let leftover = (chain.name == "output" && chain.hook == "output" || isLayoutChain(chain.name) && chain.hook == nil)
+                    && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0) || isLayoutJump($0) }
+                if !leftover {
                     changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
                 }
                 continue
@@ -113,11 +134,13 @@ public enum Planner {
             if chain.hook != wanted.hook || chain.type != wanted.type || chain.priority != wanted.priority {
                 changes.append(.drift("chain \(chain.name) has \(chain.header ?? "no hook") instead of \(wanted.header ?? "")  (changed outside portctl)"))
             }
-            let baseline = chain.name == "input" ? Renderer.baseline : Renderer.outputBaseline
-            for rule in chain.rules where rule.comment == nil && !baseline.contains(rule) {
+            // Rules without an id are structure: the baseline, dispatch maps and jumps.
+            let baseline = wanted.rules.filter { $0.comment == nil }
+            for rule in chain.rules where rule.comment == nil && !baseline.contains(rule) && !isLayoutRule(rule) {
                 changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not explained by the policy (changed outside portctl); apply removes it"))
             }
-            for rule in baseline where !chain.rules.contains(rule) {
+            // A dispatch map that differs only because rules came or went is part of those changes.
+            for rule in baseline where !chain.rules.contains(rule) && !isLayoutRule(rule) {
                 changes.append(.drift("baseline rule `\(rule.text)` is missing from chain \(chain.name) (changed outside portctl); apply restores it"))
             }
             for rule in chain.rules where rule.comment != nil && rule.comment != Renderer.defaultComment {
@@ -303,13 +326,18 @@ public enum Planner {
         for set in desired.sets where !kept(set, in: live) { out += set.addCommand(table: desired.name) }
         // 4. Counters for new rules; the others keep their values.
         for counter in desired.counters where !live.counters.contains(counter) { out += "add counter \(t) \(counter)\n" }
-        // 5. Chains (creating or updating the policy), then every rule in order.
+        // 5. Chains (creating them, or updating a base chain's policy) before any rule can jump
+        //    to them, then every rule in order.
         for chain in desired.chains {
             let have = live.chain(chain.name)
             let recreated = have == nil || have?.hook != chain.hook || have?.type != chain.type || have?.priority != chain.priority
-            if recreated || have?.policy != chain.policy, let header = chain.header {
-                out += "add chain \(t) \(chain.name) { \(header) }\n"
+            if let header = chain.header {
+                if recreated || have?.policy != chain.policy { out += "add chain \(t) \(chain.name) { \(header) }\n" }
+            } else if recreated {
+                out += "add chain \(t) \(chain.name)\n"
             }
+        }
+        for chain in desired.chains {
             for rule in chain.rules { out += "add rule \(t) \(chain.name) \(rule.text)\n" }
         }
         // 6. Counters nothing uses any more.

@@ -48,15 +48,79 @@ public enum Renderer {
                 }
             }
         }
+        let inbound = policy.rules.filter { $0.direction == .in }
+        var dispatched: [Chain] = []
+        let inputRules: [Rule]
+        if inbound.count > dispatchThreshold {
+            let layout = dispatch(inbound)
+            inputRules = layout.input
+            dispatched = layout.chains
+        } else {
+            inputRules = ruleLines(policy, .in)
+        }
         var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
-                            rules: baseline + ruleLines(policy, .in)
+                            rules: baseline + inputRules
                                 + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault))]
         if policy.hasOutboundRules {
             chains.append(Chain(name: "output", hook: "output", policy: policy.outbound.rawValue,
                                 rules: outputBaseline + ruleLines(policy, .out)
                                     + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter, log: false)))
         }
-        return Table(name: policy.table, counters: counters, sets: sets, chains: chains)
+        return Table(name: policy.table, counters: counters, sets: sets, chains: chains + dispatched)
+    }
+
+    /// Above this many inbound rules, the input chain dispatches by protocol and port through
+    /// verdict maps instead of walking every rule.
+    public static let dispatchThreshold = 32
+
+    /// The dispatch layout: each rule in a chain of its own (`rule-ID`, the same lines as the
+    /// linear layout); the input chain looks the packet's protocol and port up in one map for
+    /// blocks and then one for allows, and jumps to the rule's chain, or to a `ports-...` chain
+    /// that jumps to each rule covering that port, in file order. Blocks still come first and a
+    /// packet meets the same rules in the same order as in the linear layout.
+    static func dispatch(_ rules: [PortRule]) -> (input: [Rule], chains: [Chain]) {
+        var chains: [Chain] = rules.map { Chain(name: "rule-\($0.id)", hook: nil, type: nil, policy: nil, rules: Renderer.rules(for: $0)) }
+        var input: [Rule] = []
+        for (label, members) in [("block", rules.filter { $0.action != .allow }), ("allow", rules.filter { $0.action == .allow })] {
+            var entries: [DispatchEntry] = []
+            var segmentChains: [[String]: String] = [:]
+            for proto in [TransportProtocol.tcp, .udp] {
+                let covering = members.filter { $0.proto.members.contains(proto) }
+                var bounds = Set<Int>()
+                for rule in covering { for range in rule.ports { bounds.insert(Int(range.first)); bounds.insert(Int(range.last) + 1) } }
+                let edges = bounds.sorted()
+                var pending: (first: Int, last: Int, ids: [String])?
+                func flush() {
+                    guard let segment = pending else { return }
+                    let target: String
+                    if segment.ids.count == 1 {
+                        target = "rule-\(segment.ids[0])"
+                    } else if let existing = segmentChains[segment.ids] {
+                        target = existing
+                    } else {
+                        target = "ports-\(label)-\(segmentChains.count + 1)"
+                        segmentChains[segment.ids] = target
+                        chains.append(Chain(name: target, hook: nil, type: nil, policy: nil,
+                                            rules: segment.ids.map { Rule([.jump("rule-\($0)")]) }))
+                    }
+                    entries.append(DispatchEntry(proto: proto.rawValue, ports: try! PortRange(segment.first, segment.last), chain: target))
+                }
+                for (index, start) in edges.dropLast().enumerated() {
+                    let end = edges[index + 1] - 1
+                    let ids = covering.filter { rule in rule.ports.contains { Int($0.first) <= start && start <= Int($0.last) } }.map(\.id)
+                    if ids.isEmpty { flush(); pending = nil; continue }
+                    if let open = pending, open.ids == ids, open.last + 1 == start {
+                        pending = (open.first, end, ids)
+                    } else {
+                        flush()
+                        pending = (start, end, ids)
+                    }
+                }
+                flush()
+            }
+            if !entries.isEmpty { input.append(Rule([.dispatch(entries.sorted())])) }
+        }
+        return (input, chains)
     }
 
     /// The elements of a rule's set for one family: its merged sources, or the whole family for

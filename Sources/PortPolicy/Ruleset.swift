@@ -40,7 +40,7 @@ public struct Table: Sendable, Hashable {
         for set in sets.sorted(by: { $0.name < $1.name }) {
             text += "set \(set.name) \(set.typeName) \(set.kind) \(set.elements.map(\.description).joined(separator: ","))\n"
         }
-        for chain in chains { text += chain.text }
+        for chain in chains.sorted(by: { $0.name < $1.name }) { text += chain.text }
         for object in unknownObjects { text += object.json + "\n" }
         return "sha256:" + SHA256.hex(Array(text.utf8))
     }
@@ -278,6 +278,29 @@ public indirect enum Value: Sendable, Hashable {
     }
 }
 
+/// One element of a ``Statement/dispatch(_:)`` map.
+public struct DispatchEntry: Sendable, Hashable, Comparable {
+    /// `tcp` or `udp`.
+    public var proto: String
+    /// The ports.
+    public var ports: PortRange
+    /// The chain to jump to.
+    public var chain: String
+
+    /// Makes an entry.
+    public init(proto: String, ports: PortRange, chain: String) {
+        self.proto = proto
+        self.ports = ports
+        self.chain = chain
+    }
+
+    /// The kernel's order: protocol number, then port.
+    public static func < (lhs: DispatchEntry, rhs: DispatchEntry) -> Bool {
+        let order = ["tcp": 6, "udp": 17]
+        return (order[lhs.proto] ?? 255, lhs.ports.first, lhs.ports.last) < (order[rhs.proto] ?? 255, rhs.ports.first, rhs.ports.last)
+    }
+}
+
 /// What a rule does with a packet at its end.
 public enum Verdict: Sendable, Hashable {
     /// `accept`.
@@ -317,6 +340,11 @@ public enum Statement: Sendable, Hashable {
     case overRate(set: String, key: Expression, rate: Int, per: String, burst: Int)
     /// `log prefix "PREFIX" level LEVEL`.
     case log(prefix: String, level: String)
+    /// `jump CHAIN`.
+    case jump(String)
+    /// `meta l4proto . th dport vmap { tcp . 26 : jump CHAIN, ... }`: one lookup dispatches a
+    /// packet to the chain for its protocol and port. Entries are kept sorted (as listed).
+    case dispatch([DispatchEntry])
     /// A statement portctl never renders, as the listing's JSON (found only in drift).
     case unknown(String)
 
@@ -334,6 +362,9 @@ public enum Statement: Sendable, Hashable {
         case let .overRate(set, key, rate, per, burst):
             return "update @\(set) { \(key.text) limit rate over \(rate)/\(per) burst \(burst) packets }"
         case let .log(prefix, level): return "log prefix \"\(prefix)\" level \(level)"
+        case let .jump(chain): return "jump \(chain)"
+        case let .dispatch(entries):
+            return "meta l4proto . th dport vmap { " + entries.map { "\($0.proto) . \($0.ports) : jump \($0.chain)" }.joined(separator: ", ") + " }"
         case let .unknown(json): return "<unknown \(json)>"
         }
     }

@@ -174,3 +174,63 @@ import Testing
         #expect(throws: PolicyError.self) { try PlanDocument.decode(Data("{}".utf8)) }
     }
 }
+
+@Suite struct DispatchLayoutModelTests {
+    static func policy(_ count: Int) throws -> PortPolicy {
+        var rules = [PortRule(id: "deny-some", ports: [try PortRange(100, 120)], action: .deny, sources: [try IPNetwork(parsing: "192.0.2.0/24")])]
+        for index in 0..<count {
+            rules.append(PortRule(id: "r\(index)", ports: [try PortRange(100 + index, 101 + index)], proto: index % 4 == 0 ? .both : .tcp))
+        }
+        return PortPolicy(rules: rules)
+    }
+
+    @Test func goldenDispatch() throws {
+        let url = RendererTests.goldenDirectory.appendingPathComponent("dispatch.nft")
+        let rendered = Renderer.table(try Self.policy(Renderer.dispatchThreshold + 2))
+        if ProcessInfo.processInfo.environment["PORTCTL_RECORD"] == "1" { try rendered.write(to: url, atomically: true, encoding: .utf8) }
+        #expect(rendered == (try String(contentsOf: url, encoding: .utf8)))
+    }
+
+    @Test func segmentsNeverOverlapAndCoverEveryRulePort() throws {
+        let policy = try Self.policy(40)
+        let table = Renderer.model(policy)
+        let maps = table.chain("input")!.rules.compactMap { rule -> [DispatchEntry]? in
+            if case let .dispatch(entries) = rule.statements.first { entries } else { nil }
+        }
+        #expect(maps.count == 2, "one map for blocks, one for allows")
+        for entries in maps {
+            for (a, b) in zip(entries, entries.dropFirst()) where a.proto == b.proto {
+                #expect(a.ports.last < b.ports.first, "\(a) overlaps \(b)")
+            }
+        }
+        // Every (proto, port) a rule covers is dispatched to a chain that reaches that rule.
+        for rule in policy.rules {
+            let map = maps[rule.action == .allow ? 1 : 0]
+            for proto in rule.proto.members {
+                for range in rule.ports {
+                    for port in range.first...range.last {
+                        let entry = try #require(map.first { $0.proto == proto.rawValue && $0.ports.contains(port) })
+                        let reached = entry.chain == "rule-\(rule.id)"
+                            || table.chain(entry.chain)?.rules.contains(Rule([.jump("rule-\(rule.id)")])) == true
+                        #expect(reached, "\(proto) \(port) must reach \(rule.id)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func crossingTheThresholdPlansOnlyTheRuleChange() throws {
+        let below = try Self.policy(Renderer.dispatchThreshold - 1)
+        let above = try Self.policy(Renderer.dispatchThreshold)
+        let up = Planner.plan(above, live: Renderer.model(below))
+        let added = "r\(Renderer.dispatchThreshold - 1)"
+        #expect(up.changes.count == 1, "\(up.changes)")
+        if case let .addRule(id, _)? = up.changes.first { #expect(id == added) } else { Issue.record("expected \(added) added: \(up.changes)") }
+        let chainAdd = try #require(up.script.range(of: "add chain inet portctl rule-r0\n"))
+        let firstJump = try #require(up.script.range(of: "jump rule-"))
+        #expect(chainAdd.lowerBound < firstJump.lowerBound, "chains exist before anything jumps to them")
+        let down = Planner.plan(below, live: Renderer.model(above))
+        #expect(down.changes.count == 1 && !down.changes.contains { $0.isDrift }, "\(down.changes)")
+        #expect(down.script.contains("delete chain inet portctl rule-r0"))
+    }
+}

@@ -104,3 +104,66 @@ struct ExplainTests {
         }
     }
 }
+
+/// Above Renderer.dispatchThreshold inbound rules the input chain dispatches through verdict
+/// maps; the kernel must still do exactly what explain says, and plans must still be exact.
+@Suite(.serialized, .enabled(if: KernelLab.available, Comment(rawValue: KernelLab.reason)))
+struct DispatchLayoutTests {
+    func policy(extraRules: Int) throws -> PortPolicy {
+        var rules = [
+            PortRule(id: "relays", ports: [try PortRange(26), try PortRange(27)], sources: try ["198.51.100.0/24", "2001:db8:2::/64"].map { try IPNetwork(parsing: $0) }),
+            PortRule(id: "no-b", ports: [try PortRange(27, 29)], action: .deny, sources: [try IPNetwork(parsing: "203.0.113.0/24")]),
+            PortRule(id: "web", ports: [try PortRange(28), try PortRange(29), try PortRange(30)]),
+            PortRule(id: "refuse", ports: [try PortRange(30, 31)], action: .reject, sources: try ["2001:db8:1::2", "203.0.113.2"].map { try IPNetwork(parsing: $0) }),
+            PortRule(id: "both", ports: [try PortRange(32)], proto: .both, sources: [try IPNetwork(parsing: "2001:db8::/32")]),
+        ]
+        for index in 0..<extraRules {
+            rules.append(PortRule(id: "x\(index)", ports: [try PortRange(5000 + index * 3, 5004 + index * 3)],
+                                  sources: [try IPNetwork(parsing: "10.\(index).0.0/16")]))
+        }
+        return PortPolicy(rules: rules)
+    }
+
+    @Test func verdictMapsAgreeWithExplainAndPlansStayExact() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26, 27, 28, 29, 30, 31, 32, 33)
+        let big = try policy(extraRules: 40)
+        try PolicyFile.encode(big).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try lab.nft("list", "chain", "inet", "portctl", "input").stdout.contains("vmap"))
+        // Force a real listing (another table changes the generation): the plan must be empty.
+        #expect(try lab.nft("add", "table", "ip", "other").status == 0)
+        #expect(try lab.portctl("plan").status == 0)
+        let clients = [(lab.clientA, NetLab.clientA4, NetLab.serverA4), (lab.clientA, NetLab.clientA6, NetLab.serverA6),
+                       (lab.clientB, NetLab.clientB4, NetLab.serverB4), (lab.clientB, NetLab.clientB6, NetLab.serverB6)]
+        var disagreements: [String] = []
+        for (namespace, source, server) in clients {
+            for port in 26...33 {
+                let decision = big.evaluate(packet: Packet(source: IPAddress(source)!, port: UInt16(port)))
+                let expected: Connection = decision.verdict == .accept ? .connected : (decision.verdict == .reject ? .refused : .timedOut)
+                let real = try lab.connect(from: namespace, to: server, port: port, timeout: 0.5)
+                if real != expected { disagreements.append("\(source) -> \(port): evaluate \(decision.verdict), kernel \(real)") }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements)")
+
+        // A hand-made rule inside a rule chain is drift; apply removes it.
+        #expect(try lab.nft("add", "rule", "inet", "portctl", "rule-web", "tcp", "dport", "33", "accept").status == 0)
+        let drift = try lab.portctl("plan")
+        #expect(drift.status == 2 && drift.stdout.contains("tcp dport 33 accept"), "\(drift)")
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try lab.portctl("plan").status == 0)
+
+        // Back under the threshold: the linear layout returns and nothing is left behind.
+        let small = try policy(extraRules: 2)
+        try PolicyFile.encode(small).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
+        let shrink = try lab.portctl("plan")
+        #expect(shrink.status == 2 && !shrink.stdout.contains("drift"), "\(shrink)")
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try lab.portctl("plan").status == 0)
+        #expect(!(try lab.nft("list", "table", "inet", "portctl").stdout.contains("rule-")))
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 28) == .timedOut)
+    }
+}
