@@ -95,8 +95,6 @@ public enum Planner {
         }
     }
 
-    static func isLayoutJump(_ rule: Rule) -> Bool { isLayoutRule(rule) }
-
     /// Whether a chain name is one portctl's own layouts use for rule and dispatch chains.
     static func isLayoutChain(_ name: String) -> Bool {
         name.hasPrefix("rule-") || name.hasPrefix("ports-")
@@ -125,7 +123,7 @@ public enum Planner {
             guard let wanted = desired.chain(chain.name) else {
                 // An output chain left from outbound rules the policy no longer has is not drift.
                 let leftover = (chain.name == "output" && chain.hook == "output" || isLayoutChain(chain.name) && chain.hook == nil)
-                    && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0) || isLayoutJump($0) }
+                    && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0) || isLayoutRule($0) }
                 if !leftover {
                     changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
                 }

@@ -39,12 +39,8 @@ public struct Firewall: Sendable {
         try backend.run(script, check: false)
     }
 
-    /// Replaces portctl's table with the policy's in one atomic batch.
-    public func apply(_ policy: PortPolicy) throws(NftablesError) {
-        try backend.run(Renderer.replaceBatch(policy), check: false)
-    }
-
-    /// Has the kernel validate the batch that ``apply(_:)`` would send, committing nothing.
+    /// Has the kernel validate a full replacement of portctl's table by the policy's, committing
+    /// nothing.
     public func check(_ policy: PortPolicy) throws(NftablesError) {
         try backend.run(Renderer.replaceBatch(policy), check: true)
     }

@@ -131,17 +131,26 @@ public enum PortProbe {
     }
 }
 
-extension Firewall {
+/// What `status` needs from the kernel, read in one listing.
+public struct KernelSnapshot: Sendable {
+    /// portctl's table, or nil when it is missing.
+    public var live: Table?
     /// Named counter values in portctl's table: name to packets and bytes.
-    public func counters(table: String) throws(NftablesError) -> [String: (packets: Int, bytes: Int)] {
-        let json = try backend.listJSON("list counters table inet \(table)")
-        return LiveTable.counterValues(json: json, table: table)
-    }
-
+    public var counters: [String: (packets: Int, bytes: Int)]
     /// Base chains of other tables on the input hook (their drop wins over portctl's accept).
-    public func otherInputChains(excluding table: String) throws(NftablesError) -> [ForeignChain] {
-        let json = try backend.listJSON("list chains")
-        return LiveTable.baseChains(json: json).filter { $0.hook == "input" && !($0.family == "inet" && $0.table == table) }
+    public var otherInputChains: [ForeignChain]
+}
+
+extension Firewall {
+    /// Reads portctl's table, its counter values and the other tables' input-hook chains from one
+    /// `list ruleset` (nft 1.0.6 fetches every set element for any listing, so one is the cost
+    /// of three). Nothing outside portctl's table is changed, only read.
+    public func snapshot(table: String) throws -> KernelSnapshot {
+        let json = try backend.listJSON("list ruleset")
+        return KernelSnapshot(
+            live: try LiveTable.read(json: json, table: table),
+            counters: LiveTable.counterValues(json: json, table: table),
+            otherInputChains: LiveTable.baseChains(json: json).filter { $0.hook == "input" && !($0.family == "inet" && $0.table == table) })
     }
 }
 

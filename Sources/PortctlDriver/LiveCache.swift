@@ -33,11 +33,6 @@ public struct LiveCache: Codable, Sendable, Hashable {
         try? PolicyStore.writeAtomically(StateStore.json(cache), to: path(stateDirectory))
     }
 
-    /// Forgets what was recorded.
-    public static func forget(stateDirectory: String) {
-        try? FileManager.default.removeItem(atPath: path(stateDirectory))
-    }
-
     /// Whether the kernel's table is known to have `fingerprint` without listing it: nothing
     /// has been committed in this namespace since it was recorded with that fingerprint.
     public static func confirms(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) -> Bool {

@@ -54,13 +54,19 @@ func listen(ports: [UInt16], seconds: Int) -> Never {
     exit(0)
 }
 
-func connect(host: String, port: UInt16, timeout: Double) -> Never {
+/// The socket address of a numeric host and port (the caller frees it with freeaddrinfo).
+func resolve(_ host: String, _ port: UInt16) -> UnsafeMutablePointer<addrinfo> {
     var hints = addrinfo()
     hints.ai_flags = AI_NUMERICHOST
     hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
     var result: UnsafeMutablePointer<addrinfo>?
     guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { fail("bad address \(host)") }
-    defer { freeaddrinfo(result) }
+    return info
+}
+
+func connect(host: String, port: UInt16, timeout: Double) -> Never {
+    let info = resolve(host, port)
+    defer { freeaddrinfo(info) }
     let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard fd >= 0 else { fail("socket: \(String(cString: strerror(errno)))") }
     var code: Int32 = 0
@@ -86,11 +92,7 @@ func connect(host: String, port: UInt16, timeout: Double) -> Never {
 /// A blocking connect/close loop: the packet-path benchmark's client (compiled, so the client is
 /// not what limits the rate).
 func rate(host: String, port: UInt16, seconds: Double) -> Never {
-    var hints = addrinfo()
-    hints.ai_flags = AI_NUMERICHOST
-    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-    var result: UnsafeMutablePointer<addrinfo>?
-    guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { fail("bad address \(host)") }
+    let info = resolve(host, port)
     var start = timespec(), now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &start)
     var connections = 0, failures = 0
@@ -108,7 +110,7 @@ func rate(host: String, port: UInt16, seconds: Double) -> Never {
         clock_gettime(CLOCK_MONOTONIC, &now)
         elapsed = Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9
     }
-    freeaddrinfo(result)
+    freeaddrinfo(info)
     let line = Array("\(Int(Double(connections) / elapsed)) connections/s (\(connections) in \(String(Int(elapsed * 1000))) ms, \(failures) failed)\n".utf8)
     _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
     exit(failures > 0 && connections == 0 ? 1 : 0)

@@ -109,15 +109,15 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: Str
 func describe(_ change: PolicyChange) -> String {
     switch change {
     case let .added(rule):
-        "added rule \(rule.id): \(rule.action.rawValue) \(rule.portsDescription) \(rule.direction == .in ? "from" : "to") \(rule.sourcesDescription)"
+        "added rule \(rule.id): \(rule.summary)"
     case let .widened(rule, added):
         added.isEmpty
             ? "widened rule \(rule.id): \(rule.portsDescription) now applies to ANY source"
             : "extended rule \(rule.id): \(rule.portsDescription) now also \(rule.direction == .in ? "from" : "to") \(added.map(\.description).joined(separator: ", "))"
     case let .removed(rule):
-        "removed rule \(rule.id) (\(rule.action.rawValue) \(rule.portsDescription) \(rule.direction == .in ? "from" : "to") \(rule.sourcesDescription))"
+        "removed rule \(rule.id) (\(rule.summary))"
     case let .narrowed(rule):
-        "narrowed rule \(rule.id): now \(rule.action.rawValue) \(rule.portsDescription) \(rule.direction == .in ? "from" : "to") \(rule.sourcesDescription)"
+        "narrowed rule \(rule.id): now \(rule.summary)"
     case let .updated(rule):
         "updated rule \(rule.id): \(rule.summary)"
     case let .unchanged(reason):

@@ -82,9 +82,7 @@ extension Portctl {
                         try applySaved(planFile)
                         return
                     }
-                    guard let (policy, bytes) = try global.store.loadWithBytes() else {
-                        throw Failure(message: "no policy file at \(global.paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
-                    }
+                    let (policy, bytes) = try global.loadExistingWithBytes()
                     let text = String(decoding: bytes, as: UTF8.self)
                     try commit(policy, fileText: text, previousText: text, policyChanged: false, global: global, change: change, command: "apply")
                 }

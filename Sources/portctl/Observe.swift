@@ -54,10 +54,9 @@ extension Portctl {
                 try requireNetAdmin("reading the kernel's table and counters")
                 let firewall = Firewall()
                 let now = Date()
-                let live = try firewall.live(table: policy.table)
-                let counters = live == nil ? [:] : try firewall.counters(table: policy.table)
+                let kernel = try firewall.snapshot(table: policy.table)
+                let live = kernel.live, counters = kernel.counters, others = kernel.otherInputChains
                 let inSync = Planner.plan(policy, live: live, now: now).isEmpty
-                let others = try firewall.otherInputChains(excluding: policy.table)
                 let effective = policy.effective(at: now)
                 let report = Report(
                     table: policy.table, policyFile: global.paths.policyFile, tablePresent: live != nil, inSync: inSync,

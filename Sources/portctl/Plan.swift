@@ -40,9 +40,7 @@ extension Portctl {
         func run() throws {
             try global.reporting {
                 try global.store.withLock {
-                    guard let (policy, bytes) = try global.store.loadWithBytes() else {
-                        throw Failure(message: "no policy file at \(global.paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
-                    }
+                    let (policy, bytes) = try global.loadExistingWithBytes()
                     let plan: ChangePlan
                     let liveDigest: String
                     if let live {

@@ -90,13 +90,21 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
 func record(command: String, global: GlobalOptions, previousText: String?, after: String?,
             changes: [PlanDocument.Change], script: String, pending: Bool) throws -> HistoryEntry {
     let state = StateStore(directory: global.paths.stateDirectory)
-    let environment = ProcessInfo.processInfo.environment
-    let actor = StateStore.actor(environment: environment)
     let before: String? = if let latest = try state.latest() { latest.after } else { try previousText.map(state.store) }
+    return try appendHistory(state, command: command, global: global, before: before, after: try after.map(state.store),
+                             changes: changes, script: script, pending: pending)
+}
+
+/// Appends an entry for this invocation (who, from where, the command line), with `before` and
+/// `after` already stored as digests.
+@discardableResult
+func appendHistory(_ state: StateStore, command: String, global: GlobalOptions, before: String?, after: String?,
+                   changes: [PlanDocument.Change], script: String, pending: Bool) throws -> HistoryEntry {
+    let actor = StateStore.actor(environment: ProcessInfo.processInfo.environment)
     return try state.record(HistoryEntry(
         sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
         arguments: Array(CommandLine.arguments.dropFirst()), policyFile: global.paths.policyFile,
-        before: before, after: try after.map(state.store), changes: changes, script: try state.store(script),
+        before: before, after: after, changes: changes, script: try state.store(script),
         confirmation: pending ? "pending" : nil))
 }
 
@@ -176,13 +184,8 @@ func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> Str
         try state.save(latest)
     }
     try state.setPending(nil)
-    let environment = ProcessInfo.processInfo.environment
-    let actor = StateStore.actor(environment: environment)
-    try state.record(HistoryEntry(
-        sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
-        arguments: Array(CommandLine.arguments.dropFirst()), policyFile: global.paths.policyFile,
-        before: latest.after, after: latest.before, changes: plan.changes.map(PlanDocument.Change.init),
-        script: try state.store(plan.script), confirmation: nil))
+    try appendHistory(state, command: command, global: global, before: latest.after, after: latest.before,
+                      changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: false)
     return "rolled back change #\(latest.sequence) (\(latest.command) at \(latest.time)): " +
         (latest.before == nil ? "removed table inet \(table) and the policy file it created" : "policy file and table inet \(table) restored")
 }

@@ -53,10 +53,15 @@ struct GlobalOptions: ParsableArguments {
 
     /// Loads the policy file, failing when there is none.
     func loadExisting() throws -> PortPolicy {
-        guard let policy = try store.load() else {
+        try loadExistingWithBytes().policy
+    }
+
+    /// Loads the policy file and keeps its bytes, failing when there is none.
+    func loadExistingWithBytes() throws -> (policy: PortPolicy, bytes: Data) {
+        guard let loaded = try store.loadWithBytes() else {
             throw Failure(message: "no policy file at \(paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
         }
-        return policy
+        return loaded
     }
 
     /// Runs `body`, turning every library error into a one-line ``Failure``.
@@ -111,13 +116,6 @@ struct SourceList: ExpressibleByArgument {
             result.append(try IPNetwork(parsing: trimmed))
         }
         return result
-    }
-}
-
-extension PortRule {
-    /// The sources for people: `any` or the list.
-    var sourcesDescription: String {
-        sources.isEmpty ? "any" : sources.map(\.description).joined(separator: ", ")
     }
 }
 
