@@ -1,5 +1,4 @@
 public import Foundation
-import Yams
 
 /// Reading and writing the policy file: YAML (the default) or JSON, strictly.
 ///
@@ -19,28 +18,19 @@ public enum PolicyFile {
         if trimmed.isEmpty {
             throw .invalidDocument("the policy file is empty: it needs at least `version: 1` (see docs/policy.md)")
         }
-        let policy: PortPolicy
-        do {
-            if trimmed.first == "{" {
-                policy = try JSONDecoder().decode(PortPolicy.self, from: Data(text.utf8))
-            } else {
-                guard let node = try Yams.compose(yaml: text) else {
-                    throw PolicyError.invalidDocument("the policy file holds only comments: it needs at least `version: 1`")
-                }
-                guard node.mapping != nil else {
-                    throw PolicyError.invalidDocument("the policy file must be a mapping of keys (version, defaults, rules), not a \(kind(of: node))")
-                }
-                policy = try YAMLDecoder().decode(PortPolicy.self, from: node)
+        let document: DocumentValue
+        if trimmed.first == "{" {
+            document = try DocumentValue.parseJSON(text)
+        } else {
+            guard let value = try DocumentValue.parseYAML(text) else {
+                throw .invalidDocument("the policy file holds only comments: it needs at least `version: 1`")
             }
-        } catch let error as PolicyError {
-            throw error
-        } catch let error as DecodingError {
-            throw .invalidDocument(describe(error))
-        } catch let error as YamlError {
-            throw .invalidDocument("the policy file is not valid YAML: " + oneLine(String(describing: error)))
-        } catch {
-            throw .invalidDocument("the policy file could not be read: " + oneLine(String(describing: error)))
+            document = value
         }
+        guard case .mapping = document else {
+            throw .invalidDocument("the policy file must be a mapping of keys (version, defaults, rules), not \(document.kindDescription)")
+        }
+        let policy = try PortPolicy(document: document)
         try policy.validate()
         return policy
     }
@@ -99,31 +89,17 @@ public enum PolicyFile {
 
     /// An instant as the file writes it: ISO 8601, UTC, whole seconds (`2026-11-29T05:00:00Z`).
     public static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
+        Timestamp.format(date)
     }
 
     /// Parses an ISO 8601 instant with a time zone (`2026-11-29T05:00:00Z`, `...+01:00`).
     public static func parseTimestamp(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
+        Timestamp.parse(text)
     }
 
     /// A double-quoted YAML scalar with every special character escaped.
     static func yamlString(_ value: String) -> String {
         doubleQuoted(value)
-    }
-
-    private static func kind(of node: Node) -> String {
-        switch node {
-        case .scalar: "single value"
-        case .sequence: "list"
-        case .mapping: "mapping"
-        case .alias: "alias"
-        }
     }
 
     static func oneLine(_ text: String) -> String {
@@ -177,36 +153,6 @@ struct AnyKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-extension KeyedDecodingContainer where K == AnyKey {
-    /// Refuses keys outside `known`, suggesting the closest known key.
-    func refuseUnknownKeys(_ known: [String], in place: String) throws(PolicyError) {
-        for key in allKeys where !known.contains(key.stringValue) {
-            let suggestion = known.min { editDistance($0, key.stringValue) < editDistance($1, key.stringValue) }
-            var message = "\(place): unknown key \(quoted(key.stringValue))"
-            if let suggestion, editDistance(suggestion, key.stringValue) <= 2 {
-                message += "; did you mean \(quoted(suggestion))?"
-            } else {
-                message += "; allowed keys are \(known.joined(separator: ", "))"
-            }
-            throw .invalidDocument(message)
-        }
-    }
-
-    func string(_ key: String) throws -> String? {
-        try decodeIfPresent(String.self, forKey: AnyKey(key))
-    }
-
-    func closed<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type, in place: String) throws -> T?
-        where T.RawValue == String {
-        guard let raw = try string(key) else { return nil }
-        guard let value = T(rawValue: raw) else {
-            throw PolicyError.invalidDocument(
-                PolicyError.invalidValue(raw, field: "\(place).\(key)", allowed: T.allCases.map(\.rawValue)).description)
-        }
-        return value
-    }
-}
-
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
@@ -222,36 +168,38 @@ func editDistance(_ a: String, _ b: String) -> Int {
 }
 
 extension PortPolicy: Codable {
-    /// Decodes strictly: unknown keys, unknown versions and bad values are errors.
+    /// Reads a policy in the policy file's shape from any decoder (to embed one in another
+    /// document), strictly: unknown keys, unknown versions and bad values are errors.
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        try container.refuseUnknownKeys(["version", "table", "defaults", "rules"], in: "policy")
-        let version = try container.decodeIfPresent(Int.self, forKey: AnyKey("version")) ?? PolicyFile.version
+        self = try PortPolicy(document: DocumentValue(from: decoder))
+    }
+
+    /// Reads the parsed policy file.
+    init(document: DocumentValue) throws(PolicyError) {
+        let top = try DocumentMapping(document, place: "policy")
+        try top.refuseUnknownKeys(["version", "table", "defaults", "rules"])
+        let version = try top.int("version") ?? PolicyFile.version
         guard version == PolicyFile.version else {
-            throw PolicyError.invalidDocument("version: \(version) is not supported; this portctl reads version \(PolicyFile.version)")
+            throw .invalidDocument("version: \(version) is not supported; this portctl reads version \(PolicyFile.version)")
         }
-        table = try container.string("table") ?? PortPolicy.defaultTable
-        inbound = .drop
-        outbound = .accept
-        if container.contains(AnyKey("defaults")) {
-            let defaults = try container.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("defaults"))
-            try defaults.refuseUnknownKeys(["inbound", "outbound", "log"], in: "defaults")
-            inbound = try defaults.closed("inbound", InboundDefault.self, in: "defaults") ?? .drop
-            outbound = try defaults.closed("outbound", OutboundDefault.self, in: "defaults") ?? .accept
-            logDefault = try defaults.decodeIfPresent(Bool.self, forKey: AnyKey("log")) ?? false
+        self.init(table: try top.string("table") ?? PortPolicy.defaultTable)
+        if let value = top["defaults"], value != .null {
+            let defaults = try DocumentMapping(value, place: "defaults")
+            try defaults.refuseUnknownKeys(["inbound", "outbound", "log"])
+            inbound = try defaults.closed("inbound", InboundDefault.self, field: "defaults.inbound") ?? .drop
+            outbound = try defaults.closed("outbound", OutboundDefault.self, field: "defaults.outbound") ?? .accept
+            logDefault = try defaults.bool("log") ?? false
         }
-        rules = []
-        if container.contains(AnyKey("rules")), try !container.decodeNil(forKey: AnyKey("rules")) {
-            var list = try container.nestedUnkeyedContainer(forKey: AnyKey("rules"))
-            while !list.isAtEnd {
-                let index = list.currentIndex
-                do {
-                    rules.append(try list.decode(PortRule.self))
-                } catch let error as PolicyError {
-                    if case .inRule = error { throw error }
-                    throw PolicyError.invalidDocument("rules[\(index)]: \(error)")
-                }
+        switch top["rules"] {
+        case nil, .null?:
+            break
+        case let .list(items)?:
+            rules.reserveCapacity(items.count)
+            for (index, item) in items.enumerated() {
+                rules.append(try PortRule(document: item, place: "rules[\(index)]"))
             }
+        case let other?:
+            throw .invalidDocument("rules: expected a list of rules, found \(other.kindDescription)")
         }
     }
 
@@ -272,74 +220,93 @@ extension PortRule: Codable {
     static let keys = ["id", "action", "direction", "protocol", "ports", "from", "to", "interface", "comment",
                        "limit", "expires", "log"]
 
-    /// Decodes strictly; `ports` takes a number, a string (`"25,26"`, `"8000-8100"`) or a list.
+    /// Reads one rule in the policy file's shape from any decoder.
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        let place = PolicyFile.path(decoder.codingPath)
-        try container.refuseUnknownKeys(Self.keys, in: place)
-        guard let id = try container.string("id") else {
-            throw PolicyError.invalidDocument("\(place): every rule needs an id")
+        self = try PortRule(document: DocumentValue(from: decoder), place: PolicyFile.path(decoder.codingPath))
+    }
+
+    /// Reads one rule of the parsed policy file; `ports` takes a number, a string (`"25,26"`,
+    /// `"8000-8100"`) or a list of them.
+    init(document: DocumentValue, place: String) throws(PolicyError) {
+        let rule = try DocumentMapping(document, place: place)
+        try rule.refuseUnknownKeys(Self.keys)
+        guard let id = try rule.string("id") else {
+            throw .invalidDocument("\(place): every rule needs an id")
         }
-        self.id = id
-        do {
-            action = try container.closed("action", RuleAction.self, in: "action") ?? .allow
-            direction = try container.closed("direction", Direction.self, in: "direction") ?? .in
-            proto = try container.string("protocol").map { (text) throws(PolicyError) in try TransportProtocol(parsing: text) } ?? .tcp
-            guard container.contains(AnyKey("ports")) else {
+        self.init(id: id, ports: [])
+        do throws(PolicyError) {
+            action = try rule.closed("action", RuleAction.self, field: "action") ?? .allow
+            direction = try rule.closed("direction", Direction.self, field: "direction") ?? .in
+            if let text = try rule.string("protocol") { proto = try TransportProtocol(parsing: text) }
+            guard let ports = rule["ports"] else {
                 throw PolicyError.invalidPort("", reason: "a rule needs `ports`: a port, a range like 8000-8100, or a list")
             }
-            ports = try Self.decodePorts(container)
+            self.ports = try Self.ports(ports, path: rule.path("ports"))
             let right = direction == .in ? "from" : "to", wrong = direction == .in ? "to" : "from"
-            if container.contains(AnyKey(wrong)) {
+            if rule.contains(wrong) {
                 throw PolicyError.invalidRule("`\(wrong)` is for \(direction == .in ? "outbound" : "inbound") rules; an \(direction == .in ? "inbound" : "outbound") rule names addresses with `\(right)`")
             }
-            sources = []
-            if container.contains(AnyKey(right)) {
-                let texts: [String]
-                if let one = try? container.decode(String.self, forKey: AnyKey(right)) {
-                    texts = [one]
-                } else {
-                    texts = try container.decode([String].self, forKey: AnyKey(right))
-                }
-                if texts.isEmpty {
-                    throw PolicyError.invalidRule("`\(right): []` would match nobody; leave `\(right)` out to mean any address")
-                }
-                sources = try texts.map { (text) throws(PolicyError) in try IPNetwork(parsing: text) }
+            if let value = rule[right] {
+                sources = try Self.addresses(value, key: right, path: rule.path(right))
             }
-            interface = try container.string("interface")
-            comment = try container.string("comment")
-            limit = try container.string("limit").map { (text) throws(PolicyError) in try RateLimit(parsing: text) }
-            if let text = try container.string("expires") {
+            interface = try rule.string("interface")
+            comment = try rule.string("comment")
+            if let text = try rule.string("limit") { limit = try RateLimit(parsing: text) }
+            if let text = try rule.string("expires") {
                 guard let date = PolicyFile.parseTimestamp(text) else {
                     throw PolicyError.invalidValue(text, field: "expires", allowed: ["an ISO 8601 time with a zone, like 2026-11-29T05:00:00Z"])
                 }
                 expires = date
             }
-            log = try container.decodeIfPresent(Bool.self, forKey: AnyKey("log")) ?? false
-        } catch let error as PolicyError {
-            throw PolicyError.inRule(id, error)
-        } catch let error as DecodingError {
-            throw PolicyError.inRule(id, .invalidDocument(PolicyFile.describe(error)))
+            log = try rule.bool("log") ?? false
+        } catch {
+            throw .inRule(id, error)
         }
     }
 
-    private static func decodePorts(_ container: KeyedDecodingContainer<AnyKey>) throws -> [PortRange] {
-        let key = AnyKey("ports")
-        var items: [String] = []
-        if let number = try? container.decode(Int.self, forKey: key) {
-            items = ["\(number)"]
-        } else if let text = try? container.decode(String.self, forKey: key) {
+    private static func ports(_ value: DocumentValue, path: String) throws(PolicyError) -> [PortRange] {
+        switch value {
+        case let .scalar(text, _):
             return PortRange.merged(try PortRange.parseList(text))
-        } else {
-            var list = try container.nestedUnkeyedContainer(forKey: key)
-            while !list.isAtEnd {
-                if let number = try? list.decode(Int.self) { items.append("\(number)") } else { items.append(try list.decode(String.self)) }
+        case let .list(items):
+            if items.isEmpty { throw .invalidPort("", reason: "`ports` is empty; give at least one port") }
+            var ranges: [PortRange] = []
+            for item in items {
+                guard case let .scalar(text, _) = item else {
+                    throw .invalidDocument("\(path): expected ports like 26 or 8000-8100, found \(item.kindDescription)")
+                }
+                ranges.append(try PortRange(parsing: text))
             }
+            return PortRange.merged(ranges)
+        case .null:
+            throw .invalidPort("", reason: "`ports` is empty; give at least one port")
+        case .mapping:
+            throw .invalidDocument("\(path): expected a port, a range like 8000-8100, or a list of them, found a mapping")
         }
-        if items.isEmpty { throw PolicyError.invalidPort("", reason: "`ports` is empty; give at least one port") }
-        var ranges: [PortRange] = []
-        for item in items { ranges.append(try PortRange(parsing: item)) }
-        return PortRange.merged(ranges)
+    }
+
+    private static func addresses(_ value: DocumentValue, key: String, path: String) throws(PolicyError) -> [IPNetwork] {
+        switch value {
+        case let .scalar(text, _):
+            return [try IPNetwork(parsing: text)]
+        case let .list(items):
+            if items.isEmpty {
+                throw .invalidRule("`\(key): []` would match nobody; leave `\(key)` out to mean any address")
+            }
+            var networks: [IPNetwork] = []
+            networks.reserveCapacity(items.count)
+            for item in items {
+                guard case let .scalar(text, _) = item else {
+                    throw .invalidDocument("\(path): expected addresses like 10.0.0.0/8, found \(item.kindDescription)")
+                }
+                networks.append(try IPNetwork(parsing: text))
+            }
+            return networks
+        case .null:
+            throw .invalidRule("`\(key):` with no value would match nobody; leave `\(key)` out to mean any address")
+        case .mapping:
+            throw .invalidDocument("\(path): expected an address or a list of addresses, found a mapping")
+        }
     }
 
     /// Encodes in the file's shape (`from` or `to` by direction).

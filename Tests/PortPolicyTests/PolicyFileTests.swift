@@ -41,6 +41,43 @@ import Testing
         #expect(policy.rules.first?.sources.first?.description == "10.0.0.0/8")
     }
 
+    @Test func jsonAndYAMLReadTheSame() throws {
+        let json = """
+        {"version": 1, "defaults": {"inbound": "reject", "log": true},
+         "rules": [{"id": "smtp-alt", "ports": [26, "8000-8100"], "from": ["10.0.0.0/8", "2001:db8::/32"],
+                    "comment": "caf\\u00e9 \\ud83d\\ude80 \\/", "log": false}]}
+        """
+        let yaml = """
+        version: 1
+        defaults: {inbound: reject, log: yes}
+        rules:
+          - {id: smtp-alt, ports: [26, 8000-8100], from: [10.0.0.0/8, "2001:db8::/32"], comment: "café 🚀 /", log: off}
+        """
+        let fromJSON = try PolicyFile.decode(json)
+        #expect(fromJSON == (try PolicyFile.decode(yaml)))
+        #expect(fromJSON.rules[0].comment == "café 🚀 /")
+        #expect(fromJSON.inbound == .reject && fromJSON.logDefault)
+    }
+
+    /// YAML 1.1 reads `026` as octal 22; a port written with a leading zero means port 26.
+    @Test func leadingZeroPortsAreDecimal() throws {
+        #expect(try PolicyFile.decode("rules:\n  - id: a\n    ports: 026\n").rules[0].portsDescription == "26/tcp")
+        #expect(try PolicyFile.decode("rules:\n  - id: a\n    ports: [026]\n").rules[0].portsDescription == "26/tcp")
+    }
+
+    /// A few lines of aliases can name billions of values; they are refused, not expanded.
+    @Test func refusesAliasBombs() {
+        var text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            text += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        #expect {
+            try PolicyFile.decode(text)
+        } throws: { error in
+            (error as? PolicyError)?.description.contains("expands to more values than it holds") ?? false
+        }
+    }
+
     @Test func writesWhatItReads() throws {
         var policy = try PolicyFile.decode(Self.sample)
         policy.rules[0].comment = "relais: ümlaut, 'single' quotes, colon: yes, # not a comment"
@@ -78,6 +115,22 @@ import Testing
         ("{\"version\": 1, \"rules\": [", "not valid JSON"),
         ("rules:\n  - id: 9lives\n    ports: 26\n", "letter first"),
         ("table: \"bad table\"\n", "table name"),
+        (#"{"version": 1, "rules": [],}"#, "line 1: expected a key"),
+        ("{\"version\": 1,\n \"version\": 1}", "line 2: the key \"version\" appears twice"),
+        (#"{"version": 01}"#, "unexpected \"01\""),
+        ("{\"rules\": [{\"id\": \"a\", \"ports\": 26, \"comment\": \"tab\there\"}]}", "raw control character"),
+        (#"{"rules": [{"id": "a", "ports": 26, "comment": "\ud800"}]}"#, "surrogate"),
+        (#"{"version": 1} x"#, "unexpected text after the end"),
+        (#"{"version": 1, /* no */ "rules": []}"#, "expected a key"),
+        (#"{"rules": [{"id": "a", "ports": 26, "log": "true"}]}"#, "expected true or false"),
+        ("rules:\n  - id: a\n    ports: 26\n    log: \"yes\"\n", "expected true or false"),
+        ("version: \"1\"\n", "version: expected a number"),
+        ("rules:\n  - id: a\n    ports: 26\n    ports: 27\n", "duplicated key"),
+        ("rules:\n  - id: a\n    ports: 26\n    from:\n", "would match nobody"),
+        ("rules:\n  - id: a\n    ports: [[26]]\n", "rules[0].ports: expected ports"),
+        ("rules:\n  - id: a\n    ports: 26\n    from: [[10.0.0.0/8]]\n", "rules[0].from: expected addresses"),
+        ("rules:\n  - 5\n", "rules[0]: expected a mapping"),
+        ("? [a]\n: 1\n", "as a key"),
     ])
     func refusesBadFiles(_ text: String, _ fragment: String) {
         #expect {
