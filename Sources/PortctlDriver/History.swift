@@ -142,9 +142,15 @@ public struct StateStore: Sendable {
         return entry
     }
 
+    /// `00000042.json`: names that sort in sequence order.
+    static func entryName(_ sequence: Int) -> String {
+        let digits = String(sequence)
+        return String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".json"
+    }
+
     /// Rewrites an existing entry (to update its confirmation).
     public func save(_ entry: HistoryEntry) throws {
-        try PolicyStore.writeAtomically(Self.json(entry), to: historyDirectory + "/" + String(format: "%08d.json", entry.sequence))
+        try PolicyStore.writeAtomically(Self.json(entry), to: historyDirectory + "/" + Self.entryName(entry.sequence))
     }
 
     /// The pending confirmation, if any.
@@ -178,9 +184,7 @@ public struct StateStore: Sendable {
 
     /// Now, in ISO 8601 UTC.
     public static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date())
+        Timestamp.format(Date())
     }
 }
 

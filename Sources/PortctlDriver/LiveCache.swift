@@ -26,11 +26,19 @@ public struct LiveCache: Codable, Sendable, Hashable {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? ""
     }
 
-    /// Records that the table has `fingerprint` at the current generation.
-    public static func record(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) {
-        guard let generation = firewall.backend.generation() else { return }
+    /// Records that the table has `fingerprint` at `generation` (the current one by default).
+    /// The file is a cache: it is not synced to disk, and a lost or torn one only means a listing.
+    public static func record(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String,
+                              generation: UInt32? = nil) {
+        guard let generation = generation ?? firewall.backend.generation() else { return }
         let cache = LiveCache(table: table, generation: generation, boot: boot, namespace: namespace, fingerprint: fingerprint)
-        try? PolicyStore.writeAtomically(StateStore.json(cache), to: path(stateDirectory))
+        try? PolicyStore.writeAtomically(StateStore.json(cache), to: path(stateDirectory), durable: false)
+    }
+
+    /// The generation a commit made on top of `generation` gets: the kernel adds one per
+    /// committed transaction, skipping zero.
+    static func following(_ generation: UInt32) -> UInt32 {
+        generation == UInt32.max ? 1 : generation + 1
     }
 
     /// Whether the kernel's table is known to have `fingerprint` without listing it: nothing
@@ -77,11 +85,17 @@ extension Firewall {
     }
 
     /// Applies a plan made with ``plan(_:stateDirectory:)`` and remembers the result.
+    ///
+    /// The generation is read before the commit, and the commit's own is the next one. (Asking
+    /// after a large commit waits about 10 ms for the kernel.) Should anyone else commit in
+    /// between, the recorded generation is one that has already passed, so the cache only misses.
     public func apply(_ planned: KernelPlan, stateDirectory: String) throws(NftablesError) {
         if planned.plan.script.isEmpty { return }
+        let before = planned.desiredFingerprint == nil ? nil : backend.generation()
         try backend.run(planned.plan.script, check: false)
-        if let fingerprint = planned.desiredFingerprint {
-            LiveCache.record(table: planned.plan.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory)
+        if let fingerprint = planned.desiredFingerprint, let before {
+            LiveCache.record(table: planned.plan.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory,
+                             generation: LiveCache.following(before))
         }
     }
 }

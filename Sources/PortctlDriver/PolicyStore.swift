@@ -123,8 +123,9 @@ public struct PolicyStore: Sendable {
     }
 
     /// Replaces a file atomically (temporary file in the same directory, fsync, rename, fsync
-    /// of the directory).
-    public static func writeAtomically(_ text: String, to path: String) throws(SystemError) {
+    /// of the directory). With `durable: false` (caches) the syncs are left out: the rename is
+    /// still atomic, but a crash may lose the new file.
+    public static func writeAtomically(_ text: String, to path: String, durable: Bool = true) throws(SystemError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         try Self.makeDirectory(directory, mode: 0o755)
@@ -143,7 +144,7 @@ public struct PolicyStore: Sendable {
             }
             offset += written
         }
-        if failed == nil && fsync(fd) != 0 { failed = .errno(Glibc.errno, "cannot sync \(temporary)") }
+        if failed == nil && durable && fsync(fd) != 0 { failed = .errno(Glibc.errno, "cannot sync \(temporary)") }
         close(fd)
         if let failed {
             unlink(temporary)
@@ -154,7 +155,7 @@ public struct PolicyStore: Sendable {
             unlink(temporary)
             throw .errno(code, "cannot replace \(path)")
         }
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directoryFD = durable ? open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
         if directoryFD >= 0 {
             fsync(directoryFD)
             close(directoryFD)
