@@ -29,9 +29,8 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Leading zeros in IPv4 octets and IPv6 zone ids are refused: they mean different things to
     /// different tools.
     public init?(_ text: some StringProtocol) {
-        let text = String(text)
         if text.utf8.contains(UInt8(ascii: ":")) {
-            guard let bits = Self.parseIPv6(text) else { return nil }
+            guard let bits = Self.parseIPv6(String(text)) else { return nil }
             self.family = .ipv6
             self.bits = bits
         } else {
@@ -56,7 +55,7 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// Parses a dotted quad from its UTF-8 bytes (policy files hold up to 100,000 of them).
-    static func parseIPv4(_ text: String) -> UInt32? {
+    static func parseIPv4(_ text: some StringProtocol) -> UInt32? {
         var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0, leadingZero = false
         for byte in text.utf8 {
             if byte == UInt8(ascii: ".") {
@@ -114,7 +113,19 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     static func formatIPv4(_ value: UInt32) -> String {
-        "\(value >> 24).\(value >> 16 & 0xff).\(value >> 8 & 0xff).\(value & 0xff)"
+        // At most 15 bytes: a small string, written in place.
+        String(unsafeUninitializedCapacity: 15) { buffer in
+            var count = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = UInt8(truncatingIfNeeded: value >> UInt32(shift))
+                if octet >= 100 { buffer[count] = 48 + octet / 100; count += 1 }
+                if octet >= 10 { buffer[count] = 48 + octet / 10 % 10; count += 1 }
+                buffer[count] = 48 + octet % 10
+                count += 1
+                if shift > 0 { buffer[count] = UInt8(ascii: "."); count += 1 }
+            }
+            return count
+        }
     }
 
     static func formatIPv6(_ value: UInt128) -> String {
@@ -209,7 +220,7 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// `ADDRESS/PREFIX`, or the bare address for a single host, as nftables lists it.
     public var description: String {
-        prefixLength == family.bitWidth ? "\(address)" : "\(address)/\(prefixLength)"
+        prefixLength == family.bitWidth ? address.description : address.description + "/" + String(prefixLength)
     }
 
     /// Orders by family, then first address, then wider blocks first.
@@ -244,28 +255,51 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
     /// rendered set goes through this.
     public static func merged(_ networks: [IPNetwork]) -> [IPNetwork] {
         var result: [IPNetwork] = []
+        result.reserveCapacity(networks.count)
         for family in IPFamily.allCases {
-            let ranges = networks.filter { $0.family == family }
-                .map { ($0.address.bits, $0.lastAddress.bits) }
-                .sorted { $0.0 < $1.0 }
-            var merged: [(UInt128, UInt128)] = []
+            var ranges: [(low: UInt128, high: UInt128)] = []
+            ranges.reserveCapacity(networks.count)
+            var sorted = true
+            for network in networks where network.family == family {
+                let range = (low: network.address.bits, high: network.address.bits | network.hostMask)
+                if let last = ranges.last, range.low < last.low { sorted = false }
+                ranges.append(range)
+            }
+            if !sorted { ranges.sort { $0.low < $1.low } }
+            var current: (low: UInt128, high: UInt128)?
             for range in ranges {
-                if let last = merged.last, last.1 == .max || range.0 <= last.1 + 1 {
-                    merged[merged.count - 1].1 = max(last.1, range.1)
+                if let open = current, open.high == .max || range.low <= open.high + 1 {
+                    current = (open.low, max(open.high, range.high))
                 } else {
-                    merged.append(range)
+                    if let open = current { appendCIDRs(family: family, from: open.low, to: open.high, to: &result) }
+                    current = range
                 }
             }
-            for (low, high) in merged {
-                result += cidrs(family: family, from: low, to: high)
-            }
+            if let open = current { appendCIDRs(family: family, from: open.low, to: open.high, to: &result) }
         }
         return result
+    }
+
+    /// The host part's mask: all ones below the prefix.
+    var hostMask: UInt128 {
+        let hostBits = family.bitWidth - prefixLength
+        return hostBits == 0 ? 0 : (hostBits == 128 ? .max : (UInt128(1) << hostBits) - 1)
+    }
+
+    /// A network known to be valid (aligned, prefix in range): no checks.
+    private init(aligned address: IPAddress, prefixLength: Int) {
+        self.address = address
+        self.prefixLength = prefixLength
     }
 
     /// Splits the inclusive range `low...high` into the fewest aligned CIDR blocks.
     static func cidrs(family: IPFamily, from low: UInt128, to high: UInt128) -> [IPNetwork] {
         var blocks: [IPNetwork] = []
+        appendCIDRs(family: family, from: low, to: high, to: &blocks)
+        return blocks
+    }
+
+    private static func appendCIDRs(family: IPFamily, from low: UInt128, to high: UInt128, to blocks: inout [IPNetwork]) {
         var start = low
         let width = family.bitWidth
         while true {
@@ -273,17 +307,14 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
             var hostBits = start == 0 ? width : min(start.trailingZeroBitCount, width)
             while hostBits > 0 {
                 let size: UInt128 = hostBits == 128 ? .max : (UInt128(1) << hostBits) - 1
-                if high >= start && high - start >= size { break }
+                if high - start >= size { break }
                 hostBits -= 1
             }
-            let network = try! IPNetwork(address: IPAddress(family: family, bits: start)!,
-                                         prefixLength: width - hostBits)
-            blocks.append(network)
-            let end = network.lastAddress.bits
+            blocks.append(IPNetwork(aligned: IPAddress(family: family, bits: start)!, prefixLength: width - hostBits))
+            let end: UInt128 = hostBits == 128 ? .max : start | ((UInt128(1) << hostBits) - 1)
             if end >= high { break }
             start = end + 1
         }
-        return blocks
     }
 }
 

@@ -147,7 +147,7 @@ public struct PortRule: Sendable, Hashable {
 
     /// The remote addresses, merged and sorted, split by family.
     public func mergedSources(_ family: IPFamily) -> [IPNetwork] {
-        IPNetwork.merged(sources).filter { $0.family == family }
+        IPNetwork.merged(sources.filter { $0.family == family })
     }
 
     /// Checks the rule on its own: id, ports, comment and interface.

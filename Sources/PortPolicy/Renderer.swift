@@ -35,14 +35,14 @@ public enum Renderer {
                 let elements = setElements(rule, family)
                 if elements.isEmpty { continue }
                 if let expires = rule.expires {
-                    sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: elements, kind: .timed,
+                    sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements, kind: .timed,
                                            expiresIn: max(1, Int(expires.timeIntervalSince(now).rounded(.up)))))
                 } else {
-                    sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: elements))
+                    sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements))
                 }
             }
             if let limit = rule.limit {
-                for family in IPFamily.allCases where rule.sources.isEmpty || !rule.mergedSources(family).isEmpty {
+                for family in IPFamily.allCases where rule.sources.isEmpty || rule.sources.contains(where: { $0.family == family }) {
                     sets.append(AddressSet(name: rateSetName(rule.id, family), family: family, elements: [],
                                            kind: .meter(timeout: limit.unit.seconds, size: 65535)))
                 }
@@ -133,6 +133,11 @@ public enum Renderer {
         return rule.mergedSources(family)
     }
 
+    /// Whether ``setElements(_:_:)`` is non-empty, without merging anything.
+    static func hasSetElements(_ rule: PortRule, _ family: IPFamily) -> Bool {
+        rule.sources.isEmpty ? rule.expires != nil : rule.sources.contains { $0.family == family }
+    }
+
     /// The name of a rule's per-source rate-limit set for one family: `ID-rate4` or `ID-rate6`.
     public static func rateSetName(_ id: String, _ family: IPFamily) -> String {
         "\(id)-rate\(family == .ipv4 ? "4" : "6")"
@@ -201,7 +206,7 @@ public enum Renderer {
         if !usesSets {
             addressMatches = [(nil, nil)]
         } else {
-            for family in IPFamily.allCases where !setElements(rule, family).isEmpty {
+            for family in IPFamily.allCases where hasSetElements(rule, family) {
                 addressMatches.append((family, .match(.payload(family == .ipv4 ? "ip" : "ip6", field), op: "==",
                                                       .string("@" + setName(rule.id, family)))))
             }

@@ -38,7 +38,7 @@ public struct Table: Sendable, Hashable {
         var text = "table \(name)\n"
         for counter in counters.sorted() { text += "counter \(counter)\n" }
         for set in sets.sorted(by: { $0.name < $1.name }) {
-            text += "set \(set.name) \(set.typeName) \(set.kind) \(set.elements.map(\.description).joined(separator: ","))\n"
+            text += "set \(set.name) \(set.typeName) \(set.kind) \(AddressSet.elementList(set.elements, separator: ","))\n"
         }
         for chain in chains.sorted(by: { $0.name < $1.name }) { text += chain.text }
         for object in unknownObjects { text += object.json + "\n" }
@@ -117,6 +117,15 @@ public struct AddressSet: Sendable, Hashable {
         self.expiresIn = expiresIn
     }
 
+    /// Makes a set from elements that went through ``IPNetwork/merged(_:)`` already.
+    init(name: String, family: IPFamily, merged elements: [IPNetwork], kind: Kind = .interval, expiresIn: Int? = nil) {
+        self.name = name
+        self.family = family
+        self.elements = elements
+        self.kind = kind
+        self.expiresIn = expiresIn
+    }
+
     /// Equality without the expiry countdown.
     public static func == (lhs: AddressSet, rhs: AddressSet) -> Bool {
         lhs.name == rhs.name && lhs.family == rhs.family && lhs.elements == rhs.elements && lhs.kind == rhs.kind
@@ -149,10 +158,23 @@ public struct AddressSet: Sendable, Hashable {
             var lines = ["type \(typeName)", kind == .timed ? "flags interval,timeout" : "flags interval"]
             if !elements.isEmpty {
                 let suffix = kind == .timed ? " timeout \(max(1, expiresIn ?? 1))s" : ""
-                lines.append("elements = { " + elements.map { $0.description + suffix }.joined(separator: elementSeparator) + " }")
+                lines.append("elements = { " + Self.elementList(elements, suffix: suffix, separator: elementSeparator) + " }")
             }
             return lines
         }
+    }
+
+    /// The elements' texts, each followed by `suffix`, joined by `separator` (built in one
+    /// string: sets hold up to 100,000 elements).
+    static func elementList(_ elements: [IPNetwork], suffix: String = "", separator: String) -> String {
+        var out = ""
+        out.reserveCapacity(elements.count * (16 + suffix.utf8.count + separator.utf8.count))
+        for (index, element) in elements.enumerated() {
+            if index > 0 { out += separator }
+            out += element.description
+            out += suffix
+        }
+        return out
     }
 
     /// The set definition, as it appears inside a table block.
