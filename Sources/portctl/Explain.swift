@@ -7,6 +7,7 @@ extension Portctl {
     /// `portctl explain`: which rule decides a packet, from the policy alone.
     struct Explain: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "explain",
             abstract: "Say what the policy does with a new inbound packet from ADDRESS to PORT, and which rule decides it.",
             discussion: """
             Evaluates the policy exactly as the rendered input chain does (loopback, then deny and \

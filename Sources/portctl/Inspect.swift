@@ -7,6 +7,7 @@ extension Portctl {
     /// `portctl list`: the policy's rules.
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "Show the policy's defaults and rules.")
 
         @Flag(name: .long, help: "Print the policy as JSON (the policy file's shape).")
@@ -45,6 +46,7 @@ extension Portctl {
     /// `portctl render`: the nftables ruleset for the policy.
     struct Render: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "render",
             abstract: "Print the nftables table the policy renders to. Needs no root; touches no kernel.")
 
         @OptionGroup var global: GlobalOptions
@@ -58,6 +60,7 @@ extension Portctl {
     /// `portctl apply`: make the kernel match the policy file, or apply a saved plan.
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract: "Apply the policy file as it stands, or a saved plan exactly as reviewed.",
             discussion: """
             Without PLANFILE: plans against the live table and sends only what differs, in one \
@@ -135,6 +138,7 @@ extension Portctl {
     /// `portctl disable`: remove portctl's table.
     struct Disable: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "disable",
             abstract: "Remove portctl's nftables table; the policy file stays, and 'portctl apply' restores it.")
 
         @OptionGroup var change: ChangeOptions

@@ -7,6 +7,7 @@ extension Portctl {
     /// `portctl status`: what the kernel does now, with live counters.
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "Show every rule with its live packet and byte counters, and whether the kernel matches the policy.")
 
         @Flag(name: .long, help: "Print the status as JSON.")
@@ -108,6 +109,7 @@ extension Portctl {
     /// `portctl audit`: what listens here, against what the policy lets in.
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "audit",
             abstract: "Compare what listens on this host with what the policy lets in; exit 3 on a high-severity finding.",
             discussion: """
             high: a sensitive service (remote shell, mail relay, database, cache, admin panel; \
@@ -148,6 +150,7 @@ extension Portctl {
     /// `portctl probe`: is the port open, from here?
     struct Probe: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "probe",
             abstract: "Probe TCP ports of a host: open (handshake), closed (reset) or filtered (silence or ICMP unreachable), like an nmap connect scan.")
 
         @Argument(help: "The host: an IPv4 or IPv6 address, or a name.")

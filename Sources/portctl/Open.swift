@@ -6,6 +6,7 @@ extension Portctl {
     /// `portctl open`: allow ports, from some sources or from any.
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "open",
             abstract: "Allow ports, from the given sources (or from any source).",
             discussion: """
             Examples:
@@ -43,6 +44,7 @@ extension Portctl {
     /// `portctl close`: undo `open`.
     struct Close: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "close",
             abstract: "Remove what opened ports (or only some of its sources).",
             discussion: """
             Without --from, the ports are removed from every allow rule that opens them. With \
@@ -64,6 +66,7 @@ extension Portctl {
     /// `portctl deny`: drop ports.
     struct Deny: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "deny",
             abstract: "Drop traffic to ports silently (clients see 'filtered'); wins over any allow.")
 
         @OptionGroup var target: PortArguments
@@ -79,6 +82,7 @@ extension Portctl {
     /// `portctl reject`: refuse ports.
     struct Reject: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "reject",
             abstract: "Refuse traffic to ports (TCP reset, ICMP port-unreachable for UDP); wins over any allow.")
 
         @OptionGroup var target: PortArguments
@@ -94,6 +98,7 @@ extension Portctl {
     /// `portctl remove`: delete a rule by id.
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "remove",
             abstract: "Remove one rule, of any kind, by its id (see portctl list).")
 
         @Argument(help: "The rule id.")

@@ -15,6 +15,7 @@ extension Portctl {
     /// `portctl plan`: what apply would change, without changing anything.
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plan",
             abstract: "Show what 'portctl apply' would change in the kernel; change nothing.",
             discussion: """
             Compares the policy file with portctl's live table and lists the differences: rules \
@@ -73,6 +74,7 @@ extension Portctl {
     /// `portctl check`: validate the policy, with the kernel's help when allowed.
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Validate the policy file and its rendered ruleset (the kernel checks it too, with CAP_NET_ADMIN).")
 
         @OptionGroup var global: GlobalOptions

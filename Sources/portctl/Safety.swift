@@ -194,6 +194,7 @@ extension Portctl {
     /// `portctl confirm`: keep a change applied with `--confirm`.
     struct Confirm: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "confirm",
             abstract: "Keep the change applied with --confirm (run it from a new connection: that proves you can still get in).")
 
         @OptionGroup var global: GlobalOptions
@@ -223,6 +224,7 @@ extension Portctl {
     /// `portctl rollback`: undo the last applied change.
     struct Rollback: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "rollback",
             abstract: "Restore the policy file and ruleset in force before the last applied change (run it again to redo).")
 
         @Flag(name: .long, help: "Roll back even if the restored policy would block new SSH logins over this connection.")
@@ -241,6 +243,7 @@ extension Portctl {
     /// `portctl history`: the change-control trail.
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "history",
             abstract: "List applied changes: when, by whom, from where, and what changed (the last \(StateStore.historyLimit) are kept).")
 
         @Argument(help: "Show one entry in full: its changes and the nftables batch.")
@@ -278,7 +281,7 @@ extension Portctl {
     /// The hidden watchdog behind `--confirm`: sleeps until the deadline, then rolls back unless
     /// the confirmation it was started for has been confirmed or replaced.
     struct Watchdog: ParsableCommand {
-        static let configuration = CommandConfiguration(shouldDisplay: false)
+        static let configuration = CommandConfiguration(commandName: "watchdog", shouldDisplay: false)
 
         @Option(help: "The confirmation token to watch.")
         var token: String
