@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import PortPolicy
 #if canImport(Glibc)
 import Glibc
@@ -133,8 +133,10 @@ public enum PortProbe {
 
 /// What `status` needs from the kernel, read in one listing.
 public struct KernelSnapshot: Sendable {
-    /// portctl's table, or nil when it is missing.
-    public var live: Table?
+    /// Whether portctl's table is in the kernel.
+    public var tablePresent: Bool
+    /// Whether the table matches the policy (an empty plan).
+    public var inSync: Bool
     /// Named counter values in portctl's table: name to packets and bytes.
     public var counters: [String: (packets: Int, bytes: Int)]
     /// Base chains of other tables on the input hook (their drop wins over portctl's accept).
@@ -142,13 +144,35 @@ public struct KernelSnapshot: Sendable {
 }
 
 extension Firewall {
-    /// Reads portctl's table, its counter values and the other tables' input-hook chains from one
-    /// `list ruleset` (nft 1.0.6 fetches every set element for any listing, so one is the cost
-    /// of three). Nothing outside portctl's table is changed, only read.
-    public func snapshot(table: String) throws -> KernelSnapshot {
+    /// Reads what `status` shows from one `list ruleset`: whether portctl's table matches the
+    /// policy, its counter values, and the other tables' input-hook chains. Nothing is changed.
+    ///
+    /// nft 1.0.6 fetches every set element for any full listing (a second or more at 100,000
+    /// addresses). When nothing has been committed since portctl last saw the table match this
+    /// policy (``LiveCache``), the listing leaves the elements out.
+    public func snapshot(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> KernelSnapshot {
+        let desired = Renderer.model(policy, now: now)
+        if !desired.hasTimedSets,
+           LiveCache.confirms(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory) {
+            let generation = backend.generation()
+            let json = try backend.listTerseJSON("list ruleset")
+            // Still nothing committed since the cache was checked: the terse listing is of that state.
+            if generation != nil, backend.generation() == generation, try LiveTable.read(json: json, table: policy.table) != nil {
+                return snapshot(json: json, table: policy.table, present: true, inSync: true)
+            }
+        }
         let json = try backend.listJSON("list ruleset")
-        return KernelSnapshot(
-            live: try LiveTable.read(json: json, table: table),
+        let live = try LiveTable.read(json: json, table: policy.table)
+        let inSync = Planner.plan(policy, desired: desired, live: live, now: now).isEmpty
+        if inSync, !desired.hasTimedSets {
+            LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory)
+        }
+        return snapshot(json: json, table: policy.table, present: live != nil, inSync: inSync)
+    }
+
+    private func snapshot(json: String, table: String, present: Bool, inSync: Bool) -> KernelSnapshot {
+        KernelSnapshot(
+            tablePresent: present, inSync: inSync,
             counters: LiveTable.counterValues(json: json, table: table),
             otherInputChains: LiveTable.baseChains(json: json).filter { $0.hook == "input" && !($0.family == "inet" && $0.table == table) })
     }

@@ -52,6 +52,9 @@ public protocol NftablesBackend: Sendable {
     func run(_ commands: String, check: Bool) throws(NftablesError)
     /// Runs a read-only command (`list ...`) and returns its JSON output.
     func listJSON(_ command: String) throws(NftablesError) -> String
+    /// The same without set elements (nft's `--terse`): with 100,000 interval elements, a
+    /// listing takes milliseconds this way and a second or more otherwise.
+    func listTerseJSON(_ command: String) throws(NftablesError) -> String
     /// The ruleset generation of this network namespace: it changes with every committed
     /// nftables transaction, anyone's. Nil when it cannot be read.
     func generation() -> UInt32?
@@ -77,13 +80,18 @@ public final class Nftables: NftablesBackend {
         try call(command, json: true, dryRun: false)
     }
 
-    private func call(_ commands: String, json: Bool, dryRun: Bool) throws(NftablesError) -> String {
+    /// Lists as JSON without set elements (see ``NftablesBackend/listTerseJSON(_:)``).
+    public func listTerseJSON(_ command: String) throws(NftablesError) -> String {
+        try call(command, json: true, terse: true, dryRun: false)
+    }
+
+    private func call(_ commands: String, json: Bool, terse: Bool = false, dryRun: Bool) throws(NftablesError) -> String {
         let result: Result<String, NftablesError> = context.withLock { slot in
             if slot == nil { slot = Context() }
             guard let ctx = slot?.pointer else {
                 return .failure(NftablesError(detail: "Error: could not create a libnftables context"))
             }
-            nft_ctx_output_set_flags(ctx, json ? UInt32(NFT_CTX_OUTPUT_JSON) : 0)
+            nft_ctx_output_set_flags(ctx, (json ? UInt32(NFT_CTX_OUTPUT_JSON) : 0) | (terse ? UInt32(NFT_CTX_OUTPUT_TERSE) : 0))
             nft_ctx_set_dry_run(ctx, dryRun)
             let code = nft_run_cmd_from_buffer(ctx, commands)
             let output = nft_ctx_get_output_buffer(ctx).map { String(cString: $0) } ?? ""

@@ -55,12 +55,11 @@ extension Portctl {
                 try requireNetAdmin("reading the kernel's table and counters")
                 let firewall = Firewall()
                 let now = Date()
-                let kernel = try firewall.snapshot(table: policy.table)
-                let live = kernel.live, counters = kernel.counters, others = kernel.otherInputChains
-                let inSync = Planner.plan(policy, live: live, now: now).isEmpty
+                let kernel = try firewall.snapshot(for: policy, stateDirectory: global.paths.stateDirectory, now: now)
+                let counters = kernel.counters, others = kernel.otherInputChains, inSync = kernel.inSync
                 let effective = policy.effective(at: now)
                 let report = Report(
-                    table: policy.table, policyFile: global.paths.policyFile, tablePresent: live != nil, inSync: inSync,
+                    table: policy.table, policyFile: global.paths.policyFile, tablePresent: kernel.tablePresent, inSync: inSync,
                     defaults: .init(inbound: policy.inbound.rawValue, outbound: policy.outbound.rawValue,
                                     packets: counters[Renderer.inboundDefaultCounter]?.packets ?? 0,
                                     bytes: counters[Renderer.inboundDefaultCounter]?.bytes ?? 0),
@@ -78,7 +77,7 @@ extension Portctl {
                     print(jsonText(report))
                     return
                 }
-                if live == nil {
+                if !kernel.tablePresent {
                     say("table inet \(policy.table) is not in the kernel: run 'portctl apply' (policy \(global.paths.policyFile))")
                 } else if inSync {
                     say("table inet \(policy.table) matches \(global.paths.policyFile)")

@@ -12,6 +12,7 @@ struct ObserveTests {
         return Dictionary(uniqueKeysWithValues: rules.map { ($0["id"] as? String ?? "", $0) })
     }
 
+    /// (The counters are read after `open` recorded the generation cache: the terse listing.)
     @Test func statusCountersGrowWithRealConnections() throws {
         let lab = try NetLab()
         defer { lab.cleanup() }
@@ -30,6 +31,25 @@ struct ObserveTests {
         #expect((after["bytes"] as? Int ?? 0) > 0)
         let text = try lab.portctl("status")
         #expect(text.stdout.contains("matches"), "\(text)")
+    }
+
+    /// After an apply, status reads the kernel without set elements (the generation cache
+    /// vouches for them); an element added by hand commits, and status must see the drift.
+    @Test func statusSeesElementDriftAfterTheCachedReading() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        func inSync() throws -> Bool? {
+            let outcome = try lab.portctl("status", "--json")
+            let json = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+            return json?["inSync"] as? Bool
+        }
+        #expect(try inSync() == true)
+        #expect(try lab.nft("add", "element", "inet", "portctl", "allow-tcp-26-v4", "{ 203.0.113.0/24 }").status == 0)
+        #expect(try inSync() == false, "an element added by hand is drift")
+        #expect(try lab.portctl("status").stdout.contains("differs"))
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try inSync() == true)
     }
 
     @Test func statusNotesAnotherTableOnTheInputHook() throws {
