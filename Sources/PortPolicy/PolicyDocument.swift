@@ -117,8 +117,17 @@ private struct JSONParser {
         return .invalidDocument("the policy file is not valid JSON: line \(line): \(what)")
     }
 
+    static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0a || byte == 0x0d
+    }
+
+    /// Whether `byte` ends a bare word (`true`, a number): space or structure.
+    static func endsWord(_ byte: UInt8) -> Bool {
+        isSpace(byte) || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: ":")
+    }
+
     mutating func skipSpace() {
-        while index < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[index]) { index += 1 }
+        while index < bytes.count, Self.isSpace(bytes[index]) { index += 1 }
     }
 
     mutating func expect(_ byte: UInt8) throws(PolicyError) {
@@ -169,7 +178,7 @@ private struct JSONParser {
             return .scalar(try string(), plain: false)
         default:
             let start = index
-            while index < bytes.count, !([0x20, 0x09, 0x0a, 0x0d] + Array(",]}:".utf8)).contains(bytes[index]) { index += 1 }
+            while index < bytes.count, !Self.endsWord(bytes[index]) { index += 1 }
             let word = String(decoding: bytes[start..<index], as: UTF8.self)
             if word == "null" { return .null }
             if word == "true" || word == "false" || Self.isNumber(word) { return .scalar(word, plain: true) }
