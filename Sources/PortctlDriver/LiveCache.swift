@@ -43,8 +43,10 @@ public struct LiveCache: Codable, Sendable, Hashable {
 
     /// Whether the kernel's table is known to have `fingerprint` without listing it: nothing
     /// has been committed in this namespace since it was recorded with that fingerprint.
+    /// A cache that anyone but root (or this user) could have written is not believed.
     public static func confirms(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) -> Bool {
-        guard let data = FileManager.default.contents(atPath: path(stateDirectory)),
+        guard !PolicyStore.othersCanWrite(stateDirectory), !PolicyStore.othersCanWrite(path(stateDirectory)),
+              let data = FileManager.default.contents(atPath: path(stateDirectory)),
               let cache = try? JSONDecoder().decode(LiveCache.self, from: data),
               cache.table == table, cache.fingerprint == fingerprint,
               let generation = firewall.backend.generation(), generation == cache.generation,

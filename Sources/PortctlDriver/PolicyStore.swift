@@ -90,15 +90,27 @@ public struct PolicyStore: Sendable {
 
     /// Refuses a path that someone other than root (or the user running portctl) could write.
     static func refuseForeignWriters(_ path: String, _ info: stat, isDirectory: Bool) throws(SystemError) {
-        let mode = info.st_mode & 0o7777
-        let owner = info.st_uid
-        let trustedOwner = owner == 0 || owner == geteuid()
-        // A sticky, root-owned folder such as /tmp lets others create files but not replace ours.
-        let groupOrOtherWritable = mode & 0o022 != 0 && !(isDirectory && mode & 0o1000 != 0 && owner == 0)
-        guard !trustedOwner || groupOrOtherWritable else { return }
+        guard othersCanWrite(info, isDirectory: isDirectory) else { return }
         let what = isDirectory ? "the folder holding the policy file, \(path)," : "policy file \(path)"
         let fix = isDirectory ? "chown root \(path) && chmod go-w \(path)" : "chown root \(path) && chmod 644 \(path)"
-        throw SystemError("refusing \(what) because users other than root can write it (owner uid \(owner), mode \(String(mode, radix: 8))); fix: \(fix)")
+        throw SystemError("refusing \(what) because users other than root can write it (owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8))); fix: \(fix)")
+    }
+
+    /// Whether someone other than root (or the user running portctl) could write the file or
+    /// folder: a foreign owner, or group or other write permission. A sticky, root-owned folder
+    /// such as /tmp lets others create files but not replace ours, so it passes.
+    static func othersCanWrite(_ info: stat, isDirectory: Bool) -> Bool {
+        let mode = info.st_mode & 0o7777
+        let trustedOwner = info.st_uid == 0 || info.st_uid == geteuid()
+        let groupOrOtherWritable = mode & 0o022 != 0 && !(isDirectory && mode & 0o1000 != 0 && info.st_uid == 0)
+        return !trustedOwner || groupOrOtherWritable
+    }
+
+    /// ``othersCanWrite(_:isDirectory:)`` for a path; true when it cannot be examined.
+    static func othersCanWrite(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return true }
+        return othersCanWrite(info, isDirectory: (info.st_mode & S_IFMT) == S_IFDIR)
     }
 
     /// Reads and validates the policy, or nil when there is no policy file.
@@ -164,8 +176,14 @@ public struct PolicyStore: Sendable {
 
     /// Runs `body` holding the exclusive lock in the state directory, so that concurrent
     /// invocations read, modify and apply one after another.
+    /// The state folder must be writable by root (or this user) alone: it holds the history that
+    /// `rollback` restores from and the cache that lets `plan` skip listing the kernel.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         try Self.makeDirectory(paths.stateDirectory, mode: 0o700)
+        if Self.othersCanWrite(paths.stateDirectory) {
+            let path = paths.stateDirectory
+            throw SystemError("refusing the state folder \(path) because users other than root can write it; fix: chown root \(path) && chmod 700 \(path)")
+        }
         let lockPath = paths.stateDirectory + "/lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot open lock \(lockPath)") }

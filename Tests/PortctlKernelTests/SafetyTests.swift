@@ -231,4 +231,40 @@ struct SafetyTests {
         chown(lab.policyPath, 0, 0)
         #expect(try lab.portctl("apply").status == 0)
     }
+
+    @Test func stateFolderWritableByOthersIsRefused() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        let kernel = try lab.ruleset(), file = lab.policyBytes()
+        let state = try #require(lab.environment["PORTCTL_STATE_DIR"])
+        chmod(state, 0o777)
+        let refused = try lab.portctl("open", "27")
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderr.contains("state folder \(state)") && refused.stderr.contains("chmod 700"), "\(refused)")
+        #expect(try lab.ruleset() == kernel && lab.policyBytes() == file)
+        chmod(state, 0o700)
+        #expect(try lab.portctl("open", "27").status == 0)
+    }
+
+    /// The generation cache lets `plan` skip listing the kernel, so it is believed only when
+    /// root alone could have written it. A forged one is believed when root-only (the trust
+    /// model), and ignored once others could have written it.
+    @Test func aCacheOthersCouldWriteIsNotBelieved() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        let cachePath = try #require(lab.environment["PORTCTL_STATE_DIR"]) + "/live-cache.json"
+        var cache = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cachePath))) as? [String: Any])
+        let generation = try #require(cache["generation"] as? Int)
+        // Drift by hand: one commit, so the kernel's generation is now the next one.
+        #expect(try lab.nft("add", "element", "inet", "portctl", "allow-tcp-26-v4", "{ 203.0.113.0/24 }").status == 0)
+        cache["generation"] = generation + 1
+        try JSONSerialization.data(withJSONObject: cache).write(to: URL(fileURLWithPath: cachePath))
+        chmod(cachePath, 0o644)
+        #expect(try lab.portctl("plan").status == 0, "a root-only cache is believed: that is what it is for")
+        chmod(cachePath, 0o666)
+        let plan = try lab.portctl("plan")
+        #expect(plan.status == 2 && plan.stdout.contains("203.0.113.0/24"), "a cache others could write is ignored: \(plan)")
+    }
 }
