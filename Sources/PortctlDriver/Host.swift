@@ -153,11 +153,11 @@ extension Firewall {
     public func snapshot(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> KernelSnapshot {
         let desired = Renderer.model(policy, now: now)
         if !desired.hasTimedSets,
-           LiveCache.confirms(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory) {
-            let generation = backend.generation()
+           let generation = LiveCache.confirmedGeneration(table: policy.table, fingerprint: desired.fingerprint,
+                                                          firewall: self, stateDirectory: stateDirectory) {
             let json = try backend.listTerseJSON("list ruleset")
             // Still nothing committed since the cache was checked: the terse listing is of that state.
-            if generation != nil, backend.generation() == generation, try LiveTable.read(json: json, table: policy.table) != nil {
+            if backend.generation() == generation, try LiveTable.read(json: json, table: policy.table) != nil {
                 return snapshot(json: json, table: policy.table, present: true, inSync: true)
             }
         }

@@ -45,14 +45,20 @@ public struct LiveCache: Codable, Sendable, Hashable {
     /// has been committed in this namespace since it was recorded with that fingerprint.
     /// A cache that anyone but root (or this user) could have written is not believed.
     public static func confirms(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) -> Bool {
+        confirmedGeneration(table: table, fingerprint: fingerprint, firewall: firewall, stateDirectory: stateDirectory) != nil
+    }
+
+    /// The current ruleset generation when ``confirms(table:fingerprint:firewall:stateDirectory:)``
+    /// holds, else nil: a reading made next can be checked against it.
+    public static func confirmedGeneration(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) -> UInt32? {
         guard !PolicyStore.othersCanWrite(stateDirectory), !PolicyStore.othersCanWrite(path(stateDirectory)),
               let data = FileManager.default.contents(atPath: path(stateDirectory)),
               let cache = try? JSONDecoder().decode(LiveCache.self, from: data),
               cache.table == table, cache.fingerprint == fingerprint,
               let generation = firewall.backend.generation(), generation == cache.generation,
               cache.boot == boot, cache.namespace == namespace
-        else { return false }
-        return true
+        else { return nil }
+        return generation
     }
 }
 
