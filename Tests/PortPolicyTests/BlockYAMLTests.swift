@@ -74,6 +74,8 @@ import Testing
         "a: b\r\n", "a: \u{85}\n", "a: x\u{2028}y\n", "\u{feff}a: 1\n", "a: \"\\N\"\n", "a: \"\\q\"\n", "a: [,]\n",
         "a: [1, ]\n", "a: x\n b: y\n", "  a: 1\nb: 2\n", "a: 'x\n", "a: \"\\ud800\"\n", "a: \"\\u12\"\n",
         "a: \u{7f}\n", "a: \u{9f}\n", "a: \u{fffe}\n", "- - a\n", "a: - b\n", "a: :b\n", "a: b:\n", "a: ?b\n",
+        "-a: 1\n", "-: 1\n", "a-b_c: 1\n", "0: x\n", "- -1\n", "a:  \"x\"   # c\n", "a: 'x'#c\n", "a: x\n\n\n  \nb: y\n",
+        "a:\n  # comment\n  b: 1\n", "a: [ ]\n", "a: [ x , y ]\n", "a: ['x', \"y\"]\n", "a: 'it''s' # c\n", "a: \"\"\n", "a: ''\n",
     ])
     func handMadeCases(_ text: String) {
         agree(text)
