@@ -167,7 +167,9 @@ struct ChangeControlTests {
         var env = lab.environment
         env["PORTCTL_STATE_DIR"] = lab.directory.appendingPathComponent("nobody-state").path
         try FileManager.default.createDirectory(atPath: env["PORTCTL_STATE_DIR"]!, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o777])
+                                                attributes: [.posixPermissions: 0o700])
+        // nobody's own state folder: portctl refuses one that others can write.
+        chown(env["PORTCTL_STATE_DIR"]!, 65534, 65534)
         let offline = try run(nobody + ["plan", "--live", listing.path], environment: env)
         #expect(offline.status == 0, "\(offline)")
         let rendered = try run(nobody + ["render"], environment: env)

@@ -199,7 +199,9 @@ struct SafetyTests {
         #expect(try lab.portctl("open", "26").status == 0)
         let nobodyState = lab.directory.appendingPathComponent("nobody-state").path
         try FileManager.default.createDirectory(atPath: nobodyState, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o777])
+                                                attributes: [.posixPermissions: 0o700])
+        // nobody's own state folder: portctl refuses one that others can write.
+        chown(nobodyState, 65534, 65534)
         var env = lab.environment
         env["PORTCTL_STATE_DIR"] = nobodyState
         let kernel = try lab.ruleset()
