@@ -75,7 +75,11 @@ public struct KernelPlan: Sendable {
 extension Firewall {
     /// Plans the policy against the kernel. When nothing has been committed since portctl last
     /// saw the table match this very policy, the plan is empty without listing the table.
-    public func plan(_ policy: PortPolicy, stateDirectory: String) throws -> KernelPlan {
+    ///
+    /// `held` is the policy the kernel is believed to hold (the file before an edit): when the
+    /// cache vouches that the table still matches it, the plan is made against its rendering,
+    /// again without a listing. An edit of a 100,000-address policy then costs no kernel dump.
+    public func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy? = nil) throws -> KernelPlan {
         let now = Date()
         let desired = Renderer.model(policy, now: now)
         let fingerprint = desired.hasTimedSets ? nil : desired.fingerprint
@@ -83,6 +87,14 @@ extension Firewall {
            LiveCache.confirms(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory) {
             return KernelPlan(plan: Plan(table: policy.table, changes: [], script: "", replacesTable: false),
                               liveFingerprint: fingerprint, desiredFingerprint: fingerprint)
+        }
+        if let held, held.table == policy.table {
+            let heldTable = Renderer.model(held, now: now)
+            if !heldTable.hasTimedSets,
+               LiveCache.confirms(table: policy.table, fingerprint: heldTable.fingerprint, firewall: self, stateDirectory: stateDirectory) {
+                return KernelPlan(plan: Planner.plan(policy, desired: desired, live: heldTable, now: now),
+                                  liveFingerprint: heldTable.fingerprint, desiredFingerprint: fingerprint)
+            }
         }
         let live = try self.live(table: policy.table)
         let plan = Planner.plan(policy, desired: desired, live: live, now: now)

@@ -81,8 +81,10 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: Str
         try store.withLock {
             var policy: PortPolicy
             var previousText: String?
+            var held: PortPolicy?
             if let (existing, bytes) = try store.loadWithBytes() {
                 policy = existing
+                held = existing
                 previousText = String(decoding: bytes, as: UTF8.self)
             } else {
                 policy = PortPolicy.firstRun(sshPort: sshServerPort)
@@ -100,7 +102,7 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: Str
             let changed = policy != before || created || !expired.isEmpty
             try commit(policy, fileText: changed ? PolicyFile.encode(policy) : previousText, previousText: previousText,
                        policyChanged: changed, global: global, change: change, command: command,
-                       report: report, warnings: anySourceWarnings(changes))
+                       report: report, warnings: anySourceWarnings(changes), held: held)
         }
     }
 }

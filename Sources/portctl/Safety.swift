@@ -10,16 +10,18 @@ import PortctlDriver
 /// - Parameters:
 ///   - fileText: the policy file's text after the change (nil only when it does not exist).
 ///   - previousText: the policy file's text before the change, nil when there was none.
+///   - held: the policy the file held before the change; when the kernel is known to match it,
+///     the plan needs no listing.
 func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, policyChanged: Bool,
             global: GlobalOptions, change: ChangeOptions, command: String,
-            report: [String] = [], warnings: [String] = []) throws {
+            report: [String] = [], warnings: [String] = [], held: PortPolicy? = nil) throws {
     let store = global.store
     let firewall = Firewall()
     if change.dryRun {
         var plan: ChangePlan?
         var liveDigest = "unknown"
         if Privilege.hasNetAdmin {
-            let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory)
+            let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held)
             plan = planned.plan
             liveDigest = planned.liveFingerprint
         }
@@ -52,7 +54,7 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     try refuseWhileConfirmationPending(global)
     if !change.force { try guardAgainstLockout(policy) }
     try requireNetAdmin("changing the firewall")
-    let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory)
+    let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held)
     let plan = planned.plan
     try firewall.apply(planned, stateDirectory: global.paths.stateDirectory)
     if policyChanged, let fileText {
