@@ -95,6 +95,25 @@ struct OpenCloseTests {
         #expect(rules.contains("udp dport 53"), "\(rules)")
     }
 
+    /// Edits plan against the previous policy's rendering while the generation cache vouches
+    /// for it. A change by hand commits, voids that, and the next edit must see and undo it;
+    /// without drift, the edited kernel must be exactly what a full listing expects.
+    @Test func editsSeeDriftMadeByHandAndLeaveTheKernelAsPlanned() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        #expect(try lab.portctl("open", "27").status == 0)
+        #expect(try lab.portctl("open", "26", "--from", "2001:db8:1::/64").status == 0)
+        #expect(try lab.portctl("close", "27").status == 0)
+        #expect(try lab.nft("add", "table", "ip", "unrelated").status == 0)  // voids the cache: plan lists
+        #expect(try lab.portctl("plan").status == 0, "the edits left the kernel exactly as the policy renders")
+        #expect(try lab.nft("add", "element", "inet", "portctl", "allow-tcp-26-v4", "{ 203.0.113.0/24 }").status == 0)
+        let edit = try lab.portctl("open", "28")
+        #expect(edit.status == 0, "\(edit)")
+        #expect(!(try lab.ruleset()).contains("203.0.113.0/24"), "the element added by hand is gone")
+        #expect(try lab.portctl("plan").status == 0)
+    }
+
     @Test func tablesOwnedByOthersStayByteIdentical() throws {
         let lab = try NetLab()
         defer { lab.cleanup() }
