@@ -109,8 +109,8 @@ public struct StateStore: Sendable {
         let digest = PlanDocument.digest(bytes)
         let path = blobDirectory + "/" + digest.replacingOccurrences(of: "sha256:", with: "")
         if !FileManager.default.fileExists(atPath: path) {
-            try PolicyStore.makeDirectory(blobDirectory, mode: 0o700)
-            try PolicyStore.writeAtomically(text, to: path)
+            try TrustedFiles.makeDirectory(blobDirectory, mode: 0o700)
+            try TrustedFiles.writeAtomically(text, to: path)
         }
         return digest
     }
@@ -126,7 +126,7 @@ public struct StateStore: Sendable {
     /// only they used; returns the entry.
     @discardableResult
     public func record(_ entry: HistoryEntry) throws -> HistoryEntry {
-        try PolicyStore.makeDirectory(historyDirectory, mode: 0o700)
+        try TrustedFiles.makeDirectory(historyDirectory, mode: 0o700)
         var entry = entry
         entry.sequence = (try latest()?.sequence ?? 0) + 1
         try save(entry)
@@ -150,7 +150,7 @@ public struct StateStore: Sendable {
 
     /// Rewrites an existing entry (to update its confirmation).
     public func save(_ entry: HistoryEntry) throws {
-        try PolicyStore.writeAtomically(Self.json(entry), to: historyDirectory + "/" + Self.entryName(entry.sequence))
+        try TrustedFiles.writeAtomically(Self.json(entry), to: historyDirectory + "/" + Self.entryName(entry.sequence))
     }
 
     /// The pending confirmation, if any.
@@ -161,7 +161,7 @@ public struct StateStore: Sendable {
     /// Records or clears the pending confirmation.
     public func setPending(_ pending: PendingConfirmation?) throws {
         if let pending {
-            try PolicyStore.writeAtomically(Self.json(pending), to: pendingPath)
+            try TrustedFiles.writeAtomically(Self.json(pending), to: pendingPath)
         } else {
             unlink(pendingPath)
         }

@@ -32,7 +32,7 @@ public struct LiveCache: Codable, Sendable, Hashable {
                               generation: UInt32? = nil) {
         guard let generation = generation ?? firewall.backend.generation() else { return }
         let cache = LiveCache(table: table, generation: generation, boot: boot, namespace: namespace, fingerprint: fingerprint)
-        try? PolicyStore.writeAtomically(StateStore.json(cache), to: path(stateDirectory), durable: false)
+        try? TrustedFiles.writeAtomically(StateStore.json(cache), to: path(stateDirectory), durable: false)
     }
 
     /// The generation a commit made on top of `generation` gets: the kernel adds one per
@@ -51,7 +51,7 @@ public struct LiveCache: Codable, Sendable, Hashable {
     /// The current ruleset generation when ``confirms(table:fingerprint:firewall:stateDirectory:)``
     /// holds, else nil: a reading made next can be checked against it.
     public static func confirmedGeneration(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) -> UInt32? {
-        guard !PolicyStore.othersCanWrite(stateDirectory), !PolicyStore.othersCanWrite(path(stateDirectory)),
+        guard TrustedFiles.isTrustedStateDirectory(stateDirectory), !TrustedFiles.othersCanWrite(path(stateDirectory)),
               let data = FileManager.default.contents(atPath: path(stateDirectory)),
               let cache = try? JSONDecoder().decode(LiveCache.self, from: data),
               cache.table == table, cache.fingerprint == fingerprint,

@@ -60,57 +60,16 @@ public struct PolicyStore: Sendable {
     /// Whether the policy file exists.
     public var exists: Bool { FileManager.default.fileExists(atPath: paths.policyFile) }
 
-    /// Reads the policy file's bytes, or nil when there is none. Refuses a file (or a folder
-    /// holding it) that users other than root can write, as sshd's StrictModes does, and files too
-    /// large to be a policy.
+    /// Reads the policy file's bytes, or nil when there is none. Refuses a file that users other
+    /// than root could have written or replaced (see ``TrustedFiles``), and files too large to be
+    /// a policy. A symlink is followed, and the folders on the way to its target are checked too.
     public func readData() throws -> Data? {
-        var info = stat()
-        if stat(paths.policyFile, &info) != 0 {
-            if Glibc.errno == ENOENT { return nil }
-            throw SystemError.errno(Glibc.errno, "cannot read policy file \(paths.policyFile)")
-        }
-        if (info.st_mode & S_IFMT) != S_IFREG {
-            throw SystemError("policy file \(paths.policyFile) is not a regular file")
-        }
-        try Self.refuseForeignWriters(paths.policyFile, info, isDirectory: false)
-        let directory = URL(fileURLWithPath: paths.policyFile).deletingLastPathComponent().path
-        var directoryInfo = stat()
-        if stat(directory, &directoryInfo) == 0 {
-            try Self.refuseForeignWriters(directory, directoryInfo, isDirectory: true)
-        }
-        if Int(info.st_size) > Self.maximumFileSize {
+        do {
+            return try TrustedFiles.read(paths.policyFile, what: "policy file", maximumSize: Self.maximumFileSize)
+        } catch let error as TrustedFiles.FileTooLarge {
             throw PolicyFileError(path: paths.policyFile, error: .invalidDocument(
-                "the file is \(info.st_size) bytes; a policy file is at most \(Self.maximumFileSize >> 20) MiB (is it the right file?)"))
+                "the file is \(error.size) bytes; a policy file is at most \(Self.maximumFileSize >> 20) MiB (is it the right file?)"))
         }
-        guard let data = FileManager.default.contents(atPath: paths.policyFile) else {
-            throw SystemError("cannot read policy file \(paths.policyFile)")
-        }
-        return data
-    }
-
-    /// Refuses a path that someone other than root (or the user running portctl) could write.
-    static func refuseForeignWriters(_ path: String, _ info: stat, isDirectory: Bool) throws(SystemError) {
-        guard othersCanWrite(info, isDirectory: isDirectory) else { return }
-        let what = isDirectory ? "the folder holding the policy file, \(path)," : "policy file \(path)"
-        let fix = isDirectory ? "chown root \(path) && chmod go-w \(path)" : "chown root \(path) && chmod 644 \(path)"
-        throw SystemError("refusing \(what) because users other than root can write it (owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8))); fix: \(fix)")
-    }
-
-    /// Whether someone other than root (or the user running portctl) could write the file or
-    /// folder: a foreign owner, or group or other write permission. A sticky, root-owned folder
-    /// such as /tmp lets others create files but not replace ours, so it passes.
-    static func othersCanWrite(_ info: stat, isDirectory: Bool) -> Bool {
-        let mode = info.st_mode & 0o7777
-        let trustedOwner = info.st_uid == 0 || info.st_uid == geteuid()
-        let groupOrOtherWritable = mode & 0o022 != 0 && !(isDirectory && mode & 0o1000 != 0 && info.st_uid == 0)
-        return !trustedOwner || groupOrOtherWritable
-    }
-
-    /// ``othersCanWrite(_:isDirectory:)`` for a path; true when it cannot be examined.
-    static func othersCanWrite(_ path: String) -> Bool {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return true }
-        return othersCanWrite(info, isDirectory: (info.st_mode & S_IFMT) == S_IFDIR)
     }
 
     /// Reads and validates the policy, or nil when there is no policy file.
@@ -128,64 +87,26 @@ public struct PolicyStore: Sendable {
         }
     }
 
-    /// Replaces the policy file atomically: a temporary file in the same directory, fsync,
-    /// rename, fsync of the directory. A crash leaves the old file or the new one, never a mix.
-    public func save(_ policy: PortPolicy) throws(SystemError) {
-        try Self.writeAtomically(PolicyFile.encode(policy), to: paths.policyFile)
+    /// Replaces the policy file atomically (see ``TrustedFiles/writeAtomically(_:to:mode:durable:)``).
+    /// A symlinked policy file stays a symlink: its target is replaced.
+    public func save(_ policy: PortPolicy) throws {
+        try save(text: PolicyFile.encode(policy))
     }
 
-    /// Replaces a file atomically (temporary file in the same directory, fsync, rename, fsync
-    /// of the directory). With `durable: false` (caches) the syncs are left out: the rename is
-    /// still atomic, but a crash may lose the new file.
-    public static func writeAtomically(_ text: String, to path: String, durable: Bool = true) throws(SystemError) {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        try Self.makeDirectory(directory, mode: 0o755)
-        let temporary = directory + "/.\(url.lastPathComponent).\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .errno(Glibc.errno, "cannot write \(temporary)") }
-        var failed: SystemError?
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if Glibc.errno == EINTR { continue }
-                failed = .errno(Glibc.errno, "cannot write \(temporary)")
-                break
-            }
-            offset += written
-        }
-        if failed == nil && durable && fsync(fd) != 0 { failed = .errno(Glibc.errno, "cannot sync \(temporary)") }
-        close(fd)
-        if let failed {
-            unlink(temporary)
-            throw failed
-        }
-        if rename(temporary, path) != 0 {
-            let code = Glibc.errno
-            unlink(temporary)
-            throw .errno(code, "cannot replace \(path)")
-        }
-        let directoryFD = durable ? open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
-        }
+    /// Replaces the policy file with this text, atomically.
+    public func save(text: String) throws {
+        try TrustedFiles.write(text, to: paths.policyFile, what: "policy file")
     }
 
     /// Runs `body` holding the exclusive lock in the state directory, so that concurrent
     /// invocations read, modify and apply one after another.
-    /// The state folder must be writable by root (or this user) alone: it holds the history that
-    /// `rollback` restores from and the cache that lets `plan` skip listing the kernel.
+    /// The state folder must be writable by root (or this user) alone, and so must every folder
+    /// above it: it holds the history that `rollback` restores from, the pending confirmation and
+    /// the cache that lets `plan` skip listing the kernel.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        try Self.makeDirectory(paths.stateDirectory, mode: 0o700)
-        if Self.othersCanWrite(paths.stateDirectory) {
-            let path = paths.stateDirectory
-            throw SystemError("refusing the state folder \(path) because users other than root can write it; fix: chown root \(path) && chmod 700 \(path)")
-        }
+        try TrustedFiles.checkStateDirectory(paths.stateDirectory)
         let lockPath = paths.stateDirectory + "/lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot open lock \(lockPath)") }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
@@ -193,15 +114,6 @@ public struct PolicyStore: Sendable {
         }
         defer { flock(fd, LOCK_UN) }
         return try body()
-    }
-
-    static func makeDirectory(_ path: String, mode: Int) throws(SystemError) {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: mode])
-        } catch {
-            throw SystemError("cannot create directory \(path): \(error.localizedDescription)")
-        }
     }
 }
 
