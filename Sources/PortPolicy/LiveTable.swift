@@ -34,7 +34,11 @@ public enum LiveTable {
             if table == nil { table = Table(name: name) }
             switch kind {
             case "table":
-                break
+                // nft 1.0.6 prints table flags as garbage (a stray pointer), but only when some
+                // flag is set; the kernel driver asks netlink for the real value.
+                if let flags = object["flags"], !((flags as? String)?.isEmpty ?? false), !((flags as? [Any])?.isEmpty ?? false) {
+                    table?.flags = Table.dormantFlag
+                }
             case "counter":
                 if let counter = object["name"] as? String { table?.counters.append(counter) }
             case "set":

@@ -40,6 +40,11 @@ public struct PlanDocument: Codable, Sendable, Hashable {
     public var script: String
     /// The policy the plan applies.
     public var policy: PortPolicy
+    /// When the plan was made, in seconds since 1970 (``Plan/plannedAt``).
+    public var plannedAt: Double
+    /// `sha256:…` over the table, both fingerprints, the time, the script and the policy: a plan
+    /// edited by hand no longer matches it. (`apply FILE` also re-plans and compares the script.)
+    public var digest: String
 
     /// One change, flattened for JSON.
     public struct Change: Codable, Sendable, Hashable {
@@ -79,7 +84,20 @@ public struct PlanDocument: Codable, Sendable, Hashable {
         changes = plan.changes.map(Change.init)
         script = plan.script
         self.policy = policy
+        plannedAt = plan.plannedAt.timeIntervalSince1970
+        digest = ""
+        digest = contentDigest
     }
+
+    /// The digest the document's contents give now (see ``digest``).
+    public var contentDigest: String {
+        let parts = [format, String(version), table, policyFile, policyDigest, liveDigest, String(plannedAt), script,
+                     PolicyFile.encode(policy)]
+        return Self.digest(Array(parts.joined(separator: "\u{0}").utf8))
+    }
+
+    /// Whether ``digest`` matches the contents: the file was not edited after it was saved.
+    public var isIntact: Bool { digest == contentDigest }
 
     /// `sha256:HEX` of some bytes.
     public static func digest(_ bytes: some Collection<UInt8>) -> String {

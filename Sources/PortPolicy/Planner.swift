@@ -31,13 +31,17 @@ public struct Plan: Sendable, Hashable {
     public var script: String
     /// Whether the batch replaces the whole table (resetting every counter) rather than editing it.
     public var replacesTable: Bool
+    /// The moment the plan was made for: time-boxed rules' timeouts count from it, and a saved
+    /// plan is re-planned at it to prove its script is the planner's.
+    public var plannedAt: Date
 
     /// Makes a plan from parts.
-    public init(table: String, changes: [PlanChange], script: String, replacesTable: Bool) {
+    public init(table: String, changes: [PlanChange], script: String, replacesTable: Bool, plannedAt: Date = Date()) {
         self.table = table
         self.changes = changes
         self.script = script
         self.replacesTable = replacesTable
+        self.plannedAt = plannedAt
     }
 
     /// Whether the kernel already matches the policy.
@@ -53,15 +57,20 @@ public enum Planner {
     }
 
     /// Plans against an already rendered model of the policy (``Renderer/model(_:now:)`` at `now`).
-    public static func plan(_ policy: PortPolicy, desired: Table, live: Table?, now: Date = Date()) -> Plan {
-        let policy = policy.effective(at: now)
+    ///
+    /// Rules that expired as the policy asked (`--for`) stay in the kernel, their sets emptied by
+    /// the kernel's timeouts, until the next change removes them: that is not drift, and a table
+    /// holding them matches the policy.
+    public static func plan(_ fullPolicy: PortPolicy, desired: Table, live: Table?, now: Date = Date()) -> Plan {
+        let policy = fullPolicy.effective(at: now)
         guard let live else {
             let changes = [PlanChange.createTable] + policy.rules.map { .addRule(id: $0.id, summary: $0.summary) }
             let script = "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text
-            return Plan(table: policy.table, changes: changes, script: script, replacesTable: true)
+            return Plan(table: policy.table, changes: changes, script: script, replacesTable: true, plannedAt: now)
         }
-        if sameContent(desired, live) {
-            return Plan(table: policy.table, changes: [], script: "", replacesTable: false)
+        if sameContent(desired, live)
+            || policy.rules.count != fullPolicy.rules.count && sameContent(Renderer.model(fullPolicy, now: now, keepingExpired: true), live) {
+            return Plan(table: policy.table, changes: [], script: "", replacesTable: false, plannedAt: now)
         }
         var changes = describe(policy, desired: desired, live: live)
         if changes.isEmpty {
@@ -69,15 +78,17 @@ public enum Planner {
             changes.append(.drift("table inet \(live.name) differs from the policy in a way portctl cannot name; apply rewrites it"))
         }
         let incremental = live.unknownObjects.allSatisfy(\.isDeletable)
-        let script = incremental ? editBatch(desired: desired, live: live)
+        // `add table` without flags wakes a dormant table, in the same batch as the edits.
+        let wake = live.flags != 0 ? "add table inet \(policy.table)\n" : ""
+        let script = incremental ? wake + editBatch(desired: desired, live: live)
             : "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text
-        return Plan(table: policy.table, changes: changes, script: script, replacesTable: !incremental)
+        return Plan(table: policy.table, changes: changes, script: script, replacesTable: !incremental, plannedAt: now)
     }
 
     /// Equality that ignores definition order of counters and sets (the kernel may list them in
     /// another order) but not the order of rules.
     static func sameContent(_ a: Table, _ b: Table) -> Bool {
-        a.name == b.name && Set(a.counters) == Set(b.counters) && a.counters.count == b.counters.count
+        a.name == b.name && a.flags == b.flags && Set(a.counters) == Set(b.counters) && a.counters.count == b.counters.count
             && a.sets.count == b.sets.count && a.sets.allSatisfy { set in b.set(set.name).map { set.sameAs($0) } ?? false }
             && a.chains.count == b.chains.count && a.chains.allSatisfy { b.chain($0.name) == $0 }
             && a.unknownObjects == b.unknownObjects
@@ -105,6 +116,12 @@ public enum Planner {
     static func describe(_ policy: PortPolicy, desired: Table, live: Table) -> [PlanChange] {
         var changes: [PlanChange] = []
         let policyIDs = Set(policy.rules.map(\.id))
+
+        if live.isDormant {
+            changes.append(.drift("table inet \(live.name) is dormant: switched off outside portctl (`flags dormant`), it filters nothing; apply wakes it"))
+        } else if live.flags != 0 {
+            changes.append(.drift("table inet \(live.name) has flags \(live.flags) set outside portctl; apply clears them"))
+        }
 
         // Defaults.
         if let chain = live.chain("input"), chain.hook == "input" {
@@ -241,7 +258,7 @@ public enum Planner {
         guard !rules.isEmpty else { return "nothing (no rule in the kernel)" }
         var protos: [String] = [], actions: Set<String> = [], ports = "?", interface: String?
         var sources: [IPNetwork] = [], seen: Set<String> = [], limit: String?, logged = false
-        var outbound = false
+        var outbound = false, namesSets = false
         for rule in rules {
             for statement in rule.statements {
                 switch statement {
@@ -250,6 +267,7 @@ public enum Planner {
                     ports = portsText(value)
                 case let .match(.payload(_, field), _, .string(name)) where name.hasPrefix("@"):
                     outbound = field == "daddr"
+                    namesSets = true
                     if seen.insert(name).inserted { sources += sets.set(String(name.dropFirst()))?.elements ?? [] }
                 case let .match(.meta(key), _, .string(name)) where key == "iifname" || key == "oifname":
                     interface = name
@@ -269,7 +287,8 @@ public enum Planner {
         }
         let proto = protos.count == 2 ? "both" : (protos.first ?? "?")
         var text = "\(actions.sorted().joined(separator: "/")) \(ports)/\(proto) \(outbound ? "to" : "from") "
-        text += addressList(sources)
+        // A rule matching an empty set matches nobody; "any" would claim the opposite.
+        text += namesSets && sources.isEmpty ? "no one (its address sets are empty)" : addressList(sources)
         if let interface { text += " on \(interface)" }
         if let limit { text += ", limited to \(limit) per source" }
         if logged { text += ", logged" }

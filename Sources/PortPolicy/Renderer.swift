@@ -25,13 +25,23 @@ public enum Renderer {
     /// The table the policy renders to at `now`, as a value (compare it with ``LiveTable``
     /// readings). Rules that have expired by `now` are left out; time-boxed rules' set elements
     /// time out when the rule expires.
-    public static func model(_ policy: PortPolicy, now: Date = Date()) -> Table {
-        let policy = policy.effective(at: now)
+    ///
+    /// With `keepingExpired`, rules that expired by `now` stay in, as the kernel keeps them until
+    /// the next change: their rule lines, counters and sets, the sets emptied by their timeouts.
+    public static func model(_ policy: PortPolicy, now: Date = Date(), keepingExpired: Bool = false) -> Table {
+        let policy = keepingExpired ? policy : policy.effective(at: now)
         var counters = policy.rules.map(\.id) + [inboundDefaultCounter]
         if policy.hasOutboundRules { counters.append(outboundDefaultCounter) }
         var sets: [AddressSet] = []
         for rule in policy.rules {
+            let expired = rule.isExpired(at: now)
             for family in IPFamily.allCases {
+                if expired {
+                    if hasSetElements(rule, family) {
+                        sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: [], kind: .timed))
+                    }
+                    continue
+                }
                 let elements = setElements(rule, family)
                 if elements.isEmpty { continue }
                 if let expires = rule.expires {

@@ -14,16 +14,30 @@ public struct Table: Sendable, Hashable {
     public var chains: [Chain]
     /// Anything in a listed table portctl never renders (maps, quotas, other sets...).
     public var unknownObjects: [UnknownObject]
+    /// The table's flags (`NFT_TABLE_F_*`); portctl renders none. Bit 0, `dormant`, switches the
+    /// whole table off: its chains see no packets.
+    public var flags: UInt32
+
+    /// The `dormant` table flag.
+    public static let dormantFlag: UInt32 = 1
 
     /// Makes a table.
     public init(name: String, counters: [String] = [], sets: [AddressSet] = [], chains: [Chain] = [],
-                unknownObjects: [UnknownObject] = []) {
+                unknownObjects: [UnknownObject] = [], flags: UInt32 = 0) {
         self.name = name
         self.counters = counters
         self.sets = sets
         self.chains = chains
         self.unknownObjects = unknownObjects
+        self.flags = flags
     }
+
+    /// Whether the table is switched off (`flags dormant`): it filters nothing.
+    public var isDormant: Bool { flags & Self.dormantFlag != 0 }
+
+    /// Whether portctl made this table. Every table portctl renders holds the named counter
+    /// ``Renderer/inboundDefaultCounter``; portctl changes or deletes no table without it.
+    public var isPortctls: Bool { counters.contains(Renderer.inboundDefaultCounter) }
 
     /// The chain with this name.
     public func chain(_ name: String) -> Chain? { chains.first { $0.name == name } }
@@ -36,6 +50,7 @@ public struct Table: Sendable, Hashable {
     /// equal fingerprints mean equal tables, whether rendered or read back.
     public var fingerprint: String {
         var text = "table \(name)\n"
+        if flags != 0 { text += "flags \(flags)\n" }
         for counter in counters.sorted() { text += "counter \(counter)\n" }
         for set in sets.sorted(by: { $0.name < $1.name }) {
             text += "set \(set.name) \(set.typeName) \(set.kind) \(AddressSet.elementList(set.elements, separator: ","))\n"

@@ -78,7 +78,7 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: Str
                   edit: (inout PortPolicy) throws -> [PolicyChange]) throws {
     try global.reporting {
         let store = global.store
-        try store.withLock {
+        try global.withLock(privileged: "changing the firewall", dryRun: change.dryRun) {
             var policy: PortPolicy
             var previousText: String?
             var held: PortPolicy?

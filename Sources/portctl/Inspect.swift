@@ -80,7 +80,7 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.store.withLock {
+                try global.withLock(privileged: "applying the policy", dryRun: change.dryRun) {
                     if let planFile {
                         try applySaved(planFile)
                         return
@@ -93,8 +93,9 @@ extension Portctl {
         }
 
         func applySaved(_ path: String) throws {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw Failure(message: "cannot read plan file \(path)", code: .failure)
+            // A saved plan is trusted like the policy file: root's, in folders only root can write.
+            guard let data = try TrustedFiles.read(path, what: "plan file", maximumSize: 4 * PolicyStore.maximumFileSize) else {
+                throw Failure(message: "cannot read plan file \(path): no such file", code: .failure)
             }
             let document: PlanDocument
             do {
@@ -102,21 +103,35 @@ extension Portctl {
             } catch {
                 throw Failure(message: "\(path): \(error)", code: .invalidData)
             }
-            let bytes = try global.store.readData() ?? Data()
-            let current = PlanDocument.digest(bytes)
-            if current != document.policyDigest {
+            if !document.isIntact {
+                throw Failure(message: "plan \(path) was edited after it was saved (its digest does not match its contents); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            }
+            let (policy, bytes) = try global.loadExistingWithBytes()
+            if PlanDocument.digest(bytes) != document.policyDigest {
                 throw Failure(message: "plan \(path) is stale: the policy file \(global.paths.policyFile) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
             }
-            try requireNetAdmin("applying a plan")
+            if policy.table != document.table {
+                throw Failure(message: "plan \(path) names table inet \(document.table), but the policy file renders table inet \(policy.table); nothing was applied", code: .failure)
+            }
             let firewall = Firewall()
-            let unchanged = LiveCache.confirms(table: document.table, fingerprint: document.liveDigest, firewall: firewall,
-                                               stateDirectory: global.paths.stateDirectory)
-            if !unchanged, PlanDocument.digest(try firewall.live(table: document.table)) != document.liveDigest {
+            let live = try firewall.live(table: policy.table)
+            if PlanDocument.digest(live) != document.liveDigest {
                 throw Failure(message: "plan \(path) is stale: table inet \(document.table) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
             }
+            // The script runs only if it is exactly what the planner makes for this policy against
+            // this table: a saved plan cannot carry anything else into the kernel.
+            let plan = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
+            if plan.script != document.script {
+                throw Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            }
+            if !change.force { try guardAgainstLockout(policy) }
             if change.dryRun {
-                say("dry run: the plan is current; applying it would send:")
-                print(document.script, terminator: "")
+                if change.json {
+                    print(document.encoded(), terminator: "")
+                } else {
+                    say("dry run: the plan is current; applying it would send:")
+                    print(document.script, terminator: "")
+                }
                 if !document.script.isEmpty { throw Failure(message: "", code: .changesPending) }
                 return
             }
@@ -125,12 +140,11 @@ extension Portctl {
                 return
             }
             try refuseWhileConfirmationPending(global)
-            if !change.force { try guardAgainstLockout(document.policy) }
-            try firewall.run(script: document.script)
-            say("applied plan \(path): \(document.changes.count) change\(document.changes.count == 1 ? "" : "s") to table inet \(document.table)")
+            try firewall.run(script: plan.script)
+            say("applied plan \(path): \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to table inet \(document.table)")
             let text = String(decoding: bytes, as: UTF8.self)
             let entry = try record(command: "apply-plan", global: global, previousText: text, after: text,
-                                   changes: document.changes, script: document.script, pending: change.confirm != nil)
+                                   changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: change.confirm != nil)
             if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
         }
     }
@@ -146,7 +160,7 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.store.withLock {
+                try global.withLock(privileged: "removing portctl's table", dryRun: change.dryRun) {
                     let table = try global.store.load()?.table ?? PortPolicy.defaultTable
                     let exists = Privilege.hasNetAdmin ? try Firewall().tableExists(table) : true
                     if !exists {

@@ -40,7 +40,9 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.store.withLock {
+                // Against a saved listing, nothing of the machine's is read but the policy file.
+                try global.withLock(privileged: "reading the kernel's table (use --live FILE to plan against a saved listing)",
+                                    dryRun: live != nil) {
                     let (policy, bytes) = try global.loadExistingWithBytes()
                     let plan: ChangePlan
                     let liveDigest: String
@@ -52,13 +54,12 @@ extension Portctl {
                         plan = Planner.plan(policy, live: liveTable)
                         liveDigest = PlanDocument.digest(liveTable)
                     } else {
-                        try requireNetAdmin("reading the kernel's table (use --live FILE to plan against a saved listing)")
                         let planned = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory)
                         (plan, liveDigest) = (planned.plan, planned.liveFingerprint)
                     }
                     let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
                                                 policyBytes: bytes, liveDigest: liveDigest)
-                    if let output { try PolicyStore.writeAtomically(document.encoded(), to: output) }
+                    if let output { try TrustedFiles.write(document.encoded(), to: output, what: "plan file") }
                     switch json ? .json : format {
                     case .text: print(PlanOutput.text(plan), terminator: "")
                     case .json: print(document.encoded(), terminator: "")

@@ -59,7 +59,7 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     try firewall.apply(planned, stateDirectory: global.paths.stateDirectory)
     if policyChanged, let fileText {
         do {
-            try PolicyStore.writeAtomically(fileText, to: store.paths.policyFile)
+            try store.save(text: fileText)
         } catch {
             // Keep kernel and file in step: put the previous ruleset back.
             if let previousText, let previous = try? PolicyFile.decode(previousText), let live = try? firewall.live(table: policy.table) {
@@ -173,7 +173,7 @@ func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> Str
         if !force { try guardAgainstLockout(previous) }
         plan = Planner.plan(previous, live: live)
         try firewall.apply(plan)
-        try PolicyStore.writeAtomically(text, to: global.paths.policyFile)
+        try global.store.save(text: text)
     } else {
         // The change being undone created the policy: before it there was no portctl table.
         try firewall.remove(table: table)
@@ -203,7 +203,7 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.store.withLock {
+                try global.withLock(privileged: "confirming a change") {
                     let state = StateStore(directory: global.paths.stateDirectory)
                     guard let pending = state.pending() else {
                         if let latest = try state.latest(), latest.command == "auto-rollback" {
@@ -235,7 +235,7 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.store.withLock {
+                try global.withLock(privileged: "rolling back") {
                     say(try rollBack(global: global, command: "rollback", force: force))
                 }
             }

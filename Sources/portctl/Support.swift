@@ -64,6 +64,15 @@ struct GlobalOptions: ParsableArguments {
         return loaded
     }
 
+    /// Runs `body` holding the state folder's lock, after checking the privilege that `doing`
+    /// needs (exit 77 before any file is touched). A dry run without the privilege runs without
+    /// the lock and the state folder: it cannot read the kernel, and it writes nothing.
+    func withLock<T>(privileged doing: String, dryRun: Bool = false, _ body: () throws -> T) throws -> T {
+        if dryRun && !Privilege.hasNetAdmin { return try body() }
+        if !dryRun { try requireNetAdmin(doing) }
+        return try store.withLock(body)
+    }
+
     /// Runs `body`, turning every library error into a one-line ``Failure``.
     func reporting<T>(_ body: () throws -> T) throws -> T {
         do {
