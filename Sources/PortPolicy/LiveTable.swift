@@ -85,7 +85,8 @@ public enum LiveTable {
         }
     }
 
-    static func objects(_ json: String, kind: String) -> [[String: Any]] {
+    /// The objects of one kind (`chain`, `counter`, ...) in a listing, of any table.
+    public static func objects(_ json: String, kind: String) -> [[String: Any]] {
         guard let data = json.data(using: .utf8),
               let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let items = root["nftables"] as? [[String: Any]] else { return [] }

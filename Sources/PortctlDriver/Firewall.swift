@@ -1,3 +1,4 @@
+import Foundation
 public import PortPolicy
 
 /// portctl's table in the kernel: apply a policy, check it, remove it. Nothing outside the
@@ -11,20 +12,49 @@ public struct Firewall: Sendable {
         self.backend = backend
     }
 
-    /// Reads portctl's table from the kernel (JSON listing, a call of its own), or nil when the
-    /// table does not exist.
+    /// Reads portctl's table from the kernel, or nil when the table does not exist. Its flags
+    /// come from netlink (a dormant table is drift, never "in sync"); a table that portctl did not
+    /// create (``Table/isPortctls``) is refused with ``ForeignTableError``.
     public func live(table: String) throws -> Table? {
-        let listing: Result<String, NftablesError> = Result { () throws(NftablesError) in
-            try backend.listJSON("list table inet \(table)")
+        guard let listing = try listing(table: table) else { return nil }
+        guard var live = try LiveTable.read(json: listing.json, table: table) else { return nil }
+        live.flags = listing.flags
+        guard live.isPortctls else { throw ForeignTableError(table: table) }
+        return live
+    }
+
+    /// The JSON listing of table `inet NAME` and its flags, or nil when there is no such table.
+    ///
+    /// nft 1.0.6 cannot list a table with flags as JSON (the flags come out as garbage and may
+    /// cut the listing short), so a table with flags is listed piece by piece: its counters, its
+    /// sets, and each of its chains, none of which print the table itself.
+    public func listing(table: String, terse: Bool = false) throws -> (json: String, flags: UInt32)? {
+        guard let flags = try backend.tableFlags(table) else { return nil }
+        func list(_ command: String) throws(NftablesError) -> String? {
+            do {
+                return terse ? try backend.listTerseJSON(command) : try backend.listJSON(command)
+            } catch where error.kind == .notFound {
+                return nil
+            }
         }
-        switch listing {
-        case let .success(json):
-            return try LiveTable.read(json: json, table: table)
-        case let .failure(error) where error.kind == .notFound:
-            return nil
-        case let .failure(error):
-            throw error
+        if flags == 0 {
+            return try list("list table inet \(table)").map { ($0, 0) }
         }
+        var items: [Any] = [["table": ["family": "inet", "name": table]]]
+        func append(_ json: String?) {
+            guard let json, let data = json.data(using: .utf8),
+                  let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let listed = root["nftables"] as? [[String: Any]] else { return }
+            items += listed.filter { $0["metainfo"] == nil }
+        }
+        append(try list("list counters table inet \(table)"))
+        append(try list("list sets table inet \(table)"))
+        let chains = LiveTable.objects(try list("list chains") ?? "", kind: "chain")
+            .filter { $0["family"] as? String == "inet" && $0["table"] as? String == table }
+            .compactMap { $0["name"] as? String }
+        for chain in chains { append(try list("list chain inet \(table) \(chain)")) }
+        let data = try JSONSerialization.data(withJSONObject: ["nftables": items])
+        return (String(decoding: data, as: UTF8.self), flags)
     }
 
     /// Sends a plan's batch (nothing at all when the plan is empty): one atomic transaction.
@@ -45,13 +75,27 @@ public struct Firewall: Sendable {
         try backend.run(Renderer.replaceBatch(policy), check: true)
     }
 
-    /// Removes portctl's table; succeeds when there is none.
-    public func remove(table: String) throws(NftablesError) {
+    /// Removes portctl's table; succeeds when there is none, and refuses a table portctl did not
+    /// create (``ForeignTableError``).
+    public func remove(table: String) throws {
+        guard try live(table: table) != nil else { return }
         try backend.run(Renderer.deleteBatch(table: table), check: false)
     }
 
     /// Whether the kernel has the table now.
     public func tableExists(_ table: String) throws -> Bool {
         try live(table: table) != nil
+    }
+}
+
+/// The policy names a table that exists but that portctl did not create: portctl changes no such
+/// table.
+public struct ForeignTableError: Error, Sendable, CustomStringConvertible {
+    /// The table's name (family `inet`).
+    public let table: String
+
+    /// One line: what was refused and the ways out.
+    public var description: String {
+        "table inet \(table) exists but portctl did not create it (it lacks portctl's counter \(Renderer.inboundDefaultCounter)); portctl changes only its own table: name another table in the policy (table:), or remove that one yourself"
     }
 }

@@ -131,10 +131,12 @@ public enum PortProbe {
     }
 }
 
-/// What `status` needs from the kernel, read in one listing.
+/// What `status` needs from the kernel.
 public struct KernelSnapshot: Sendable {
     /// Whether portctl's table is in the kernel.
     public var tablePresent: Bool
+    /// Whether the table is switched off (`flags dormant`, set outside portctl): it filters nothing.
+    public var dormant: Bool
     /// Whether the table matches the policy (an empty plan).
     public var inSync: Bool
     /// Named counter values in portctl's table: name to packets and bytes.
@@ -144,37 +146,41 @@ public struct KernelSnapshot: Sendable {
 }
 
 extension Firewall {
-    /// Reads what `status` shows from one `list ruleset`: whether portctl's table matches the
-    /// policy, its counter values, and the other tables' input-hook chains. Nothing is changed.
+    /// Reads what `status` shows: whether portctl's table matches the policy, its counter values,
+    /// and the other tables' input-hook chains. Nothing is changed.
     ///
-    /// nft 1.0.6 fetches every set element for any full listing (a second or more at 100,000
-    /// addresses). When nothing has been committed since portctl last saw the table match this
-    /// policy (``LiveCache``), the listing leaves the elements out.
+    /// Other tables are read through `list chains` only: nft 1.0.6 cannot list a dormant table as
+    /// JSON, and anyone's dormant table would spoil a `list ruleset`.
+    /// nft 1.0.6 fetches every set element for a full listing of the table (a second or more at
+    /// 100,000 addresses). When nothing has been committed since portctl last saw the table match
+    /// this policy (``LiveCache``), the listing leaves the elements out.
     public func snapshot(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> KernelSnapshot {
+        let others = LiveTable.baseChains(json: try backend.listJSON("list chains"))
+            .filter { $0.hook == "input" && !($0.family == "inet" && $0.table == policy.table) }
         let desired = Renderer.model(policy, now: now)
         if !desired.hasTimedSets,
            let generation = LiveCache.confirmedGeneration(table: policy.table, fingerprint: desired.fingerprint,
-                                                          firewall: self, stateDirectory: stateDirectory) {
-            let json = try backend.listTerseJSON("list ruleset")
-            // Still nothing committed since the cache was checked: the terse listing is of that state.
-            if backend.generation() == generation, try LiveTable.read(json: json, table: policy.table) != nil {
-                return snapshot(json: json, table: policy.table, present: true, inSync: true)
-            }
+                                                          firewall: self, stateDirectory: stateDirectory),
+           let listing = try listing(table: policy.table, terse: true), listing.flags == 0,
+           // Still nothing committed since the cache was checked: the terse listing is of that state.
+           backend.generation() == generation, try LiveTable.read(json: listing.json, table: policy.table)?.isPortctls == true {
+            return KernelSnapshot(tablePresent: true, dormant: false, inSync: true,
+                                  counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)
         }
-        let json = try backend.listJSON("list ruleset")
-        let live = try LiveTable.read(json: json, table: policy.table)
+        guard let listing = try listing(table: policy.table) else {
+            return KernelSnapshot(tablePresent: false, dormant: false, inSync: false, counters: [:], otherInputChains: others)
+        }
+        guard var live = try LiveTable.read(json: listing.json, table: policy.table) else {
+            return KernelSnapshot(tablePresent: false, dormant: false, inSync: false, counters: [:], otherInputChains: others)
+        }
+        live.flags = listing.flags
+        guard live.isPortctls else { throw ForeignTableError(table: policy.table) }
         let inSync = Planner.plan(policy, desired: desired, live: live, now: now).isEmpty
         if inSync, !desired.hasTimedSets {
             LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory)
         }
-        return snapshot(json: json, table: policy.table, present: live != nil, inSync: inSync)
-    }
-
-    private func snapshot(json: String, table: String, present: Bool, inSync: Bool) -> KernelSnapshot {
-        KernelSnapshot(
-            tablePresent: present, inSync: inSync,
-            counters: LiveTable.counterValues(json: json, table: table),
-            otherInputChains: LiveTable.baseChains(json: json).filter { $0.hook == "input" && !($0.family == "inet" && $0.table == table) })
+        return KernelSnapshot(tablePresent: true, dormant: live.isDormant, inSync: inSync,
+                              counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)
     }
 }
 

@@ -11,26 +11,32 @@ public struct LiveCache: Codable, Sendable, Hashable {
     public var generation: UInt32
     /// The boot the generation belongs to (generations restart at boot).
     public var boot: String
-    /// The network namespace (its inode): generations are per namespace.
+    /// The network namespace, by its cookie (never reused, unlike its inode number):
+    /// generations are per namespace.
     public var namespace: String
     /// ``Table/fingerprint`` of the table at that generation.
     public var fingerprint: String
 
     static func path(_ stateDirectory: String) -> String { stateDirectory + "/live-cache.json" }
 
+    /// `PORTCTL_NO_CACHE=1` turns the cache off: every plan and status lists the kernel.
+    static let disabled = ProcessInfo.processInfo.environment["PORTCTL_NO_CACHE"].map { !$0.isEmpty && $0 != "0" } ?? false
+
     static var boot: String {
         ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    static var namespace: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? ""
+    /// `cookie:N`, or nil when the kernel cannot name the namespace for sure: then nothing is
+    /// cached, and every plan lists the table.
+    static func namespace(_ firewall: Firewall) -> String? {
+        firewall.backend.namespaceCookie().map { "cookie:\($0)" }
     }
 
     /// Records that the table has `fingerprint` at `generation` (the current one by default).
     /// The file is a cache: it is not synced to disk, and a lost or torn one only means a listing.
     public static func record(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String,
                               generation: UInt32? = nil) {
-        guard let generation = generation ?? firewall.backend.generation() else { return }
+        guard !disabled, let namespace = namespace(firewall), let generation = generation ?? firewall.backend.generation() else { return }
         let cache = LiveCache(table: table, generation: generation, boot: boot, namespace: namespace, fingerprint: fingerprint)
         try? TrustedFiles.writeAtomically(StateStore.json(cache), to: path(stateDirectory), durable: false)
     }
@@ -51,7 +57,7 @@ public struct LiveCache: Codable, Sendable, Hashable {
     /// The current ruleset generation when ``confirms(table:fingerprint:firewall:stateDirectory:)``
     /// holds, else nil: a reading made next can be checked against it.
     public static func confirmedGeneration(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String) -> UInt32? {
-        guard TrustedFiles.isTrustedStateDirectory(stateDirectory), !TrustedFiles.othersCanWrite(path(stateDirectory)),
+        guard !disabled, let namespace = namespace(firewall), TrustedFiles.isTrustedStateDirectory(stateDirectory), !TrustedFiles.othersCanWrite(path(stateDirectory)),
               let data = FileManager.default.contents(atPath: path(stateDirectory)),
               let cache = try? JSONDecoder().decode(LiveCache.self, from: data),
               cache.table == table, cache.fingerprint == fingerprint,
@@ -79,7 +85,26 @@ extension Firewall {
     /// `held` is the policy the kernel is believed to hold (the file before an edit): when the
     /// cache vouches that the table still matches it, the plan is made against its rendering,
     /// again without a listing. An edit of a 100,000-address policy then costs no kernel dump.
-    public func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy? = nil) throws -> KernelPlan {
+    ///
+    /// `previousTable` is the table the policy named before (the last change's policy): when the
+    /// policy now names another, the old table is removed in the same batch, if portctl made it.
+    public func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy? = nil,
+                     previousTable: String? = nil) throws -> KernelPlan {
+        var planned = try plan(policy, stateDirectory: stateDirectory, held: held)
+        removePreviousTable(previousTable, in: &planned.plan)
+        return planned
+    }
+
+    /// Adds the removal of portctl's table under the policy's previous name to a plan, when that
+    /// table exists and portctl made it.
+    public func removePreviousTable(_ previousTable: String?, in plan: inout Plan) {
+        guard let previousTable, previousTable != plan.table,
+              (try? live(table: previousTable)).flatMap({ $0 }) != nil else { return }
+        plan.changes.insert(.removeTable(previousTable), at: 0)
+        plan.script = "delete table inet \(previousTable)\n" + plan.script
+    }
+
+    private func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy?) throws -> KernelPlan {
         let now = Date()
         let desired = Renderer.model(policy, now: now)
         let fingerprint = desired.hasTimedSets ? nil : desired.fingerprint

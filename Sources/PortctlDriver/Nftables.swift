@@ -58,6 +58,13 @@ public protocol NftablesBackend: Sendable {
     /// The ruleset generation of this network namespace: it changes with every committed
     /// nftables transaction, anyone's. Nil when it cannot be read.
     func generation() -> UInt32?
+    /// The flags of table `inet NAME` as the kernel holds them, or nil when there is no such
+    /// table. (nft 1.0.6 cannot print table flags in JSON: it prints garbage, or cuts the
+    /// listing short.)
+    func tableFlags(_ table: String) throws(NftablesError) -> UInt32?
+    /// A number that names this network namespace and is never reused while the machine runs
+    /// (`SO_NETNS_COOKIE`, Linux 5.14 and later), or nil when the kernel cannot say.
+    func namespaceCookie() -> UInt64?
 }
 
 /// libnftables, through one context per process. Every call holds one process-wide lock (the
@@ -104,6 +111,71 @@ public final class Nftables: NftablesBackend {
 }
 
 extension Nftables {
+    /// Asks the kernel for table `inet NAME` (NFT_MSG_GETTABLE) and returns its flags.
+    public func tableFlags(_ table: String) throws(NftablesError) -> UInt32? {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 12 /* NETLINK_NETFILTER */)
+        guard fd >= 0 else { throw NftablesError(detail: "Error: cannot open a netlink socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // nlmsghdr + nfgenmsg (family NFPROTO_INET = 1) + NFTA_TABLE_NAME (1), NUL-terminated.
+        let name = Array(table.utf8) + [0]
+        let attributeLength = 4 + name.count
+        let length = 20 + (attributeLength + 3) & ~3
+        var request = [UInt8](repeating: 0, count: length)
+        func put32(_ value: UInt32, at offset: Int) { withUnsafeBytes(of: value.littleEndian) { for i in 0..<4 { request[offset + i] = $0[i] } } }
+        func put16(_ value: UInt16, at offset: Int) { withUnsafeBytes(of: value.littleEndian) { for i in 0..<2 { request[offset + i] = $0[i] } } }
+        put32(UInt32(length), at: 0)
+        put16(10 << 8 | 1 /* NFT_MSG_GETTABLE */, at: 4)
+        put16(1 /* NLM_F_REQUEST */, at: 6)
+        put32(1, at: 8)
+        request[16] = 1
+        put16(UInt16(attributeLength), at: 20)
+        put16(1, at: 22)
+        for (index, byte) in name.enumerated() { request[24 + index] = byte }
+        guard send(fd, request, request.count, 0) == request.count else {
+            throw NftablesError(detail: "Error: cannot ask netlink for table inet \(table): \(String(cString: strerror(errno)))")
+        }
+        var reply = [UInt8](repeating: 0, count: 4096)
+        let received = recv(fd, &reply, reply.count, 0)
+        guard received >= 20 else {
+            throw NftablesError(detail: "Error: no answer from netlink for table inet \(table): \(String(cString: strerror(errno)))")
+        }
+        func get32(_ offset: Int) -> UInt32 { UInt32(reply[offset]) | UInt32(reply[offset + 1]) << 8 | UInt32(reply[offset + 2]) << 16 | UInt32(reply[offset + 3]) << 24 }
+        let type = UInt16(reply[4]) | UInt16(reply[5]) << 8
+        if type == 2 /* NLMSG_ERROR */ {
+            let code = -Int32(bitPattern: get32(16))
+            if code == ENOENT { return nil }
+            let text = String(cString: strerror(code))
+            throw NftablesError(detail: "Error: cannot read table inet \(table): \(text)\(code == EPERM ? " (Operation not permitted)" : "")")
+        }
+        guard type == 10 << 8 | 0 /* NFT_MSG_NEWTABLE */ else {
+            throw NftablesError(detail: "Error: unexpected netlink answer \(type) for table inet \(table)")
+        }
+        var offset = 20
+        while offset + 4 <= received {
+            let attributeSize = Int(UInt16(reply[offset]) | UInt16(reply[offset + 1]) << 8)
+            let attribute = UInt16(reply[offset + 2]) | UInt16(reply[offset + 3]) << 8
+            if attribute & 0x3fff == 2 /* NFTA_TABLE_FLAGS, big-endian */ && attributeSize >= 8 {
+                return UInt32(reply[offset + 4]) << 24 | UInt32(reply[offset + 5]) << 16 | UInt32(reply[offset + 6]) << 8 | UInt32(reply[offset + 7])
+            }
+            guard attributeSize >= 4 else { break }
+            offset += (attributeSize + 3) & ~3
+        }
+        return 0
+    }
+
+    /// Reads `SO_NETNS_COOKIE` (71) from a socket made in this network namespace.
+    public func namespaceCookie() -> UInt64? {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var cookie: UInt64 = 0
+        var length = socklen_t(MemoryLayout<UInt64>.size)
+        guard getsockopt(fd, SOL_SOCKET, 71, &cookie, &length) == 0, length == 8 else { return nil }
+        return cookie
+    }
+
     /// Asks the kernel for the ruleset generation (NFT_MSG_GETGEN over a netfilter netlink
     /// socket): microseconds, where listing a table with 100,000 set elements takes a second.
     public func generation() -> UInt32? {

@@ -43,6 +43,7 @@ extension Portctl {
             var table: String
             var policyFile: String
             var tablePresent: Bool
+            var dormant: Bool
             var inSync: Bool
             var defaults: Defaults
             var rules: [RuleStatus]
@@ -59,7 +60,7 @@ extension Portctl {
                 let counters = kernel.counters, others = kernel.otherInputChains, inSync = kernel.inSync
                 let effective = policy.effective(at: now)
                 let report = Report(
-                    table: policy.table, policyFile: global.paths.policyFile, tablePresent: kernel.tablePresent, inSync: inSync,
+                    table: policy.table, policyFile: global.paths.policyFile, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: inSync,
                     defaults: .init(inbound: policy.inbound.rawValue, outbound: policy.outbound.rawValue,
                                     packets: counters[Renderer.inboundDefaultCounter]?.packets ?? 0,
                                     bytes: counters[Renderer.inboundDefaultCounter]?.bytes ?? 0),
@@ -77,7 +78,9 @@ extension Portctl {
                     print(jsonText(report))
                     return
                 }
-                if !kernel.tablePresent {
+                if kernel.dormant {
+                    say("table inet \(policy.table) is DORMANT: it was switched off outside portctl and filters nothing; run 'portctl apply' to wake it")
+                } else if !kernel.tablePresent {
                     say("table inet \(policy.table) is not in the kernel: run 'portctl apply' (policy \(global.paths.policyFile))")
                 } else if inSync {
                     say("table inet \(policy.table) matches \(global.paths.policyFile)")
