@@ -14,7 +14,7 @@ public import Foundation
 /// }
 /// ```
 ///
-/// `kind` is one of `create-table`, `add-rule`, `remove-rule`, `change-rule` (`before`, `after`),
+/// `kind` is one of `create-table`, `remove-table` (`before`: the old table's name), `add-rule`, `remove-rule`, `change-rule` (`before`, `after`),
 /// `change-sources` (`added`, `removed`), `change-default` (`direction`, `from`, `to`) and
 /// `drift` (`detail`). `liveDigest` is `none` when the table was missing.
 public struct PlanDocument: Codable, Sendable, Hashable {
@@ -140,6 +140,8 @@ extension PlanDocument.Change {
         switch change {
         case .createTable:
             self.init(kind: "create-table")
+        case let .removeTable(name):
+            self.init(kind: "remove-table", before: name)
         case let .addRule(id, summary):
             self.init(kind: "add-rule", rule: id, summary: summary)
         case let .removeRule(id, summary):

@@ -4,6 +4,8 @@ public import Foundation
 public enum PlanChange: Sendable, Hashable {
     /// portctl's table is not in the kernel; it will be created.
     case createTable
+    /// portctl's table under the name the policy used before; it is removed in the same batch.
+    case removeTable(String)
     /// A policy rule is not in the kernel yet.
     case addRule(id: String, summary: String)
     /// The kernel has a rule the policy no longer has.

@@ -185,6 +185,9 @@ public struct PortRule: Sendable, Hashable {
         guard allowed, let first = id.unicodeScalars.first, first.properties.isAlphabetic else {
             throw .invalidID(id, reason: "use a letter first, then letters, digits, '.', '_' or '-'")
         }
+        guard !NftKeywords.words.contains(id) else {
+            throw .invalidID(id, reason: "nftables reads \(quoted(id)) as a keyword and cannot take it as a counter name; choose another id, such as \(quoted(id + "-rule"))")
+        }
         guard !id.lowercased().hasPrefix("portctl") else {
             throw .invalidID(id, reason: "ids starting with \"portctl\" are reserved")
         }

@@ -120,7 +120,8 @@ extension Portctl {
             }
             // The script runs only if it is exactly what the planner makes for this policy against
             // this table: a saved plan cannot carry anything else into the kernel.
-            let plan = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
+            var plan = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
+            firewall.removePreviousTable(previousTable(global, previousText: nil), in: &plan)
             if plan.script != document.script {
                 throw Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
             }

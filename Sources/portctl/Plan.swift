@@ -54,7 +54,8 @@ extension Portctl {
                         plan = Planner.plan(policy, live: liveTable)
                         liveDigest = PlanDocument.digest(liveTable)
                     } else {
-                        let planned = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory)
+                        let planned = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory,
+                                                          previousTable: previousTable(global, previousText: nil))
                         (plan, liveDigest) = (planned.plan, planned.liveFingerprint)
                     }
                     let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,

@@ -21,7 +21,8 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
         var plan: ChangePlan?
         var liveDigest = "unknown"
         if Privilege.hasNetAdmin {
-            let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held)
+            let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held,
+                                            previousTable: previousTable(global, previousText: previousText))
             plan = planned.plan
             liveDigest = planned.liveFingerprint
         }
@@ -54,7 +55,8 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     try refuseWhileConfirmationPending(global)
     if !change.force { try guardAgainstLockout(policy) }
     try requireNetAdmin("changing the firewall")
-    let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held)
+    let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held,
+                                    previousTable: previousTable(global, previousText: previousText))
     let plan = planned.plan
     try firewall.apply(planned, stateDirectory: global.paths.stateDirectory)
     if policyChanged, let fileText {
@@ -84,6 +86,13 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     let entry = try record(command: command, global: global, previousText: previousText, after: fileText,
                            changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: change.confirm != nil)
     if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
+}
+
+/// The table the policy named before this change: the last recorded change's, else the file's.
+func previousTable(_ global: GlobalOptions, previousText: String?) -> String? {
+    let state = StateStore(directory: global.paths.stateDirectory)
+    let text = (try? state.latest()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
+    return text.flatMap { try? PolicyFile.decode($0) }?.table
 }
 
 /// Records an applied change in the history. `before` is the policy in force before: what the
