@@ -193,7 +193,9 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
         var length = address.family.bitWidth
         if pieces.count == 2 {
             let digits = pieces[1]
+            // No sign, no spaces, no leading zero: "/024" is refused, not read as 24.
             guard !digits.isEmpty, digits.utf8.count <= 3, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                  digits.utf8.count == 1 || digits.utf8.first != UInt8(ascii: "0"),
                   let parsed = Int(digits), parsed <= address.family.bitWidth
             else {
                 throw .invalidSource(text, reason: "prefix length must be a number from 0 to \(address.family.bitWidth)")
@@ -325,10 +327,11 @@ extension IPNetwork {
         var networks: [IPNetwork] = []
         networks.reserveCapacity(text.utf8.count / 12)
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // A file saved on Windows ends its lines with CR LF, one Character in Swift.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let trimmed = content.trimmingCharacters(in: .whitespaces)
+            let trimmed = content.trimmingASCIISpaces()
             if trimmed.isEmpty { continue }
             do {
                 networks.append(try IPNetwork(parsing: trimmed))
@@ -340,5 +343,17 @@ extension IPNetwork {
             throw .invalidDocument("\(name) lists no addresses; it needs one address or CIDR per line")
         }
         return networks
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing ASCII spaces, tabs and carriage returns. Other
+    /// Unicode spaces (a zero-width space pasted after an address) stay, and are refused by the
+    /// parser that reads the text, rather than silently dropped.
+    public func trimmingASCIISpaces() -> String {
+        let bytes = Array(utf8)
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0d }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }

@@ -25,9 +25,17 @@ public enum LiveTable {
         var table: Table?
         var chainOrder: [String] = []
         var chains: [String: Chain] = [:]
-        for item in items {
-            guard let (kind, body) = item.first, item.count == 1, let object = body as? [String: Any] else { continue }
+        func malformed(_ index: Int, _ problem: String) -> ReadError {
+            ReadError(description: "not an nftables JSON listing: item \(index + 1) of \"nftables\" \(problem)")
+        }
+        for (index, item) in items.enumerated() {
+            guard item.count == 1, let (kind, body) = item.first, let object = body as? [String: Any] else {
+                throw malformed(index, "is not an object with one key whose value is an object")
+            }
             if kind == "metainfo" { continue }
+            guard object["family"] is String, (kind == "table" ? object["name"] : object["table"]) is String else {
+                throw malformed(index, "(\(kind)) has no family or table name")
+            }
             guard object["family"] as? String == "inet",
                   (kind == "table" ? object["name"] : object["table"]) as? String == name
             else { continue }
@@ -48,12 +56,16 @@ public enum LiveTable {
                     table?.unknownObjects.append(unknown(kind, object, item))
                 }
             case "chain":
-                guard let chainName = object["name"] as? String else { continue }
+                guard let chainName = object["name"] as? String else { throw malformed(index, "(chain) has no name") }
                 chainOrder.append(chainName)
                 chains[chainName] = Chain(name: chainName, hook: object["hook"] as? String, type: object["type"] as? String,
                                           priority: object["prio"] as? Int ?? 0, policy: object["policy"] as? String)
             case "rule":
-                guard let chainName = object["chain"] as? String, let expressions = object["expr"] as? [Any] else { continue }
+                guard let chainName = object["chain"] as? String, let expressions = object["expr"] as? [Any],
+                      expressions.allSatisfy({ ($0 as? [String: Any])?.count == 1 }) else {
+                    throw malformed(index, "(rule) needs a chain and an \"expr\" array of statements, each an object with one key")
+                }
+                guard chains[chainName] != nil else { throw malformed(index, "(rule) is in chain \(chainName), which the listing does not declare before it") }
                 let rule = Rule(expressions.map(readStatement), comment: object["comment"] as? String)
                 chains[chainName]?.rules.append(rule)
             default:

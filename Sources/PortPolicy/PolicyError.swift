@@ -51,11 +51,11 @@ public indirect enum PolicyError: Error, Sendable, Hashable, CustomStringConvert
 
 /// Quotes user text for an error message so that control characters, quotes and very long values
 /// cannot break the one-line shape of the message.
-func quoted(_ value: String) -> String {
+public func quoted(_ value: String) -> String {
     doubleQuoted(value, limit: 60)
 }
 
-/// `value` in double quotes with `"`, `\`, control and invisible line-breaking characters
+/// `value` in double quotes with `"`, `\`, control, format (invisible) and line-breaking characters
 /// escaped (YAML's double-quoted escapes, which also read well in messages); cut after `limit`
 /// characters with an ellipsis when a limit is given.
 func doubleQuoted(_ value: String, limit: Int? = nil) -> String {
@@ -70,7 +70,7 @@ func doubleQuoted(_ value: String, limit: Int? = nil) -> String {
         case "\r": out += "\\r"
         default:
             if scalar.value < 0x20 || scalar.value == 0x7f || (0x80..<0xa0).contains(scalar.value)
-                || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{feff}" {
+                || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar.properties.generalCategory == .format {
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             } else {

@@ -191,6 +191,14 @@ public struct StateStore: Sendable {
 /// Starts a process that outlives this one and its terminal: a new session (no controlling
 /// terminal, so no SIGHUP when the SSH connection closes), standard streams on /dev/null.
 public enum DetachedProcess {
+    /// Whether process `pid` runs and has `argument` among its arguments (so a reused process
+    /// id of some other program does not count).
+    public static func isRunning(_ pid: Int32, withArgument argument: String) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || Glibc.errno == EPERM,
+              let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == argument }
+    }
+
     /// Spawns `arguments` (the first is the executable path); returns its process id.
     public static func spawn(_ arguments: [String], environment: [String: String]) throws(SystemError) -> Int32 {
         var attributes = posix_spawnattr_t()

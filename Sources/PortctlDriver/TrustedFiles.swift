@@ -167,6 +167,9 @@ public enum TrustedFiles {
         if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
             throw SystemError("cannot read \(path): it is a folder")
         }
+        if (info.st_mode & S_IFMT) == S_IFREG && Int(info.st_size) > limit {
+            throw FileTooLarge(path: path, size: Int(info.st_size), limit: limit)
+        }
         return try readAll(fd, path: path, limit: limit)
     }
 

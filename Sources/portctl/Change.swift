@@ -41,7 +41,7 @@ struct PortArguments: ParsableArguments {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
     var to: [SourceList] = []
 
-    @Option(name: .customLong("from-file"), help: ArgumentHelp("Source addresses from a file: one address or CIDR per line, # comments allowed.", valueName: "file"))
+    @Option(name: .customLong("from-file"), help: ArgumentHelp("Source addresses from a file, a pipe or - (standard input): one address or CIDR per line, # comments allowed, at most 32 MiB.", valueName: "file"))
     var fromFile: String?
 
     @Flag(name: .long, help: "Make an outbound rule (matches destination port; --to names destinations).")
@@ -61,8 +61,12 @@ struct PortArguments: ParsableArguments {
         for list in outbound ? to : from { sources += try list.parse() }
         if let fromFile {
             if outbound { throw .invalidRule("--from-file names sources of inbound traffic; an outbound rule names destinations with --to") }
-            guard let data = FileManager.default.contents(atPath: fromFile) else {
-                throw .invalidDocument("cannot read address file \(fromFile)")
+            // Files, pipes and `<(...)` alike, read as a stream up to the policy file's cap.
+            let data: Data
+            do {
+                data = try TrustedFiles.readInput(fromFile, limit: PolicyStore.maximumFileSize)
+            } catch {
+                throw .invalidDocument("cannot read address file \(fromFile): \(error)")
             }
             sources += try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: fromFile)
         }
@@ -79,6 +83,8 @@ func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: Str
     try global.reporting {
         let store = global.store
         try global.withLock(privileged: "changing the firewall", dryRun: change.dryRun) {
+            // Before reading the policy: an orphaned --confirm change is rolled back first.
+            if !change.dryRun { try refuseWhileConfirmationPending(global) }
             var policy: PortPolicy
             var previousText: String?
             var held: PortPolicy?

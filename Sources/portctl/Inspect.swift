@@ -81,6 +81,7 @@ extension Portctl {
         func run() throws {
             try global.reporting {
                 try global.withLock(privileged: "applying the policy", dryRun: change.dryRun) {
+                    if !change.dryRun { try refuseWhileConfirmationPending(global) }
                     if let planFile {
                         try applySaved(planFile)
                         return
@@ -125,7 +126,7 @@ extension Portctl {
             if plan.script != document.script {
                 throw Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
             }
-            if !change.force { try guardAgainstLockout(policy) }
+            try guardAgainstLockout(policy, force: change.force, confirmSeconds: change.confirm)
             if change.dryRun {
                 if change.json {
                     print(document.encoded(), terminator: "")
@@ -154,28 +155,53 @@ extension Portctl {
     struct Disable: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "disable",
-            abstract: "Remove portctl's nftables table; the policy file stays, and 'portctl apply' restores it.")
+            abstract: "Remove portctl's nftables table; the policy file stays, and 'portctl apply' restores it.",
+            discussion: "With --confirm SECONDS the table comes back by itself unless 'portctl confirm' runs in time. Like every change, it is recorded in the history, and 'portctl rollback' undoes it.")
 
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
+        func validate() throws {
+            if change.force {
+                throw ValidationError("--force has no meaning for disable: removing portctl's table cannot block SSH logins")
+            }
+        }
+
         func run() throws {
             try global.reporting {
                 try global.withLock(privileged: "removing portctl's table", dryRun: change.dryRun) {
-                    let table = try global.store.load()?.table ?? PortPolicy.defaultTable
+                    let loaded = try global.store.loadWithBytes()
+                    let table = loaded?.policy.table ?? PortPolicy.defaultTable
                     let exists = Privilege.hasNetAdmin ? try Firewall().tableExists(table) : true
+                    let plan = ChangePlan(table: table, changes: exists ? [.removeTable(table)] : [],
+                                          script: exists ? Renderer.deleteBatch(table: table) : "", replacesTable: exists)
+                    if change.dryRun {
+                        if change.json, let loaded {
+                            print(PlanDocument(plan: plan, policy: loaded.policy, policyFile: global.paths.policyFile,
+                                               policyBytes: loaded.bytes, liveDigest: "unknown").encoded(), terminator: "")
+                        } else if change.json {
+                            throw Failure(message: "--json needs a policy file: there is none at \(global.paths.policyFile)", code: .failure)
+                        } else if exists {
+                            say("dry run: nothing written. This batch would remove table inet \(table):")
+                            print(plan.script, terminator: "")
+                        } else {
+                            say("table inet \(table) is not in the kernel; nothing to remove")
+                        }
+                        if exists { throw Failure(message: "", code: .changesPending) }
+                        return
+                    }
                     if !exists {
                         say("table inet \(table) is not in the kernel; nothing to remove")
                         return
                     }
-                    if change.dryRun {
-                        say("dry run: nothing written. This batch would remove table inet \(table):")
-                        print(Renderer.deleteBatch(table: table), terminator: "")
-                        throw Failure(message: "", code: .changesPending)
-                    }
-                    try requireNetAdmin("removing portctl's table")
+                    try refuseWhileConfirmationPending(global)
                     try Firewall().remove(table: table)
                     say("disabled: table inet \(table) removed; the policy file is unchanged")
+                    let text = loaded.map { String(decoding: $0.bytes, as: UTF8.self) }
+                    let entry = try record(command: "disable", global: global, previousText: text, after: text,
+                                           changes: plan.changes.map(PlanDocument.Change.init), script: plan.script,
+                                           pending: change.confirm != nil)
+                    if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
                 }
             }
         }

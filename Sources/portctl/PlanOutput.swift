@@ -19,8 +19,10 @@ enum PlanOutput {
             switch change {
             case .createTable:
                 paint("+ table inet \(plan.table) (missing: it will be created)", "32")
+            case let .removeTable(name) where name == plan.table:
+                paint("- table inet \(name): removed (nothing filters through portctl until 'portctl apply')", "31")
             case let .removeTable(name):
-                paint("- table inet \(name) (portctl's table under the policy's previous name: it will be removed)", "31")
+                paint("- table inet \(name): removed (portctl's table under the policy's previous name)", "31")
             case let .addRule(id, summary):
                 paint("+ \(id): \(summary)", "32")
             case let .removeRule(id, summary):

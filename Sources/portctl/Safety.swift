@@ -18,6 +18,8 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     let store = global.store
     let firewall = Firewall()
     if change.dryRun {
+        // A dry run refuses what the change would refuse.
+        try guardAgainstLockout(policy, force: change.force)
         var plan: ChangePlan?
         var liveDigest = "unknown"
         if Privilege.hasNetAdmin {
@@ -53,16 +55,26 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
         return
     }
     try refuseWhileConfirmationPending(global)
-    if !change.force { try guardAgainstLockout(policy) }
+    try guardAgainstLockout(policy, force: change.force, confirmSeconds: change.confirm)
     try requireNetAdmin("changing the firewall")
     let planned = try firewall.plan(policy, stateDirectory: global.paths.stateDirectory, held: held,
                                     previousTable: previousTable(global, previousText: previousText))
     let plan = planned.plan
     try firewall.apply(planned, stateDirectory: global.paths.stateDirectory)
+    // The history entry is written before the policy file is renamed: a kill between the two
+    // leaves a trail of what the kernel holds (plan then shows the file behind), never a change
+    // that the history does not know.
+    let entry: HistoryEntry? = plan.isEmpty && !policyChanged ? nil
+        : try record(command: command, global: global, previousText: previousText, after: fileText,
+                     changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: change.confirm != nil)
     if policyChanged, let fileText {
         do {
             try store.save(text: fileText)
         } catch {
+            if var entry {
+                entry.confirmation = "undone: the policy file could not be written"
+                try? StateStore(directory: global.paths.stateDirectory).save(entry)
+            }
             // Keep kernel and file in step: put the previous ruleset back.
             if let previousText, let previous = try? PolicyFile.decode(previousText), let live = try? firewall.live(table: policy.table) {
                 try? firewall.apply(Planner.plan(previous, live: live))
@@ -83,9 +95,7 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     let shown = policyChanged ? Plan(table: plan.table, changes: plan.changes.filter(\.isDrift), script: "", replacesTable: false) : plan
     for line in PlanOutput.lines(shown) { say(line) }
     say("applied: table inet \(policy.table) holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
-    let entry = try record(command: command, global: global, previousText: previousText, after: fileText,
-                           changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: change.confirm != nil)
-    if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
+    if let seconds = change.confirm, let entry { try armConfirmation(entry, seconds: seconds, global: global) }
 }
 
 /// The table the policy named before this change: the last recorded change's, else the file's.
@@ -119,21 +129,48 @@ func appendHistory(_ state: StateStore, command: String, global: GlobalOptions, 
         confirmation: pending ? "pending" : nil))
 }
 
-/// Refuses a new change while an earlier one waits for `portctl confirm`.
+/// Refuses a new change while an earlier one waits for `portctl confirm`. When the watchdog
+/// that would roll that change back is gone (killed, or the machine's process table lost it),
+/// nothing else would ever undo it: it is rolled back now, as the watchdog would have, and the
+/// new change goes on. The caller holds the lock.
 func refuseWhileConfirmationPending(_ global: GlobalOptions) throws {
     let state = StateStore(directory: global.paths.stateDirectory)
     guard let pending = state.pending() else { return }
+    let orphaned = pending.watchdog.map { !DetachedProcess.isRunning($0, withArgument: pending.token) }
+        ?? (Date().timeIntervalSince1970 > pending.deadline + 5)
+    if orphaned {
+        warn("the --confirm watchdog of change #\(pending.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have")
+        say(try rollBack(global: global, command: "auto-rollback", force: true))
+        return
+    }
     let remaining = max(0, Int(pending.deadline - Date().timeIntervalSince1970))
     throw Failure(message: "change #\(pending.sequence) awaits confirmation (rolls back in \(remaining)s): run 'portctl confirm' to keep it or 'portctl rollback' to undo it, then try again", code: .failure)
 }
 
-/// Refuses a policy that would block a new SSH login over the connection portctl runs in.
-func guardAgainstLockout(_ policy: PortPolicy) throws {
-    guard let value = ProcessInfo.processInfo.environment["SSH_CONNECTION"],
-          let connection = SSHConnection(environmentValue: value) else { return }
+/// Refuses a policy that would block a new SSH login over the connection portctl runs in, now
+/// or when a time-boxed allow expires (unless it outlives the `--confirm` deadline). With
+/// `force`, nothing is refused. Warns (on stderr) when the login is admitted only under a tight
+/// rate limit, or when `SSH_CONNECTION` cannot be read and `force` turns the check off; without
+/// `force`, an unreadable `SSH_CONNECTION` is refused.
+func guardAgainstLockout(_ policy: PortPolicy, force: Bool, confirmSeconds: Int? = nil) throws {
+    guard let value = ProcessInfo.processInfo.environment["SSH_CONNECTION"] else { return }
+    guard let connection = SSHConnection(environmentValue: value) else {
+        if force {
+            warn("SSH_CONNECTION \(quoted(value)) cannot be read, so this change was not checked against locking out an SSH session (--force)")
+            return
+        }
+        throw Failure(message: "cannot check this change against locking out your SSH session: SSH_CONNECTION \(quoted(value)) is not \"CLIENT PORT SERVER PORT\"; fix the variable, or add --force to change without the check", code: .failure)
+    }
+    if force { return }
     let interface = LocalInterfaces.name(holding: connection.server)
-    if let decision = LockoutGuard.blockingDecision(policy, connection: connection, interface: interface) {
-        throw Failure(message: LockoutGuard.refusal(decision, connection: connection), code: .failure)
+    let now = Date()
+    let deadline = confirmSeconds.map { now.addingTimeInterval(TimeInterval($0)) }
+    if let decision = LockoutGuard.blockingDecision(policy, connection: connection, interface: interface, now: now, deadline: deadline) {
+        let expiring = LockoutGuard.expiringAllow(policy, connection: connection, interface: interface, now: now)
+        throw Failure(message: LockoutGuard.refusal(decision, connection: connection, expiring: expiring), code: .failure)
+    }
+    if let warning = LockoutGuard.tightLimit(policy, connection: connection, interface: interface, now: now, deadline: deadline) {
+        warn(warning)
     }
 }
 
@@ -179,7 +216,7 @@ func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> Str
     var plan = Plan(table: table, changes: [], script: "", replacesTable: false)
     if let text = beforeText {
         let previous = try PolicyFile.decode(text)
-        if !force { try guardAgainstLockout(previous) }
+        try guardAgainstLockout(previous, force: force)
         plan = Planner.plan(previous, live: live)
         try firewall.apply(plan)
         try global.store.save(text: text)

@@ -121,7 +121,7 @@ struct SourceList: ExpressibleByArgument {
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
         var result: [IPNetwork] = []
         for item in items {
-            let trimmed = String(item.trimmingCharacters(in: .whitespaces))
+            let trimmed = item.trimmingASCIISpaces()
             result.append(try IPNetwork(parsing: trimmed))
         }
         return result

@@ -80,7 +80,7 @@ struct ChangeControlTests {
         #expect(document?["inSync"] as? Bool == false)
 
         #expect(try lab.portctl("apply").status == 0)
-        #expect(try lab.portctl("plan").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 9999) == .timedOut)
     }
 
@@ -121,7 +121,7 @@ struct ChangeControlTests {
         #expect(try lab.portctl("plan", "-o", planPath).status == 2)
         let applied = try lab.portctl("apply", planPath)
         #expect(applied.status == 0, "\(applied)")
-        #expect(try lab.portctl("plan").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 27) == .connected)
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PortPolicy
 import Testing
 
 /// The output of a finished command.
@@ -170,6 +171,24 @@ final class NetLab {
     @discardableResult
     func nft(_ arguments: String...) throws -> Outcome {
         try run(["ip", "netns", "exec", server, "nft"] + arguments)
+    }
+
+    /// Whether the kernel's table matches the policy file, from a real `nft -j list table`
+    /// listing read in this process (never portctl's cache, never portctl's own reading).
+    func kernelMatchesPolicy(_ path: String? = nil) throws -> Bool {
+        try kernelPlan(path).isEmpty
+    }
+
+    /// The plan from the kernel's real listing to the policy file (see ``kernelMatchesPolicy(_:)``).
+    func kernelPlan(_ path: String? = nil) throws -> Plan {
+        let data = try #require(FileManager.default.contents(atPath: path ?? policyPath))
+        let policy = try PolicyFile.decode(data)
+        let listing = try nft("-j", "list", "table", "inet", policy.table)
+        if listing.status != 0 && !listing.stderr.contains("No such file or directory") {
+            throw LabError(message: "nft -j list table failed: \(listing)")
+        }
+        let live = listing.status == 0 ? try LiveTable.read(json: listing.stdout, table: policy.table) : nil
+        return Planner.plan(policy, live: live)
     }
 
     /// Starts a TCP listener on these ports in the server namespace (all addresses, both families).

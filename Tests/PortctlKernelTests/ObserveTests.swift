@@ -125,7 +125,7 @@ struct ObserveTests {
         // Another source keeps its own allowance, over IPv4 and IPv6.
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .connected)
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB6, port: 26) == .connected)
-        #expect(try lab.portctl("plan").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
     }
 
     @Test func timeBoxedOpeningExpiresByItselfAndStaysClosed() throws {
@@ -143,7 +143,7 @@ struct ObserveTests {
         // A later apply does not bring it back.
         #expect(try lab.portctl("apply").status == 0)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 27) == .timedOut)
-        #expect(try lab.portctl("plan").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
         #expect(try statusRules(lab)["allow-tcp-27"] == nil)
     }
 
@@ -179,6 +179,6 @@ struct ObserveTests {
         #expect(chain.contains("log prefix \"portctl allow-tcp-26: \""))
         #expect(chain.contains("log prefix \"portctl deny-tcp-23: \""))
         #expect(chain.contains("log prefix \"portctl default drop: \""))
-        #expect(try lab.portctl("plan").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
     }
 }

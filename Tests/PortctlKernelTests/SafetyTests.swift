@@ -44,7 +44,7 @@ struct SafetyTests {
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 27) == .timedOut)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
         #expect(lab.policyBytes() == file)
-        #expect(try lab.portctl("plan").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
         let history = try lab.portctl("history")
         #expect(history.stdout.contains("auto-rollback") && history.stdout.contains("[rolled back]"), "\(history)")
         let late = try lab.portctl("confirm")
@@ -129,7 +129,7 @@ struct SafetyTests {
         #expect(processes.allSatisfy { $0.terminationStatus == 0 })
         let policy = try PolicyFile.decode(lab.policyBytes())
         #expect(Set(policy.rules.map(\.id)) == Set(ports.map { "allow-tcp-\($0)" } + ["ssh"]))
-        #expect(try lab.portctl("plan").status == 0, "the kernel holds exactly the file's 21 rules")
+        #expect(try lab.kernelMatchesPolicy(), "the kernel holds exactly the file's 21 rules")
         let rules = try lab.nft("list", "chain", "inet", "portctl", "input").stdout
         for port in ports { #expect(rules.contains("tcp dport \(port) "), "\(port)") }
     }
@@ -166,8 +166,8 @@ struct SafetyTests {
             // `ip netns exec` execs portctl in place, so this PID is portctl itself.
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            let isOld = try lab.portctl("plan", "--policy", oldPath).status == 0
-            let isNew = try lab.portctl("plan", "--policy", newPath).status == 0
+            let isOld = try lab.kernelMatchesPolicy(oldPath)
+            let isNew = try lab.kernelMatchesPolicy(newPath)
             #expect(isOld != isNew, "round \(round): the table must be exactly the old or exactly the new one")
             outcomes.append(isOld ? "old" : (isNew ? "new" : "mixed"))
         }
@@ -197,22 +197,33 @@ struct SafetyTests {
         let lab = try NetLab(withClients: false)
         defer { lab.cleanup() }
         #expect(try lab.portctl("open", "26").status == 0)
-        let nobodyState = lab.directory.appendingPathComponent("nobody-state").path
-        try FileManager.default.createDirectory(atPath: nobodyState, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        // nobody's own state folder: portctl refuses one that others can write.
-        chown(nobodyState, 65534, 65534)
-        var env = lab.environment
-        env["PORTCTL_STATE_DIR"] = nobodyState
+        // The normal case: root's state folder, mode 0700, which nobody cannot even enter. The
+        // privilege is checked before the lock is taken.
+        let env = lab.environment
+        let state = try #require(env["PORTCTL_STATE_DIR"])
+        #expect((try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? Int) == 0o700)
+        // The policy file must be readable to nobody (it is 0644 in a 0755 folder).
+        chmod(lab.directory.path, 0o755)
         let kernel = try lab.ruleset()
-        for arguments in [["open", "27"], ["close", "26"], ["deny", "23"], ["reject", "25"], ["apply"], ["disable"],
-                          ["plan"], ["rollback"]] {
+        for arguments in [["open", "27"], ["close", "26"], ["deny", "23"], ["reject", "25"], ["remove", "allow-tcp-26"],
+                          ["apply"], ["disable"], ["plan"], ["rollback"], ["confirm"]] {
             let outcome = try run(["ip", "netns", "exec", lab.server, "setpriv", "--reuid=65534", "--regid=65534",
                                    "--clear-groups", "--inh-caps=-all", NetLab.portctlPath] + arguments, environment: env)
             #expect(outcome.status == 77, "\(arguments): \(outcome)")
             #expect(outcome.stderr.contains("root or CAP_NET_ADMIN"), "\(arguments): \(outcome)")
             #expect(outcome.stderr.split(separator: "\n").count == 1, "\(arguments): \(outcome.stderr)")
         }
+        // What needs no privilege works without the state folder: a dry run shows the full table,
+        // and a plan against a saved listing reads nothing of the machine's but the policy file.
+        let nobody = ["ip", "netns", "exec", lab.server, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      "--inh-caps=-all", NetLab.portctlPath]
+        let dry = try run(nobody + ["open", "27", "--dry-run"], environment: env)
+        #expect(dry.status == 2 && dry.stdout.contains("cannot be read without root"), "\(dry)")
+        let listing = lab.directory.appendingPathComponent("listing.json").path
+        try Data(try lab.nft("-j", "list", "table", "inet", "portctl").stdout.utf8).write(to: URL(fileURLWithPath: listing))
+        chmod(listing, 0o644)
+        let offline = try run(nobody + ["plan", "--live", listing], environment: env)
+        #expect(offline.status == 0, "\(offline)")
         #expect(try lab.ruleset() == kernel)
     }
 

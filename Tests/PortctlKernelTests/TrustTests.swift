@@ -1,0 +1,178 @@
+import Foundation
+import PortPolicy
+import Testing
+
+/// What root trusts, against a local attacker and a careless admin: symlinks, folders others can
+/// write, saved plans edited by hand, tables portctl did not make. Each case was an attack that
+/// worked before; nothing here may reach the kernel.
+@Suite(.serialized, .enabled(if: KernelLab.available, Comment(rawValue: KernelLab.reason)))
+struct TrustTests {
+    func makeFolder(_ path: String, mode: mode_t) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, mode)
+    }
+
+    @Test func aPolicyReachedThroughAFolderOthersCanWriteIsRefused() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        // The file moved into a folder anyone can write, and a symlink put back in its place:
+        // anyone could swap the target. Refused, and the kernel keeps what it had.
+        let open = lab.directory.appendingPathComponent("open").path
+        try makeFolder(open, mode: 0o777)
+        try FileManager.default.moveItem(atPath: lab.policyPath, toPath: open + "/policy.yaml")
+        try FileManager.default.createSymbolicLink(atPath: lab.policyPath, withDestinationPath: open + "/policy.yaml")
+        let kernel = try lab.ruleset()
+        let refused = try lab.portctl("open", "4444")
+        #expect(refused.status == 1 && refused.stderr.contains("the folder \(open)") && refused.stderr.contains("writable"), "\(refused)")
+        #expect(try lab.portctl("apply").status == 1)
+        #expect(try lab.ruleset() == kernel)
+        // The same folder holding the link instead of the file: the link could be swapped.
+        let link = open + "/link.yaml"
+        try FileManager.default.removeItem(atPath: lab.policyPath)
+        try FileManager.default.moveItem(atPath: open + "/policy.yaml", toPath: lab.policyPath)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: lab.policyPath)
+        let viaLink = try lab.portctl(["apply"], extraEnvironment: ["PORTCTL_POLICY": link])
+        #expect(viaLink.status == 1 && viaLink.stderr.contains(open), "\(viaLink)")
+        #expect(try lab.ruleset() == kernel)
+    }
+
+    @Test func aSymlinkedPolicyInRootsFoldersIsFollowedAndStaysALink() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        let real = lab.directory.appendingPathComponent("etc/portctl").path
+        try makeFolder(real, mode: 0o755)
+        try FileManager.default.createSymbolicLink(atPath: lab.policyPath, withDestinationPath: real + "/policy.yaml")
+        let opened = try lab.portctl("open", "26", "--from", "198.51.100.0/24")
+        #expect(opened.status == 0, "\(opened)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: lab.policyPath) == real + "/policy.yaml")
+        let text = try String(contentsOfFile: real + "/policy.yaml", encoding: .utf8)
+        #expect(text.contains("198.51.100.0/24"))
+        #expect(try lab.kernelMatchesPolicy())
+    }
+
+    @Test func stickyFoldersAreRefusedForThePolicyAndTheState() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        // A sticky folder like /tmp: others cannot replace root's files there, but they can plant
+        // links and files (the old predictable temporary name, a forged pending confirmation).
+        let sticky = lab.directory.appendingPathComponent("sticky").path
+        try makeFolder(sticky, mode: 0o1777)
+        let planted = sticky + "/.policy.yaml.\(getpid()).tmp"
+        let victim = lab.directory.appendingPathComponent("victim").path
+        try Data("root's file\n".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: planted, withDestinationPath: victim)
+        let policy = try lab.portctl(["open", "26"], extraEnvironment: ["PORTCTL_POLICY": sticky + "/policy.yaml"])
+        #expect(policy.status == 1 && policy.stderr.contains("the folder \(sticky)"), "\(policy)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root's file\n")
+        #expect(!FileManager.default.fileExists(atPath: sticky + "/policy.yaml"))
+        let state = try lab.portctl(["open", "26"], extraEnvironment: ["PORTCTL_STATE_DIR": sticky])
+        #expect(state.status == 1 && state.stderr.contains("state folder") && state.stderr.contains("chmod 700"), "\(state)")
+        #expect(try lab.nft("list", "tables").stdout.isEmpty)
+        // Temporary files get unpredictable names and are created exclusively: a planted link at
+        // any name is never written through.
+        #expect(try lab.portctl("open", "26").status == 0)
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: lab.directory.path)
+        #expect(!siblings.contains { $0.hasSuffix(".tmp") }, "\(siblings)")
+    }
+
+    @Test func aSymlinkedStateFolderPointingAtARootOnlyFolderIsAccepted() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        let real = lab.directory.appendingPathComponent("var/lib/portctl").path
+        try makeFolder(real, mode: 0o700)
+        let link = lab.directory.appendingPathComponent("state-link").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        let opened = try lab.portctl(["open", "26"], extraEnvironment: ["PORTCTL_STATE_DIR": link])
+        #expect(opened.status == 0, "\(opened)")
+        #expect(FileManager.default.fileExists(atPath: real + "/history"))
+    }
+
+    /// Re-encodes a saved plan after `edit`, with its digest made to match again.
+    func forge(_ path: String, _ edit: (inout PlanDocument) -> Void) throws {
+        var document = try PlanDocument.decode(try Data(contentsOf: URL(fileURLWithPath: path)))
+        edit(&document)
+        document.digest = document.contentDigest
+        try Data(document.encoded().utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aSavedPlanRunsOnlyThePlannersOwnScript() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26, 4444)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        #expect(try lab.nft("add", "table", "inet", "other").status == 0)
+        // Edit the file and save a plan for it.
+        var text = try String(contentsOfFile: lab.policyPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "[\"198.51.100.0/24\"]", with: "[\"198.51.100.0/24\", \"203.0.113.0/24\"]")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        let planPath = lab.directory.appendingPathComponent("reviewed.json").path
+        #expect(try lab.portctl("plan", "-o", planPath).status == 2)
+        let kernel = try lab.ruleset()
+
+        // 1. Appended commands, digest left alone: the digest gives it away.
+        let original = try String(contentsOfFile: planPath, encoding: .utf8)
+        let appended = original.replacingOccurrences(of: "\"script\" : \"", with: "\"script\" : \"delete table inet other\\n")
+        #expect(appended != original)
+        try Data(appended.utf8).write(to: URL(fileURLWithPath: planPath))
+        let edited = try lab.portctl("apply", planPath)
+        #expect(edited.status == 65 && edited.stderr.contains("edited"), "\(edited)")
+
+        // 2. The same with the digest recomputed: the script is not what the planner makes.
+        try Data(original.utf8).write(to: URL(fileURLWithPath: planPath))
+        try forge(planPath) { $0.script += "delete table inet other\nadd rule inet portctl input tcp dport 4444 accept\n" }
+        let forged = try lab.portctl("apply", planPath)
+        #expect(forged.status == 65 && forged.stderr.contains("would not make"), "\(forged)")
+        #expect(try lab.ruleset() == kernel)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 4444) == .timedOut)
+
+        // 3. A plan file others can write is refused like a policy file.
+        try Data(original.utf8).write(to: URL(fileURLWithPath: planPath))
+        chmod(planPath, 0o666)
+        let writable = try lab.portctl("apply", planPath)
+        #expect(writable.status == 1 && writable.stderr.contains("users other than root"), "\(writable)")
+        chmod(planPath, 0o644)
+
+        // 4. Its policy field says anything at all: the policy file decides (and the guard reads it).
+        try forge(planPath) { $0.policy.rules.removeAll() }
+        let ssh = ["SSH_CONNECTION": "\(NetLab.clientA4) 50000 \(NetLab.serverA4) 22"]
+        let applied = try lab.portctl(["apply", planPath], extraEnvironment: ssh)
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try lab.kernelMatchesPolicy())
+        #expect(try lab.nft("list", "table", "inet", "other").status == 0)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .connected)
+
+        // 5. --dry-run --json prints the plan document.
+        #expect(try lab.portctl("plan", "-o", planPath).status == 0)
+        let json = try lab.portctl("apply", planPath, "--dry-run", "--json")
+        #expect(json.status == 0 && json.stdout.contains("\"format\" : \"portctl-plan\""), "\(json)")
+    }
+
+    @Test func portctlChangesOnlyATableItMade() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        // Someone's own table, named in the policy by mistake (or on purpose).
+        let mine = "table inet mine {\n counter hits { }\n chain input { type filter hook input priority 10; policy accept; tcp dport 80 counter name hits accept\n }\n}\n"
+        let minePath = lab.directory.appendingPathComponent("mine.nft").path
+        try Data(mine.utf8).write(to: URL(fileURLWithPath: minePath))
+        #expect(try lab.nft("-f", minePath).status == 0)
+        let before = try lab.nft("list", "table", "inet", "mine").stdout
+        try Data("table: mine\ndefaults:\n  inbound: drop\nrules:\n  - id: ssh\n    ports: [22]\n".utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        for arguments in [["apply"], ["open", "26"], ["disable"], ["plan"], ["status"]] {
+            let refused = try lab.portctl(arguments)
+            #expect(refused.status == 1 && refused.stderr.contains("portctl did not create it"), "\(arguments): \(refused)")
+        }
+        #expect(try lab.nft("list", "table", "inet", "mine").stdout == before)
+
+        // A rename of portctl's own table removes the old one in the same batch.
+        try Data("table: portctl\nrules:\n  - id: ssh\n    ports: [22]\n".utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        #expect(try lab.portctl("apply").status == 0)
+        try Data("table: relays\nrules:\n  - id: ssh\n    ports: [22]\n".utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        let plan = try lab.portctl("plan")
+        #expect(plan.status == 2 && plan.stdout.contains("- table inet portctl"), "\(plan)")
+        #expect(try lab.portctl("apply").status == 0)
+        let tables = try lab.nft("list", "tables").stdout
+        #expect(tables.contains("inet relays") && !tables.contains("inet portctl") && tables.contains("inet mine"), "\(tables)")
+        #expect(try lab.kernelMatchesPolicy())
+    }
+}
