@@ -28,6 +28,39 @@ import Testing
         #expect(plan.script.isEmpty)
     }
 
+    /// More listings captured from nft 1.0.6 right after applying the policy next to them: the
+    /// per-source meters of `limit`, `log` statements, timed sets of `expires` (with their
+    /// countdowns) and the verdict-map dispatch of more than 32 rules. Each must read back as the
+    /// rendered model, and plan nothing.
+    @Test(arguments: ["limit-and-log", "timed", "dispatch"])
+    func capturedListingsReadBackAsTheRenderedModel(_ name: String) throws {
+        let policy = try PolicyFile.decode(Self.fixture(name + ".yaml"))
+        let live = try #require(try LiveTable.read(json: Self.fixture(name + ".json"), table: "portctl"))
+        // The listing was made at its capture time: the time-boxed rules' countdowns say when.
+        var now = Date()
+        if let expires = policy.rules.compactMap(\.expires).first {
+            let left = try #require(live.sets.compactMap(\.expiresIn).max(), "the listing carries the countdowns")
+            now = expires.addingTimeInterval(-Double(left))
+        }
+        let desired = Renderer.model(policy, now: now)
+        #expect(live.chains == desired.chains)
+        #expect(Set(live.sets) == Set(desired.sets))
+        #expect(Set(live.counters) == Set(desired.counters))
+        #expect(live.unknownObjects.isEmpty, "\(live.unknownObjects)")
+        let plan = Planner.plan(policy, live: live, now: now)
+        #expect(plan.isEmpty, "\(plan.changes)")
+        switch name {
+        case "limit-and-log":
+            #expect(live.sets.contains { if case .meter = $0.kind { true } else { false } })
+            #expect(live.chains.flatMap(\.rules).contains { $0.statements.contains { if case .log = $0 { true } else { false } } })
+        case "timed":
+            #expect(live.sets.contains { $0.kind == .timed && $0.expiresIn != nil })
+        default:
+            #expect(live.chains.flatMap(\.rules).contains { $0.statements.contains { if case .dispatch = $0 { true } else { false } } })
+            #expect(live.chains.count > 32)
+        }
+    }
+
     @Test func otherTablesAndMissingTables() throws {
         #expect(try LiveTable.read(json: Self.fixture("every-construct.json"), table: "other") == nil)
         #expect(throws: LiveTable.ReadError.self) { try LiveTable.read(json: "[]", table: "portctl") }
