@@ -45,7 +45,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // A tiny TCP listener/connector the real-kernel tests run inside network namespaces.
+        // A tiny TCP and UDP listener/connector the real-kernel tests run inside network namespaces.
         .executableTarget(name: "netpeer", swiftSettings: strict),
         // Examples/embed: a Swift program that imports the library (built and run by the tests).
         .executableTarget(
