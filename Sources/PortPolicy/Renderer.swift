@@ -193,10 +193,17 @@ public enum Renderer {
         Rule([.match(.payload("icmpv6", "type"), op: "==", .string("echo-request")), .limit(rate: 10, per: "second", burst: 20), .verdict(.accept)]),
     ]
 
-    /// The baseline rules at the top of the output chain.
+    /// The baseline rules at the top of the output chain: replies, loopback, and the ICMP and
+    /// ICMPv6 this host must send for networking to work at all under an outbound default of
+    /// drop (neighbour discovery: without it no IPv6 packet leaves; errors and PMTU).
     public static let outputBaseline: [Rule] = [
         Rule([.match(.ct("state"), op: "in", .flags(["established", "related"])), .verdict(.accept)]),
         Rule([.match(.meta("oifname"), op: "==", .string("lo")), .verdict(.accept)]),
+        Rule([.match(.payload("icmp", "type"), op: "==", .set(["destination-unreachable", "time-exceeded", "parameter-problem"].map(Value.string))),
+              .verdict(.accept)]),
+        Rule([.match(.payload("icmpv6", "type"), op: "==", .set(["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem",
+                                                                 "nd-router-solicit", "nd-neighbor-solicit", "nd-neighbor-advert"].map(Value.string))),
+              .verdict(.accept)]),
     ]
 
     /// The chain rules for one direction's policy rules: blocks first, then allows, each in file order.

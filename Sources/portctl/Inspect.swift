@@ -68,8 +68,10 @@ extension Portctl {
             that stay are kept.
 
             With PLANFILE (from 'portctl plan -o'): sends exactly the saved batch, but only if \
-            neither the policy file nor portctl's table changed since the plan was made; \
-            otherwise it refuses, says the plan is stale, and changes nothing.
+            neither the policy file nor portctl's table changed since the plan was made, and \
+            only if the batch is exactly what portctl plans for that policy and table (an \
+            edited plan is refused); otherwise it says why and changes nothing. The plan file \
+            must be root's, in folders only root can write, like the policy file.
             """
         )
 

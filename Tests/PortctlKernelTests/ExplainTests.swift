@@ -69,39 +69,54 @@ struct ExplainTests {
         #expect(disagreements.isEmpty, "\(disagreements)")
     }
 
+    /// Random policies over TCP and UDP, with rules bound to interfaces, against real
+    /// connections: at least 200 cases in CI (PORTCTL_EXPLAIN_CASES policies of 12 probes each;
+    /// PORTCTL_EXPLAIN_SEED replays a failure).
     @Test func randomPoliciesAgreeWithTheKernel() throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["PORTCTL_EXPLAIN_SEED"].flatMap(UInt64.init) ?? 8
-        let policies = environment["PORTCTL_EXPLAIN_CASES"].flatMap(Int.init) ?? 4
+        let policies = environment["PORTCTL_EXPLAIN_CASES"].flatMap(Int.init) ?? 20
         var generator = SeededGenerator(state: seed)
         let lab = try NetLab()
         defer { lab.cleanup() }
         try lab.listen(26, 27, 28, 29, 30, 31, 32, 33)
+        try lab.listenUDP(26, 27, 28, 29, 30, 31, 32, 33)
         let sourcePool = ["198.51.100.0/24", "198.51.100.2", "198.51.100.0/30", "203.0.113.0/25", "203.0.113.2",
                           "2001:db8:1::/64", "2001:db8:1::2", "2001:db8:2::/48", "2001:db8::/32", "0.0.0.0/0"]
+        let interfaces: [String?] = [nil, nil, nil, lab.interfaceA, lab.interfaceB, String(lab.interfaceA.dropLast(2)) + "*"]
+        var cases = 0
         for round in 0..<policies {
             var rules: [PortRule] = []
             for index in 0..<Int.random(in: 1...6, using: &generator) {
                 let first = Int.random(in: 26...33, using: &generator)
                 let last = Bool.random(using: &generator) ? first : min(33, first + Int.random(in: 0...3, using: &generator))
                 let action = [RuleAction.allow, .allow, .deny, .reject].randomElement(using: &generator)!
+                let proto = [TransportProtocol.tcp, .tcp, .udp, .both].randomElement(using: &generator)!
                 let sources = (0..<Int.random(in: 0...3, using: &generator)).map { _ in sourcePool.randomElement(using: &generator)! }
-                rules.append(PortRule(id: "r\(index)", ports: [try PortRange(first, last)], action: action,
-                                      sources: try sources.map { try IPNetwork(parsing: $0) }))
+                rules.append(PortRule(id: "r\(index)", ports: [try PortRange(first, last)], proto: proto, action: action,
+                                      sources: try sources.map { try IPNetwork(parsing: $0) },
+                                      interface: interfaces.randomElement(using: &generator)!))
             }
             let policy = PortPolicy(inbound: [InboundDefault.drop, .reject, .accept].randomElement(using: &generator)!, rules: rules)
             try PolicyFile.encode(policy).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
             let applied = try lab.portctl("apply")
             #expect(applied.status == 0, "round \(round): \(applied)")
+            var probes: [(client: (namespace: String, source: String, server: String), port: Int, proto: TransportProtocol)] = []
             for _ in 0..<12 {
-                let client = clients(lab).randomElement(using: &generator)!
-                let port = Self.ports.randomElement(using: &generator)!
-                let decision = policy.evaluate(Packet(source: IPAddress(client.source)!, port: UInt16(port)))
-                let real = try lab.connect(from: client.namespace, to: client.server, port: port, timeout: 0.5)
-                #expect(real == expected(decision.verdict),
-                        "seed \(seed) round \(round): \(client.source) -> \(port): evaluate says \(decision.verdict) (\(decision.ruleID ?? "default")), kernel did \(real); policy: \(PolicyFile.encode(policy))")
+                probes.append((clients(lab).randomElement(using: &generator)!, Self.ports.randomElement(using: &generator)!,
+                               Bool.random(using: &generator) ? .tcp : .udp))
+            }
+            let seen = try lab.connectAll(probes.map { NetLab.Probe(from: $0.client.namespace, to: $0.client.server, port: $0.port, udp: $0.proto == .udp) })
+            for (index, probe) in probes.enumerated() {
+                let arrivesOn = probe.client.namespace == lab.clientA ? lab.interfaceA : lab.interfaceB
+                let decision = policy.evaluate(Packet(source: IPAddress(probe.client.source)!, port: UInt16(probe.port),
+                                                      proto: probe.proto, interface: arrivesOn))
+                #expect(seen[index] == expected(decision.verdict),
+                        "seed \(seed) round \(round): \(probe.client.source) -> \(probe.port)/\(probe.proto.rawValue) on \(arrivesOn): evaluate says \(decision.verdict) (\(decision.ruleID ?? "default")), kernel did \(seen[index]); policy: \(PolicyFile.encode(policy))")
+                cases += 1
             }
         }
+        #expect(cases >= (environment["PORTCTL_EXPLAIN_CASES"] == nil ? 200 : 0))
     }
 }
 
