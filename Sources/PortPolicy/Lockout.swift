@@ -71,7 +71,7 @@ public enum LockoutGuard {
         return lasting
     }
 
-    /// The rule that admits the login now but expires (so ``blockingDecision`` refused it).
+    /// The rule that admits the login now but expires (so ``blockingDecision(_:connection:interface:now:deadline:)`` refused it).
     public static func expiringAllow(_ policy: PortPolicy, connection: SSHConnection, interface: String?,
                                      now: Date = Date()) -> PortRule? {
         let decision = policy.evaluate(packet(connection, interface), at: now)

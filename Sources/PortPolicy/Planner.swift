@@ -58,7 +58,7 @@ public enum Planner {
         plan(policy, desired: Renderer.model(policy, now: now), live: live, now: now)
     }
 
-    /// Plans against an already rendered model of the policy (``Renderer/model(_:now:)`` at `now`).
+    /// Plans against an already rendered model of the policy (``Renderer/model(_:now:keepingExpired:)`` at `now`).
     ///
     /// Rules that expired as the policy asked (`--for`) stay in the kernel, their sets emptied by
     /// the kernel's timeouts, until the next change removes them: that is not drift, and a table
