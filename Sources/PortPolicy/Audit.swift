@@ -63,6 +63,60 @@ public struct Listener: Sendable, Hashable, Codable {
     }
 }
 
+/// A port this host publishes through a DNAT of some table's (Docker, Podman, libvirt, anyone's):
+/// connections to it are sent on to `target` and never reach the input hook.
+public struct PublishedPort: Sendable, Hashable, CustomStringConvertible {
+    /// `tcp` or `udp`.
+    public var proto: TransportProtocol
+    /// The ports on this host.
+    public var ports: PortRange
+    /// Where connections go (`192.0.2.2:80`), when the listing says.
+    public var target: String?
+    /// The table holding the DNAT (`ip nat`).
+    public var table: String
+
+    /// Makes one.
+    public init(proto: TransportProtocol, ports: PortRange, target: String?, table: String) {
+        self.proto = proto
+        self.ports = ports
+        self.target = target
+        self.table = table
+    }
+
+    /// `8080/tcp (DNAT to 192.0.2.2:80, table ip nat)`.
+    public var description: String { "\(ports)/\(proto.rawValue) (\(via))" }
+
+    /// `DNAT to 192.0.2.2:80, table ip nat`.
+    public var via: String { "DNAT to \(target ?? "an address the listing does not show"), table \(table)" }
+
+    /// Reads the DNAT rules of one table from its text listing (`nft list table ip nat`): nft
+    /// 1.0.6 shows iptables-nft's DNAT targets (Docker's) only in text, not in JSON. A rule counts
+    /// when it matches a destination port (`tcp dport 8080`, or `meta l4proto tcp th dport 8080`)
+    /// and ends in `dnat [ip|ip6] to TARGET`; anything else is left out.
+    public static func parse(listing text: String, table: String) -> [PublishedPort] {
+        var found: [PublishedPort] = []
+        for line in text.split(whereSeparator: \.isNewline) {
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard let dnat = words.firstIndex(of: "dnat") else { continue }
+            var rest = words[(dnat + 1)...]
+            if rest.first == "ip" || rest.first == "ip6" { rest = rest.dropFirst() }
+            guard rest.first == "to" else { continue }
+            let target = rest.dropFirst().first
+            guard let dport = words[..<dnat].firstIndex(of: "dport"), dport > 0, dport + 1 < dnat else { continue }
+            var proto = TransportProtocol(rawValue: words[dport - 1])
+            if words[dport - 1] == "th", let l4 = words.firstIndex(of: "l4proto"), l4 + 1 < words.count {
+                proto = TransportProtocol(rawValue: words[l4 + 1])
+            }
+            let portWords = words[dport + 1].split(separator: "-")
+            guard let proto, proto != .both, let low = portWords.first.flatMap({ Int($0) }),
+                  let ports = try? PortRange(low, portWords.count == 2 ? Int(portWords[1]) ?? -1 : low)
+            else { continue }
+            found.append(PublishedPort(proto: proto, ports: ports, target: target, table: table))
+        }
+        return found
+    }
+}
+
 /// Ports that should rarely face the whole Internet: a listener on all addresses that the
 /// policy opens to any source on one of these is a high-severity finding. This is the one place
 /// the list lives; docs/audit.md shows it.
@@ -157,13 +211,34 @@ public struct Finding: Sendable, Hashable, Codable {
     public var proto: TransportProtocol
     /// How much it matters.
     public var severity: Severity
-    /// `sensitive-open-to-any`, `open-to-any`, `stale-opening` or `listener-blocked`.
+    /// `sensitive-open-to-any`, `open-to-any`, `stale-opening`, `listener-blocked`, or
+    /// `published` (a port some table DNATs elsewhere).
     public var kind: String
     /// One line for people.
     public var message: String
+    /// For `published`: where connections go (`192.0.2.2:80`), when known.
+    public var target: String?
+    /// For `published`: the table holding the DNAT.
+    public var table: String?
+    /// For `published`: whether the policy admits `any`, `some` or `no` sources (`any` too when
+    /// `defaults.published` is accept: the publisher's rules decide then).
+    public var admits: String?
+
+    /// Makes a finding.
+    public init(port: UInt16, proto: TransportProtocol, severity: Severity, kind: String, message: String,
+                target: String? = nil, table: String? = nil, admits: String? = nil) {
+        self.port = port
+        self.proto = proto
+        self.severity = severity
+        self.kind = kind
+        self.message = message
+        self.target = target
+        self.table = table
+        self.admits = admits
+    }
 
     enum CodingKeys: String, CodingKey {
-        case port, proto = "protocol", severity, kind, message
+        case port, proto = "protocol", severity, kind, message, target, table, admits
     }
 }
 
@@ -183,9 +258,45 @@ public enum ExposureAudit {
         return policy.inbound == .accept ? .anySource(nil) : .blocked(nil)
     }
 
-    /// The findings, high first.
-    public static func findings(_ policy: PortPolicy, listeners: [Listener], at now: Date = Date()) -> [Finding] {
+    /// The published ports the policy lets no source reach: their connections will be dropped.
+    public static func dropped(_ policy: PortPolicy, published: [PublishedPort], at now: Date = Date()) -> [PublishedPort] {
+        guard policy.published == .filter else { return [] }
+        return published.filter {
+            if case .blocked = exposure(policy, port: $0.ports.first, proto: $0.proto, at: now) { true } else { false }
+        }
+    }
+
+    /// The findings, high first. Published ports are judged like listeners on all addresses:
+    /// the policy's inbound rules govern them too (unless `defaults.published` is accept).
+    public static func findings(_ policy: PortPolicy, listeners: [Listener], published: [PublishedPort] = [],
+                                at now: Date = Date()) -> [Finding] {
         var findings: [Finding] = []
+        for port in published {
+            let first = port.ports.first
+            let sensitive = SensitivePorts.entry(port: first, proto: port.proto)
+            let what = "published port \(port.description)"
+            func finding(_ severity: Finding.Severity, _ admits: String, _ message: String) -> Finding {
+                Finding(port: first, proto: port.proto, severity: severity, kind: "published", message: message,
+                        target: port.target, table: port.table, admits: admits)
+            }
+            if policy.published == .accept {
+                findings.append(finding(sensitive == nil ? .warning : .high, "any",
+                                        "\(what) is left to its publisher (defaults.published: accept), which usually lets any source reach it"
+                                        + (sensitive.map { "; \($0.service) is a \($0.category) that should rarely face the world" } ?? "")))
+                continue
+            }
+            switch exposure(policy, port: first, proto: port.proto, at: now) {
+            case let .anySource(rule):
+                let by = rule.map { "rule \(quoted($0.id))" } ?? "the inbound default accept"
+                findings.append(finding(sensitive == nil ? .warning : .high, "any",
+                                        "\(what): \(by) lets any source reach it"
+                                        + (sensitive.map { "; \($0.service) is a \($0.category) that should rarely face the world: restrict it with --from" } ?? "")))
+            case let .someSources(rules):
+                findings.append(finding(.info, "some", "\(what): only the sources of \(rules.map { "rule \(quoted($0.id))" }.joined(separator: ", ")) reach it"))
+            case let .blocked(rule):
+                findings.append(finding(.info, "no", "\(what) is not allowed by the policy\(rule.map { " (rule \(quoted($0.id)) blocks it)" } ?? ""): it is dropped"))
+            }
+        }
         let reachable = listeners.filter { !$0.isLoopbackOnly }
         var seen: Set<String> = []
         for listener in reachable.sorted(by: { ($0.port, $0.proto.rawValue) < ($1.port, $1.proto.rawValue) }) {
@@ -216,7 +327,8 @@ public enum ExposureAudit {
             }
         }
         // Openings nothing listens on: holes waiting for whatever starts there next.
-        let listening = Set(reachable.map { "\($0.port)/\($0.proto.rawValue)" })
+        var listening = Set(reachable.map { "\($0.port)/\($0.proto.rawValue)" })
+        for port in published { for number in port.ports.first...port.ports.last { listening.insert("\(number)/\(port.proto.rawValue)") } }
         for rule in policy.effective(at: now).rules where rule.action == .allow && rule.direction == .in {
             for proto in rule.proto.members {
                 for range in rule.ports {

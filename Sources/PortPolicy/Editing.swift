@@ -45,6 +45,8 @@ public enum PolicyChange: Sendable, Hashable {
     case narrowed(PortRule)
     /// A rule's limit, expiry, logging or comment changed.
     case updated(PortRule)
+    /// A default changed (`inbound`, `outbound` or `published`).
+    case defaultChanged(String, from: String, to: String)
     /// Nothing needed doing; the reason says why.
     case unchanged(String)
 }

@@ -118,8 +118,12 @@ public struct Explanation: Sendable, Hashable, Codable {
     /// One line: `203.0.113.5 -> 26/tcp: drop (default: ...)`.
     public var message: String
 
+    /// When a table publishes this port by DNAT: `8080/tcp (DNAT to 192.0.2.2:80, table ip nat)`.
+    /// The verdict is the same: the inbound rules govern published ports too.
+    public var published: String?
+
     enum CodingKeys: String, CodingKey {
-        case address, port, proto = "protocol", verdict, rule, comment, limit, until, alsoMatched, message
+        case address, port, proto = "protocol", verdict, rule, comment, limit, until, alsoMatched, message, published
     }
 
     /// Encodes every key; `rule` is `null` when the default or the baseline decided.

@@ -247,6 +247,8 @@ public enum LiveTable {
         switch kind {
         case "meta": return (fields["key"] as? String).map(Expression.meta)
         case "ct" where fields.count == 1: return (fields["key"] as? String).map(Expression.ct)
+        case "ct" where fields.count == 2 && fields["dir"] as? String == "original":
+            return (fields["key"] as? String).map(Expression.ctOriginal)
         case "payload":
             guard let proto = fields["protocol"] as? String, let field = fields["field"] as? String, fields.count == 2 else { return nil }
             return .payload(proto, field)

@@ -15,7 +15,7 @@ public import Foundation
 /// ```
 ///
 /// `kind` is one of `create-table`, `remove-table` (`before`: the old table's name), `add-rule`, `remove-rule`, `change-rule` (`before`, `after`),
-/// `change-sources` (`added`, `removed`), `change-default` (`direction`, `from`, `to`) and
+/// `change-sources` (`added`, `removed`), `change-default` (`direction`: `in`, `out` or `published`; `from`, `to`) and
 /// `drift` (`detail`). `liveDigest` is `none` when the table was missing.
 public struct PlanDocument: Codable, Sendable, Hashable {
     /// Always `portctl-plan`.
@@ -152,6 +152,8 @@ extension PlanDocument.Change {
             self.init(kind: "change-sources", rule: id, added: added.map(\.description), removed: removed.map(\.description))
         case let .changeDefault(direction, from, to):
             self.init(kind: "change-default", before: from, after: to, direction: direction.rawValue)
+        case let .changePublished(from, to):
+            self.init(kind: "change-default", before: from, after: to, direction: "published")
         case let .drift(detail):
             self.init(kind: "drift", detail: detail)
         }

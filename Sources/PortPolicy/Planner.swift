@@ -16,6 +16,8 @@ public enum PlanChange: Sendable, Hashable {
     case changeSources(id: String, added: [IPNetwork], removed: [IPNetwork])
     /// A default differs.
     case changeDefault(Direction, from: String, to: String)
+    /// Whether the policy governs published (DNATed) ports differs (`filter` or `accept`).
+    case changePublished(from: String, to: String)
     /// Something in portctl's table that no rule of the policy explains: changed outside portctl.
     case drift(String)
 
@@ -132,6 +134,10 @@ public enum Planner {
                 changes.append(.changeDefault(.in, from: liveDefault, to: policy.inbound.rawValue))
             }
         }
+        let livePublished = live.chain("forward")?.hook == "forward" ? PublishedDefault.filter : .accept
+        if livePublished != policy.published {
+            changes.append(.changePublished(from: livePublished.rawValue, to: policy.published.rawValue))
+        }
         if policy.hasOutboundRules, let chain = live.chain("output"), chain.hook == "output", let livePolicy = chain.policy,
            livePolicy != policy.outbound.rawValue {
             changes.append(.changeDefault(.out, from: livePolicy, to: policy.outbound.rawValue))
@@ -141,8 +147,11 @@ public enum Planner {
         for chain in live.chains {
             guard let wanted = desired.chain(chain.name) else {
                 // An output chain left from outbound rules the policy no longer has is not drift.
-                let leftover = (chain.name == "output" && chain.hook == "output" || isLayoutChain(chain.name) && chain.hook == nil)
-                    && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0) || isLayoutRule($0) }
+                // So is a forward chain left from `published: filter` after a switch to accept.
+                let leftover = (chain.name == "output" && chain.hook == "output" || chain.name == "forward" && chain.hook == "forward"
+                                || isLayoutChain(chain.name) && chain.hook == nil)
+                    && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0)
+                        || Renderer.forwardBaseline.contains($0) || $0.comment == Renderer.defaultComment || isLayoutRule($0) }
                 if !leftover {
                     changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
                 }
@@ -170,12 +179,15 @@ public enum Planner {
             changes.append(.drift("\(object.kind) \(object.name) is not part of the policy (changed outside portctl); \(fix)"))
         }
 
-        // Rules, by id.
+        // Rules, by id; the forward chain's lines of a rule are compared on their own.
         let liveRules = live.chains.flatMap(\.rules)
+        let mainRules = live.chains.filter { $0.name != "forward" }.flatMap(\.rules)
+        let forwardRules = live.chain("forward")?.rules ?? []
         let liveIDs = Set(liveRules.compactMap(\.ruleID))
         for rule in policy.rules {
             let wanted = Renderer.rules(for: rule)
-            let have = liveRules.filter { $0.ruleID == rule.id }
+            let have = mainRules.filter { $0.ruleID == rule.id }
+            let haveForward = forwardRules.filter { $0.ruleID == rule.id }
             let liveSources = IPFamily.allCases.flatMap { live.set(Renderer.setName(rule.id, $0))?.elements ?? [] }
             if have.isEmpty && liveSources.isEmpty {
                 changes.append(.addRule(id: rule.id, summary: rule.summary))
@@ -184,7 +196,11 @@ public enum Planner {
             let wantedSources = IPFamily.allCases.flatMap { Renderer.setElements(rule, $0) }
             var asLive = rule
             asLive.sources = liveSources == wantedSources ? rule.sources : liveSources
-            if have != Renderer.rules(for: asLive) || have.isEmpty != wanted.isEmpty
+            let wantedForward = policy.published == .filter && livePublished == .filter && rule.direction == .in
+                ? Renderer.rules(for: asLive, path: .published) : haveForward
+            if have == Renderer.rules(for: asLive) && haveForward != wantedForward && !have.isEmpty {
+                changes.append(.drift("the published-port lines of rule \(rule.id) in chain forward differ from the policy (changed outside portctl); apply restores them"))
+            } else if have != Renderer.rules(for: asLive) || haveForward != wantedForward || have.isEmpty != wanted.isEmpty
                 || liveSources.isEmpty != wantedSources.isEmpty {
                 let before = summarize(have, sets: live)
                 if before == rule.summary, let oldComment = have.first?.comment {
@@ -218,7 +234,7 @@ public enum Planner {
 
         // Objects nothing explains.
         let explainedCounters = Set(desired.counters).union(liveIDs)
-            .union([Renderer.inboundDefaultCounter, Renderer.outboundDefaultCounter])
+            .union([Renderer.inboundDefaultCounter, Renderer.outboundDefaultCounter, Renderer.publishedDefaultCounter])
         for counter in live.counters where !explainedCounters.contains(counter) {
             changes.append(.drift("counter \(counter) is not part of the policy (changed outside portctl); apply removes it"))
         }

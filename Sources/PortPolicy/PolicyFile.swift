@@ -54,6 +54,7 @@ public enum PolicyFile {
         defaults:
           inbound: \(policy.inbound.rawValue)
           outbound: \(policy.outbound.rawValue)
+          published: \(policy.published.rawValue)
 
         """
         if policy.logDefault { out += "  log: true\n" }
@@ -185,9 +186,10 @@ extension PortPolicy: Codable {
         self.init(table: try top.string("table") ?? PortPolicy.defaultTable)
         if let value = top["defaults"], value != .null {
             let defaults = try DocumentMapping(value, place: "defaults")
-            try defaults.refuseUnknownKeys(["inbound", "outbound", "log"])
+            try defaults.refuseUnknownKeys(["inbound", "outbound", "published", "log"])
             inbound = try defaults.closed("inbound", InboundDefault.self, field: "defaults.inbound") ?? .drop
             outbound = try defaults.closed("outbound", OutboundDefault.self, field: "defaults.outbound") ?? .accept
+            published = try defaults.closed("published", PublishedDefault.self, field: "defaults.published") ?? .filter
             logDefault = try defaults.bool("log") ?? false
         }
         switch top["rules"] {
@@ -211,6 +213,7 @@ extension PortPolicy: Codable {
         var defaults = container.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("defaults"))
         try defaults.encode(inbound, forKey: AnyKey("inbound"))
         try defaults.encode(outbound, forKey: AnyKey("outbound"))
+        try defaults.encode(published, forKey: AnyKey("published"))
         if logDefault { try defaults.encode(true, forKey: AnyKey("log")) }
         try container.encode(rules, forKey: AnyKey("rules"))
     }

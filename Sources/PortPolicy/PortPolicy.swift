@@ -36,6 +36,15 @@ public enum OutboundDefault: String, Sendable, Hashable, Codable, CaseIterable {
     case drop
 }
 
+/// What happens to connections to this host that the host DNATs elsewhere (Docker's, Podman's
+/// or libvirt's published ports, anyone's DNAT): they never reach the input hook.
+public enum PublishedDefault: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The inbound rules and default govern them, as for a local listener (the default).
+    case filter
+    /// Left to whoever published them; portctl only reports them.
+    case accept
+}
+
 /// A per-source rate limit on new connections: `6/minute` lets each source address open six new
 /// connections a minute (after a burst of as many); the rest are dropped.
 public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
@@ -239,6 +248,8 @@ public struct PortPolicy: Sendable, Hashable {
     public var rules: [PortRule]
     /// Whether packets that reach the inbound default are logged (rate-limited).
     public var logDefault: Bool = false
+    /// Whether the inbound rules and default also govern published (DNATed) ports.
+    public var published: PublishedDefault = .filter
 
     /// The table name used when a policy names none.
     public static let defaultTable = "portctl"

@@ -19,6 +19,11 @@ public enum Renderer {
     public static let inboundDefaultCounter = "portctl-default-in"
     /// The counter that counts outbound packets reaching the default.
     public static let outboundDefaultCounter = "portctl-default-out"
+    /// The counter that counts published (DNATed) connections reaching the inbound default.
+    public static let publishedDefaultCounter = "portctl-default-published"
+    /// The forward chain's priority: before the usual filter chains (Docker's is at `filter`), so
+    /// a published port is judged before anyone else accepts it.
+    public static let forwardPriority = -1
     /// The comment of the rules that apply a default.
     public static let defaultComment = "portctl: default"
 
@@ -68,6 +73,7 @@ public enum Renderer {
         } else {
             inputRules = ruleLines(policy, .in)
         }
+        if policy.published == .filter { counters.append(publishedDefaultCounter) }
         var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
                             rules: baseline + inputRules
                                 + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault))]
@@ -75,6 +81,12 @@ public enum Renderer {
             chains.append(Chain(name: "output", hook: "output", policy: policy.outbound.rawValue,
                                 rules: outputBaseline + ruleLines(policy, .out)
                                     + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter, log: false)))
+        }
+        if policy.published == .filter {
+            let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
+            chains.append(Chain(name: "forward", hook: "forward", priority: forwardPriority, policy: "accept",
+                                rules: forwardBaseline + ordered.flatMap { Renderer.rules(for: $0, path: .published) }
+                                    + publishedDefaultRules(policy.inbound, log: policy.logDefault)))
         }
         return Table(name: policy.table, counters: counters, sets: sets, chains: chains + dispatched)
     }
@@ -193,6 +205,34 @@ public enum Renderer {
         Rule([.match(.payload("icmpv6", "type"), op: "==", .string("echo-request")), .limit(rate: 10, per: "second", burst: 20), .verdict(.accept)]),
     ]
 
+    /// The top of the forward chain: replies pass, and only connections someone DNATed (a
+    /// published port) go on to the inbound rules; routed traffic is not portctl's business here.
+    public static let forwardBaseline: [Rule] = [
+        Rule([.match(.ct("state"), op: "in", .flags(["established", "related"])), .verdict(.accept)]),
+        // `ct status ! dnat`: the dnat bit is clear. (`ct status != dnat` would compare the whole
+        // status word with the bit, true for every DNATed connection: nft 1.0.6 does not warn.)
+        Rule([.match(.ct("status"), op: "!", .string("dnat")), .verdict(.accept)]),
+    ]
+
+    /// The end of the forward chain: the inbound default, for published ports, with its own counter.
+    static func publishedDefaultRules(_ inbound: InboundDefault, log: Bool) -> [Rule] {
+        let logging = log ? [Rule(logStatements(prefix: "portctl default \(inbound.rawValue): "), comment: defaultComment)] : []
+        switch inbound {
+        case .drop: return logging + [Rule([.counter(publishedDefaultCounter), .verdict(.drop)], comment: defaultComment)]
+        case .reject: return logging + defaultVerdictRules("reject", counter: publishedDefaultCounter)
+        case .accept: return [Rule([.counter(publishedDefaultCounter)], comment: defaultComment)]
+        }
+    }
+
+    /// Which hook a rule line is for: traffic delivered here (`input`), or a connection to this
+    /// host that someone DNATed elsewhere (`published`, in the forward chain).
+    public enum Path: Sendable {
+        /// The input chain (and the dispatch layout's rule chains).
+        case input
+        /// The forward chain, matching the destination port before the DNAT.
+        case published
+    }
+
     /// The baseline rules at the top of the output chain: replies, loopback, and the ICMP and
     /// ICMPv6 this host must send for networking to work at all under an outbound default of
     /// drop (neighbour discovery: without it no IPv6 packet leaves; errors and PMTU).
@@ -217,6 +257,13 @@ public enum Renderer {
     /// with `log`, a logging rule before each; with a `limit`, a rule that drops sources over
     /// their rate before each accepting one.
     public static func rules(for rule: PortRule) -> [Rule] {
+        rules(for: rule, path: .input)
+    }
+
+    /// The chain rules of one inbound policy rule on one path. On the published path a DNATed
+    /// connection's original destination port is matched (`meta l4proto tcp ct original
+    /// proto-dst 8080`), one rule per port range: nft 1.0.6 cannot list an anonymous set of them.
+    public static func rules(for rule: PortRule, path: Path) -> [Rule] {
         let field = rule.direction == .in ? "saddr" : "daddr"
         var addressMatches: [(IPFamily?, Statement?)] = []
         let usesSets = !rule.sources.isEmpty || rule.expires != nil
@@ -231,7 +278,18 @@ public enum Renderer {
         let interface = rule.interface.map {
             Statement.match(.meta(rule.direction == .in ? "iifname" : "oifname"), op: "==", .string($0))
         }
-        let ports = portValue(rule.ports)
+        let portMatches: (String) -> [[Statement]] = { proto in
+            switch path {
+            case .input:
+                return [[.match(.payload(proto, "dport"), op: "==", portValue(rule.ports))]]
+            case .published:
+                return PortRange.merged(rule.ports).map { range in
+                    [.match(.meta("l4proto"), op: "==", .string(proto)),
+                     .match(.ctOriginal("proto-dst"), op: "==",
+                            range.first == range.last ? .number(Int(range.first)) : .range(Int(range.first), Int(range.last)))]
+                }
+            }
+        }
         let comment = comment(rule)
         var result: [Rule] = []
         for proto in rule.proto.members {
@@ -241,21 +299,23 @@ public enum Renderer {
             case .reject: proto == .tcp ? .rejectTCPReset : .rejectICMPX("port-unreachable")
             }
             for (family, address) in addressMatches {
-                let match = [interface, address].compactMap { $0 } + [.match(.payload(proto.rawValue, "dport"), op: "==", ports)]
-                if rule.log {
-                    result.append(Rule(match + logStatements(prefix: "portctl \(rule.id): "), comment: comment))
-                }
-                if let limit = rule.limit {
-                    for limited in family.map({ [$0] }) ?? IPFamily.allCases {
-                        let key = Expression.payload(limited == .ipv4 ? "ip" : "ip6", "saddr")
-                        result.append(Rule(match + [
-                            .match(.ct("state"), op: "in", .string("new")),
-                            .overRate(set: rateSetName(rule.id, limited), key: key, rate: limit.count, per: limit.unit.rawValue, burst: limit.count),
-                            .verdict(.drop),
-                        ], comment: comment))
+                for portMatch in portMatches(proto.rawValue) {
+                    let match = [interface, address].compactMap { $0 } + portMatch
+                    if rule.log {
+                        result.append(Rule(match + logStatements(prefix: "portctl \(rule.id): "), comment: comment))
                     }
+                    if let limit = rule.limit {
+                        for limited in family.map({ [$0] }) ?? IPFamily.allCases {
+                            let key = Expression.payload(limited == .ipv4 ? "ip" : "ip6", "saddr")
+                            result.append(Rule(match + [
+                                .match(.ct("state"), op: "in", .string("new")),
+                                .overRate(set: rateSetName(rule.id, limited), key: key, rate: limit.count, per: limit.unit.rawValue, burst: limit.count),
+                                .verdict(.drop),
+                            ], comment: comment))
+                        }
+                    }
+                    result.append(Rule(match + [.counter(rule.id), .verdict(verdict)], comment: comment))
                 }
-                result.append(Rule(match + [.counter(rule.id), .verdict(verdict)], comment: comment))
             }
         }
         return result

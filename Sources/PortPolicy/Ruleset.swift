@@ -276,8 +276,10 @@ public struct Rule: Sendable, Hashable {
 public enum Expression: Sendable, Hashable {
     /// `meta KEY` (`iifname`, `oifname`, `l4proto`).
     case meta(String)
-    /// `ct KEY` (`state`).
+    /// `ct KEY` (`state`, `status`).
     case ct(String)
+    /// `ct original KEY` (`proto-dst`: a DNATed connection's destination port before the DNAT).
+    case ctOriginal(String)
     /// `PROTOCOL FIELD` (`ip saddr`, `tcp dport`, `icmp type`).
     case payload(String, String)
 
@@ -286,6 +288,7 @@ public enum Expression: Sendable, Hashable {
         switch self {
         case let .meta(key): ["iifname", "oifname"].contains(key) ? key : "meta \(key)"
         case let .ct(key): "ct \(key)"
+        case let .ctOriginal(key): "ct original \(key)"
         case let .payload(proto, field): "\(proto) \(field)"
         }
     }

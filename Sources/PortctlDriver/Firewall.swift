@@ -88,6 +88,27 @@ public struct Firewall: Sendable {
     }
 }
 
+extension Firewall {
+    /// The ports other tables publish by DNAT (Docker's, Podman's, libvirt's, anyone's): every
+    /// table with a NAT chain is read, as text (nft 1.0.6 shows iptables-nft's DNAT targets only
+    /// there), and never changed. portctl's own table is left out.
+    public func publishedPorts(excluding table: String) throws -> [PublishedPort] {
+        let chains = LiveTable.objects(try backend.listJSON("list chains"), kind: "chain")
+        var tables: [(family: String, name: String)] = []
+        for chain in chains where chain["type"] as? String == "nat" {
+            guard let family = chain["family"] as? String, let name = chain["table"] as? String,
+                  !(family == "inet" && name == table), !tables.contains(where: { $0 == (family, name) }) else { continue }
+            tables.append((family, name))
+        }
+        var found: [PublishedPort] = []
+        for (family, name) in tables {
+            guard let text = try? backend.listText("list table \(family) \(name)") else { continue }
+            found += PublishedPort.parse(listing: text, table: "\(family) \(name)")
+        }
+        return found
+    }
+}
+
 /// The policy names a table that exists but that portctl did not create: portctl changes no such
 /// table.
 public struct ForeignTableError: Error, Sendable, CustomStringConvertible {

@@ -55,6 +55,9 @@ public protocol NftablesBackend: Sendable {
     /// The same without set elements (nft's `--terse`): with 100,000 interval elements, a
     /// listing takes milliseconds this way and a second or more otherwise.
     func listTerseJSON(_ command: String) throws(NftablesError) -> String
+    /// Runs a read-only command (`list ...`) and returns nft's text output, without set
+    /// elements. (The text listing shows what JSON cannot: iptables-nft's DNAT targets.)
+    func listText(_ command: String) throws(NftablesError) -> String
     /// The ruleset generation of this network namespace: it changes with every committed
     /// nftables transaction, anyone's. Nil when it cannot be read.
     func generation() -> UInt32?
@@ -85,6 +88,11 @@ public final class Nftables: NftablesBackend {
     /// Lists as JSON, in a call of its own (mixing writes and JSON listing crashes 1.0.6).
     public func listJSON(_ command: String) throws(NftablesError) -> String {
         try call(command, json: true, dryRun: false)
+    }
+
+    /// Lists as terse text (see ``NftablesBackend/listText(_:)``).
+    public func listText(_ command: String) throws(NftablesError) -> String {
+        try call(command, json: false, terse: true, dryRun: false)
     }
 
     /// Lists as JSON without set elements (see ``NftablesBackend/listTerseJSON(_:)``).

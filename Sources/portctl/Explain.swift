@@ -13,7 +13,8 @@ extension Portctl {
             Evaluates the policy exactly as the rendered input chain does (loopback, then deny and \
             reject rules, then allow rules, then the default), with no kernel and no root. Use \
             --policy to explain a proposed policy file before it is applied, or --plan to explain \
-            the policy inside a saved plan.
+            the policy inside a saved plan. With root it also says when a table publishes the port \
+            by DNAT (a container's published port): the same rules govern it.
 
             Example: portctl explain 203.0.113.5 26
               203.0.113.5 -> 26/tcp: drop (default drop: no rule allows 203.0.113.5; rule smtp-alt allows only 10.0.0.0/8)
@@ -58,7 +59,15 @@ extension Portctl {
                 } else {
                     policy = try global.loadExisting()
                 }
-                let explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
+                var explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
+                // Whether some table publishes the port by DNAT: only the kernel knows.
+                if Privilege.hasNetAdmin, let published = try? Firewall().publishedPorts(excluding: policy.table)
+                    .first(where: { $0.proto == spec.proto && $0.ports.contains(spec.ports[0].first) }) {
+                    explanation.published = published.description
+                    explanation.message += policy.published == .filter
+                        ? "; the port is published (\(published.via)) and the same rules govern it"
+                        : "; but the port is published (\(published.via)) and defaults.published is accept: its publisher decides, not this policy"
+                }
                 if json {
                     print(jsonText(explanation))
                 } else {

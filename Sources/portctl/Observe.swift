@@ -39,6 +39,9 @@ extension Portctl {
                 var outbound: String
                 var packets: Int
                 var bytes: Int
+                var published: String
+                var publishedPackets: Int
+                var publishedBytes: Int
             }
             var table: String
             var policyFile: String
@@ -63,7 +66,10 @@ extension Portctl {
                     table: policy.table, policyFile: global.paths.policyFile, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: inSync,
                     defaults: .init(inbound: policy.inbound.rawValue, outbound: policy.outbound.rawValue,
                                     packets: counters[Renderer.inboundDefaultCounter]?.packets ?? 0,
-                                    bytes: counters[Renderer.inboundDefaultCounter]?.bytes ?? 0),
+                                    bytes: counters[Renderer.inboundDefaultCounter]?.bytes ?? 0,
+                                    published: policy.published.rawValue,
+                                    publishedPackets: counters[Renderer.publishedDefaultCounter]?.packets ?? 0,
+                                    publishedBytes: counters[Renderer.publishedDefaultCounter]?.bytes ?? 0),
                     rules: effective.rules.map { rule in
                         .init(id: rule.id, action: rule.action.rawValue, direction: rule.direction.rawValue,
                               ports: rule.ports.map(\.description), proto: rule.proto.rawValue,
@@ -88,6 +94,11 @@ extension Portctl {
                     say("table inet \(policy.table) differs from \(global.paths.policyFile): run 'portctl plan' to see how")
                 }
                 say("defaults: inbound \(policy.inbound.rawValue) (\(report.defaults.packets) packets, \(report.defaults.bytes) bytes reached it), outbound \(policy.outbound.rawValue)")
+                if policy.published == .filter {
+                    say("published ports: filtered by the same rules (\(report.defaults.publishedPackets) packets, \(report.defaults.publishedBytes) bytes of DNATed connections reached the default)")
+                } else {
+                    say("published ports: left to whoever published them (defaults.published: accept)")
+                }
                 let header = ["ID", "ACTION", "PORTS", "ADDRESSES", "PACKETS", "BYTES", "NOTES"]
                 let rows = report.rules.map { rule -> [String] in
                     var notes: [String] = []
@@ -129,7 +140,10 @@ extension Portctl {
         func run() throws {
             try global.reporting {
                 let policy = try global.loadExisting()
-                let findings = ExposureAudit.findings(policy, listeners: HostListeners.read())
+                // Published ports need the ruleset, which needs CAP_NET_ADMIN; say when they were not read.
+                let published = Privilege.hasNetAdmin ? try Firewall().publishedPorts(excluding: policy.table) : nil
+                if published == nil && !json { warn("ports published by DNAT (containers) were not read: that needs root or CAP_NET_ADMIN") }
+                let findings = ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published ?? [])
                 if json {
                     struct Report: Encodable { var findings: [Finding] }
                     print(jsonText(Report(findings: findings)))

@@ -67,6 +67,7 @@ extension Portctl {
                     case .nft: print(plan.script, terminator: "")
                     }
                     if let output, format == .text, !json { say("plan saved to \(output)") }
+                    if live == nil { for line in publishedWarnings(policy) { warn(line) } }
                     if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
                 }
             }

@@ -38,7 +38,7 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
             print(document.encoded(), terminator: "")
         } else {
             for line in report { say(line) }
-            for line in warnings { warn(line) }
+            for line in warnings + publishedWarnings(policy) { warn(line) }
             if let plan {
                 say("dry run: nothing written. The kernel would change like this:")
                 print(PlanOutput.text(plan), terminator: "")
@@ -86,6 +86,7 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     }
     for line in report { say(line) }
     for line in warnings { warn(line) }
+    if !plan.isEmpty || policyChanged { for line in publishedWarnings(policy) { warn(line) } }
     if plan.isEmpty && !policyChanged {
         say("kernel: table inet \(policy.table) already matched; nothing sent")
         if change.confirm != nil { say("nothing changed, so there is nothing to confirm") }
@@ -96,6 +97,16 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     for line in PlanOutput.lines(shown) { say(line) }
     say("applied: table inet \(policy.table) holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
     if let seconds = change.confirm, let entry { try armConfirmation(entry, seconds: seconds, global: global) }
+}
+
+/// Warnings for ports other tables publish by DNAT that the policy lets nobody reach: under
+/// `defaults.published: filter` their connections are dropped, which may surprise whoever
+/// published them (a container's port). Nothing when the ruleset cannot be read.
+func publishedWarnings(_ policy: PortPolicy) -> [String] {
+    guard Privilege.hasNetAdmin, let published = try? Firewall().publishedPorts(excluding: policy.table) else { return [] }
+    return ExposureAudit.dropped(policy, published: published).map {
+        "published port \($0.description) is not allowed by the policy: it will be dropped (open it with --from, or 'portctl default published accept' to leave published ports to their publisher)"
+    }
 }
 
 /// The table the policy named before this change: the last recorded change's, else the file's.

@@ -86,6 +86,9 @@ final class NetLab {
     let interfaceB: String
     let directory: URL
     private var listeners: [Process] = []
+    /// A fourth namespace behind the server (see ``addTarget()``), for DNAT and routing tests.
+    let target: String
+    static let serverT4 = "192.0.2.1", target4 = "192.0.2.2"
 
     static let serverA4 = "198.51.100.1", clientA4 = "198.51.100.2"
     static let serverB4 = "203.0.113.1", clientB4 = "203.0.113.2"
@@ -98,6 +101,7 @@ final class NetLab {
         server = tag + "s"
         clientA = tag + "a"
         clientB = tag + "b"
+        target = tag + "t"
         interfaceA = tag + "sa"
         interfaceB = tag + "sb"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(tag)
@@ -140,6 +144,22 @@ final class NetLab {
         try check(run(["ip", "-n", client, "link", "set", clientEnd, "up"]))
     }
 
+    /// Adds the target namespace behind the server (192.0.2.2, a documentation range, with the
+    /// server at 192.0.2.1 as its default route) and turns forwarding on in the server: a host
+    /// that DNATs to it, as Docker does to a container.
+    func addTarget() throws {
+        try check(run(["ip", "netns", "add", target]))
+        try check(run(["ip", "-n", target, "link", "set", "lo", "up"]))
+        let tag = String(server.dropLast())
+        try check(run(["ip", "link", "add", tag + "st", "netns", server, "type", "veth", "peer", "name", tag + "ts", "netns", target]))
+        try check(run(["ip", "-n", server, "addr", "add", Self.serverT4 + "/24", "dev", tag + "st"]))
+        try check(run(["ip", "-n", target, "addr", "add", Self.target4 + "/24", "dev", tag + "ts"]))
+        try check(run(["ip", "-n", server, "link", "set", tag + "st", "up"]))
+        try check(run(["ip", "-n", target, "link", "set", tag + "ts", "up"]))
+        try check(run(["ip", "-n", target, "route", "add", "default", "via", Self.serverT4]))
+        try check(run(["ip", "netns", "exec", server, "sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+    }
+
     /// For about a second after a veth pair comes up, the first IPv6 exchange over it is lost
     /// (seen here: the first SYN is retransmitted after 1 s). Wait, bounded, until a connection
     /// to a closed port on each server address is refused at once, before any firewall.
@@ -167,7 +187,7 @@ final class NetLab {
             listener.waitUntilExit()
         }
         listeners = []
-        for ns in [server, clientA, clientB] {
+        for ns in [server, clientA, clientB, target] {
             let pids = (try? run(["ip", "netns", "pids", ns]))?.stdout.split(separator: "\n").compactMap { Int32($0) } ?? []
             for pid in pids { kill(pid, SIGKILL) }
             _ = try? run(["ip", "netns", "del", ns])

@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default help' -- "${cur}"))
         ;;
     esac
 }
@@ -558,6 +558,32 @@ _portctl_disable() {
         return
         ;;
     '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_default() {
+    repeating_flags=()
+    non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--confirm --policy)
+    __portctl_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--confirm')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __portctl_add_completions -W 'inbound'$'\n''outbound'$'\n''published'
         return
         ;;
     esac

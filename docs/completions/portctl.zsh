@@ -68,13 +68,14 @@ _portctl() {
             'rollback:Restore the policy file and ruleset in force before the last applied change (run it again to redo).'
             'history:List applied changes: when, by whom, from where, and what changed (the last 50 are kept).'
             'disable:Remove portctl'\''s nftables table; the policy file stays, and '\''portctl apply'\'' restores it.'
+            'default:Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -387,6 +388,26 @@ _portctl_history() {
 _portctl_disable() {
     local -i ret=1
     local -ar arg_specs=(
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_default() {
+    local -i ret=1
+    local -ar _name=('inbound' 'outbound' 'published')
+    local -ar arg_specs=(
+        ':name:{__portctl_complete "${_name[@]}"}'
+        ':value:'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
