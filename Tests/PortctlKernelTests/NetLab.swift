@@ -65,6 +65,7 @@ enum KernelLab {
 @Test func theKernelLabIsHereWhenRequired() {
     if KernelLab.required {
         #expect(KernelLab.available, Comment(rawValue: KernelLab.reason))
+        #expect(DockerLab.installed, Comment(rawValue: DockerLab.reason))
     }
 }
 
