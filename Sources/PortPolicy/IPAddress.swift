@@ -190,6 +190,11 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
         guard let address = IPAddress(pieces[0]) else {
             throw .invalidSource(text, reason: "not an IPv4 or IPv6 address; expected a form like 10.0.0.0/8 or 2001:db8::/32")
         }
+        // ::ffff:a.b.c.d never matches in nftables: IPv4 traffic carries the IPv4 address.
+        if address.family == .ipv6, address.bits >> 32 == 0xffff {
+            let v4 = IPAddress(family: .ipv4, bits: address.bits & 0xffff_ffff)!
+            throw .invalidSource(text, reason: "an IPv4-mapped IPv6 address never matches: IPv4 traffic is matched by its IPv4 address; write \(v4)")
+        }
         var length = address.family.bitWidth
         if pieces.count == 2 {
             let digits = pieces[1]

@@ -42,8 +42,8 @@ public struct PlanDocument: Codable, Sendable, Hashable {
     public var policy: PortPolicy
     /// When the plan was made, in seconds since 1970 (``Plan/plannedAt``).
     public var plannedAt: Double
-    /// `sha256:…` over the table, both fingerprints, the time, the script and the policy: a plan
-    /// edited by hand no longer matches it. (`apply FILE` also re-plans and compares the script.)
+    /// `sha256:…` over everything else in the document (table, flags, fingerprints, time,
+    /// changes, script, policy): a plan edited by hand no longer matches it. (`apply FILE` also re-plans and compares the script.)
     public var digest: String
 
     /// One change, flattened for JSON.
@@ -91,8 +91,11 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 
     /// The digest the document's contents give now (see ``digest``).
     public var contentDigest: String {
-        let parts = [format, String(version), table, policyFile, policyDigest, liveDigest, String(plannedAt), script,
-                     PolicyFile.encode(policy)]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let changeText = String(decoding: (try? encoder.encode(changes)) ?? Data(), as: UTF8.self)
+        let parts = [format, String(version), table, String(inSync), String(replacesTable), policyFile, policyDigest, liveDigest,
+                     String(plannedAt), changeText, script, PolicyFile.encode(policy)]
         return Self.digest(Array(parts.joined(separator: "\u{0}").utf8))
     }
 

@@ -81,7 +81,7 @@ public enum Planner {
             // A safety net: never call a table in sync that is not.
             changes.append(.drift("table inet \(live.name) differs from the policy in a way portctl cannot name; apply rewrites it"))
         }
-        let incremental = live.unknownObjects.allSatisfy(\.isDeletable)
+        let incremental = live.unknownObjects.allSatisfy(\.isDeletable) && live.namesAreSafe
         // `add table` without flags wakes a dormant table, in the same batch as the edits.
         let wake = live.flags != 0 ? "add table inet \(policy.table)\n" : ""
         let script = incremental ? wake + editBatch(desired: desired, live: live)
@@ -175,7 +175,7 @@ public enum Planner {
             }
         }
         for object in live.unknownObjects {
-            let fix = object.isDeletable ? "apply removes it" : "apply rewrites the table"
+            let fix = object.isDeletable && live.namesAreSafe ? "apply removes it" : "apply rewrites the table"
             changes.append(.drift("\(object.kind) \(object.name) is not part of the policy (changed outside portctl); \(fix)"))
         }
 

@@ -32,6 +32,29 @@ public struct Table: Sendable, Hashable {
         self.flags = flags
     }
 
+    /// Whether every name in the table (chains, sets, counters, other objects) is one that can be
+    /// written back into an nft command as it is. A table holding an object someone named
+    /// `"x\ndelete table inet other"` is rewritten whole, never edited by name.
+    public var namesAreSafe: Bool {
+        (chains.map(\.name) + sets.map(\.name) + counters + unknownObjects.map(\.name)).allSatisfy(Self.isSafeName)
+    }
+
+    /// A name nft reads back as the same one name in a `delete` command: ``isPlainName(_:)``, and
+    /// no keyword.
+    public static func isSafeName(_ name: String) -> Bool {
+        isPlainName(name) && !NftKeywords.words.contains(name)
+    }
+
+    /// A letter or `_`, then letters, digits, `_`, `.`, `-`: a name that cannot carry anything
+    /// else into a command (at worst nft refuses it as a keyword).
+    public static func isPlainName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.utf8.count <= 64,
+              first.isASCII, first.properties.isAlphabetic || first == "_" else { return false }
+        return name.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0))
+        }
+    }
+
     /// Whether the table is switched off (`flags dormant`): it filters nothing.
     public var isDormant: Bool { flags & Self.dormantFlag != 0 }
 

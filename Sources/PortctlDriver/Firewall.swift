@@ -52,7 +52,15 @@ public struct Firewall: Sendable {
         let chains = LiveTable.objects(try list("list chains") ?? "", kind: "chain")
             .filter { $0["family"] as? String == "inet" && $0["table"] as? String == table }
             .compactMap { $0["name"] as? String }
-        for chain in chains { append(try list("list chain inet \(table) \(chain)")) }
+        for chain in chains {
+            // A name that cannot be written back into a command is never pasted into one: it is
+            // reported, and the planner then rewrites the whole table.
+            if Table.isSafeName(chain) {
+                append(try list("list chain inet \(table) \(chain)"))
+            } else {
+                items.append(["unlisted-chain": ["family": "inet", "table": table, "name": chain]])
+            }
+        }
         let data = try JSONSerialization.data(withJSONObject: ["nftables": items])
         return (String(decoding: data, as: UTF8.self), flags)
     }
@@ -96,7 +104,8 @@ extension Firewall {
         let chains = LiveTable.objects(try backend.listJSON("list chains"), kind: "chain")
         var tables: [(family: String, name: String)] = []
         for chain in chains where chain["type"] as? String == "nat" {
-            guard let family = chain["family"] as? String, let name = chain["table"] as? String,
+            guard let family = chain["family"] as? String, ["ip", "ip6", "inet"].contains(family),
+                  let name = chain["table"] as? String, Table.isPlainName(name),
                   !(family == "inet" && name == table), !tables.contains(where: { $0 == (family, name) }) else { continue }
             tables.append((family, name))
         }

@@ -167,6 +167,7 @@ extension Firewall {
             return KernelSnapshot(tablePresent: true, dormant: false, inSync: true,
                                   counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)
         }
+        let before = backend.generation()
         guard let listing = try listing(table: policy.table) else {
             return KernelSnapshot(tablePresent: false, dormant: false, inSync: false, counters: [:], otherInputChains: others)
         }
@@ -176,8 +177,11 @@ extension Firewall {
         live.flags = listing.flags
         guard live.isPortctls else { throw ForeignTableError(table: policy.table) }
         let inSync = Planner.plan(policy, desired: desired, live: live, now: now).isEmpty
-        if inSync, !desired.hasTimedSets {
-            LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory)
+        // Cached only when nothing was committed during the listing (see ``plan(_:stateDirectory:held:)``).
+        if inSync, !desired.hasTimedSets, !policy.rules.contains(where: { $0.isExpired(at: now) }),
+           let before, backend.generation() == before {
+            LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory,
+                             generation: before)
         }
         return KernelSnapshot(tablePresent: true, dormant: live.isDormant, inSync: inSync,
                               counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)

@@ -36,7 +36,8 @@ public struct LiveCache: Codable, Sendable, Hashable {
     /// The file is a cache: it is not synced to disk, and a lost or torn one only means a listing.
     public static func record(table: String, fingerprint: String, firewall: Firewall, stateDirectory: String,
                               generation: UInt32? = nil) {
-        guard !disabled, let namespace = namespace(firewall), let generation = generation ?? firewall.backend.generation() else { return }
+        guard !disabled, TrustedFiles.isTrustedStateDirectory(stateDirectory), let namespace = namespace(firewall),
+              let generation = generation ?? firewall.backend.generation() else { return }
         let cache = LiveCache(table: table, generation: generation, boot: boot, namespace: namespace, fingerprint: fingerprint)
         try? TrustedFiles.writeAtomically(StateStore.json(cache), to: path(stateDirectory), durable: false)
     }
@@ -107,7 +108,9 @@ extension Firewall {
     private func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy?) throws -> KernelPlan {
         let now = Date()
         let desired = Renderer.model(policy, now: now)
-        let fingerprint = desired.hasTimedSets ? nil : desired.fingerprint
+        // Nothing is cached for timed sets (their countdowns change) or for a policy with expired
+        // openings (the table may still hold their remnants, which the fingerprint would not show).
+        let fingerprint = desired.hasTimedSets || policy.rules.contains(where: { $0.isExpired(at: now) }) ? nil : desired.fingerprint
         if let fingerprint,
            LiveCache.confirms(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory) {
             return KernelPlan(plan: Plan(table: policy.table, changes: [], script: "", replacesTable: false),
@@ -121,10 +124,14 @@ extension Firewall {
                                   liveFingerprint: heldTable.fingerprint, desiredFingerprint: fingerprint)
             }
         }
+        // The generation is read before the listing: a commit made while the table is listed
+        // then changes it, and nothing is cached from a listing that may be of the old state.
+        let before = backend.generation()
         let live = try self.live(table: policy.table)
         let plan = Planner.plan(policy, desired: desired, live: live, now: now)
-        if plan.isEmpty, let fingerprint {
-            LiveCache.record(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory)
+        if plan.isEmpty, let fingerprint, let before, backend.generation() == before {
+            LiveCache.record(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory,
+                             generation: before)
         }
         return KernelPlan(plan: plan, liveFingerprint: PlanDocument.digest(live), desiredFingerprint: fingerprint)
     }

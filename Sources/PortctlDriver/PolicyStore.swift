@@ -104,8 +104,7 @@ public struct PolicyStore: Sendable {
     /// above it: it holds the history that `rollback` restores from, the pending confirmation and
     /// the cache that lets `plan` skip listing the kernel.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        try TrustedFiles.checkStateDirectory(paths.stateDirectory)
-        let lockPath = paths.stateDirectory + "/lock"
+        let lockPath = try TrustedFiles.checkStateDirectory(paths.stateDirectory) + "/lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot open lock \(lockPath)") }
         defer { close(fd) }

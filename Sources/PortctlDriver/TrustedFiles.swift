@@ -32,56 +32,88 @@ public enum TrustedFiles {
         return "is writable by users other than root (mode \(String(mode, radix: 8)))"
     }
 
-    /// Checks every folder from `/` down to `folder` (a path without symlinks).
-    static func checkFolders(_ folder: String, for what: String, holdsTheFile: Bool = true) throws(SystemError) {
-        var components = folder.split(separator: "/").map(String.init)
-        var paths: [String] = ["/"]
-        var current = ""
-        while !components.isEmpty {
-            current += "/" + components.removeFirst()
-            paths.append(current)
-        }
-        for (index, path) in paths.enumerated() {
+    /// Walks `path` from `/`, one component at a time, the way the kernel resolves it, and
+    /// returns the path it names with no symlink left in it. Every folder on the way is checked
+    /// (``folderProblem(_:holdsTheFile:)``); every symlink on the way must be owned by root (or
+    /// this user) and sit in a folder that others cannot write at all, so that nobody else can
+    /// repoint it; its target is walked the same way. The last component is returned as it is
+    /// (not followed when `followLast` is false, and it may not exist). A missing folder on the
+    /// way throws ``MissingFolder``, or is created (root's, `createMode`) when a mode is given.
+    static func walk(_ path: String, for what: String, followLast: Bool = true, createMode: Int? = nil) throws -> String {
+        var pending = (path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
+            .split(separator: "/").map(String.init)
+        var current = ""  // the real path walked so far; "" is /
+        var hops = 0
+        try checkFolder("/", for: what, strict: false)
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == "." || name.isEmpty { continue }
+            if name == ".." {
+                current = String(current[..<(current.lastIndex(of: "/") ?? current.startIndex)])
+                continue
+            }
+            let candidate = current + "/" + name
+            let isLast = pending.isEmpty
             var info = stat()
-            guard lstat(path, &info) == 0 else { throw .errno(Glibc.errno, "cannot examine \(path), on the way to \(what)") }
-            if (info.st_mode & S_IFMT) != S_IFDIR {
-                throw SystemError("refusing \(what): \(path) is not a folder")
+            if lstat(candidate, &info) != 0 {
+                guard Glibc.errno == ENOENT else { throw SystemError.errno(Glibc.errno, "cannot examine \(candidate), on the way to \(what)") }
+                if isLast { return candidate }
+                guard let createMode else { throw MissingFolder() }
+                try checkFolder(current.isEmpty ? "/" : current, for: what, strict: true)
+                guard mkdir(candidate, mode_t(createMode)) == 0 || Glibc.errno == EEXIST else {
+                    throw SystemError.errno(Glibc.errno, "cannot create \(candidate)")
+                }
+                pending.insert(name, at: 0)
+                continue
             }
-            if let problem = folderProblem(info, holdsTheFile: holdsTheFile && index == paths.count - 1) {
-                throw SystemError("refusing \(what): the folder \(path) \(problem), so they could replace it; fix: chown root \(path) && chmod go-w \(path)")
+            switch info.st_mode & S_IFMT {
+            case S_IFLNK:
+                if isLast && !followLast { return candidate }
+                hops += 1
+                guard hops <= 40 else { throw SystemError("refusing \(what): too many symbolic links on the way to \(path)") }
+                // Whoever can replace the link chooses what root reads: only root's links in
+                // folders that only root can write are followed.
+                try checkFolder(current.isEmpty ? "/" : current, for: what, strict: true)
+                guard trustedOwner(info) else {
+                    throw SystemError("refusing \(what): the symbolic link \(candidate) is owned by uid \(info.st_uid), who could repoint it; fix: replace it with root's own link or the real path")
+                }
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let length = readlink(candidate, &buffer, buffer.count - 1)
+                guard length > 0 else { throw SystemError.errno(Glibc.errno, "cannot read the link \(candidate)") }
+                let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if target.hasPrefix("/") { current = "" }
+                pending = target.split(separator: "/").map(String.init) + pending
+            case S_IFDIR:
+                current = candidate
+                if !isLast {
+                    try checkFolder(current, for: what, strict: false)
+                }
+            default:
+                if !isLast { throw SystemError("refusing \(what): \(candidate) is not a folder") }
+                return candidate
             }
+        }
+        return current.isEmpty ? "/" : current
+    }
+
+    /// Checks one folder: root's (or this user's), and not writable by others. With `strict`,
+    /// a root-owned sticky folder does not pass either (it holds the file, or a link).
+    static func checkFolder(_ folder: String, for what: String, strict: Bool) throws(SystemError) {
+        var info = stat()
+        guard lstat(folder, &info) == 0 else { throw .errno(Glibc.errno, "cannot examine \(folder), on the way to \(what)") }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("refusing \(what): \(folder) is not a folder") }
+        if let problem = folderProblem(info, holdsTheFile: strict) {
+            throw SystemError("refusing \(what): the folder \(folder) \(problem), so they could replace it; fix: chown root \(folder) && chmod go-w \(folder)")
         }
     }
 
-    /// The canonical path of an existing folder (no symlinks, no `..`).
-    static func realFolder(_ path: String, for what: String) throws -> String {
-        guard let resolved = realpath(path, nil) else {
-            if Glibc.errno == ENOENT { throw MissingFolder() }
-            throw SystemError.errno(Glibc.errno, "cannot resolve \(path), on the way to \(what)")
-        }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-
-    /// Follows `path` hop by hop to the file it names, checking the folders that hold each hop;
-    /// returns the final path (its last component is not a symlink, or does not exist).
+    /// Resolves a file's path (see ``walk(_:for:followLast:createMode:)``) and checks the folder
+    /// that holds it strictly: others must not be able to write it even when it is sticky.
     public static func resolve(_ path: String, for what: String) throws -> String {
-        var current = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        for _ in 0..<40 {
-            let url = URL(fileURLWithPath: current)
-            let name = url.lastPathComponent
-            let folder = try realFolder(url.deletingLastPathComponent().path, for: what)
-            try checkFolders(folder, for: what)
-            let candidate = (folder == "/" ? "" : folder) + "/" + name
-            var info = stat()
-            guard lstat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return candidate }
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = readlink(candidate, &buffer, buffer.count - 1)
-            guard length > 0 else { throw SystemError.errno(Glibc.errno, "cannot read the link \(candidate)") }
-            let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            current = target.hasPrefix("/") ? target : folder + "/" + target
-        }
-        throw SystemError("refusing \(what): too many symbolic links on the way to \(path)")
+        let real = try walk(path, for: what)
+        let folder = URL(fileURLWithPath: real).deletingLastPathComponent().path
+        try checkFolder(folder, for: what, strict: true)
+        return real
     }
 
     /// Reads a file root may act on, or nil when it does not exist. Refuses a file that others
@@ -135,8 +167,9 @@ public enum TrustedFiles {
     /// Writes a file root acts on (the policy file, a saved plan) atomically, after the same
     /// checks as ``read(_:what:maximumSize:)``: a symlink is followed to the file it names.
     public static func write(_ text: String, to path: String, what: String) throws {
-        try makeDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path, mode: 0o755)
-        try writeAtomically(text, to: try resolve(path, for: what))
+        let folder = try walk(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: what, createMode: 0o755)
+        let real = try resolve(folder + "/" + URL(fileURLWithPath: path).lastPathComponent, for: what)
+        try writeAtomically(text, to: real)
     }
 
     /// Reads a descriptor to its end (blocking), failing past `limit` bytes.
@@ -234,24 +267,31 @@ public enum TrustedFiles {
         }
     }
 
-    /// Checks the state folder (creating it 0700 when missing): it and every folder above it must
-    /// be root's, and the state folder itself writable by root alone. A symlink to such a folder
-    /// is followed.
-    public static func checkStateDirectory(_ path: String) throws {
-        try makeDirectory(path, mode: 0o700)
+    /// Checks the state folder and returns its real path, creating it (0700) when missing: it and
+    /// every folder above it must be root's, links on the way root's in root-only folders, and the
+    /// state folder itself writable by root alone. Use the returned path from then on.
+    @discardableResult
+    public static func checkStateDirectory(_ path: String) throws -> String {
         let what = "the state folder \(path)"
-        let real = try realFolder(path, for: what)
         do {
-            try checkFolders(real, for: what)
-        } catch {
-            throw SystemError(error.description.replacingOccurrences(of: "chmod go-w", with: "chmod 700"))
+            let real = try walk(path, for: what, createMode: 0o700)
+            var info = stat()
+            if lstat(real, &info) != 0 {
+                guard Glibc.errno == ENOENT, mkdir(real, 0o700) == 0 || Glibc.errno == EEXIST else {
+                    throw SystemError.errno(Glibc.errno, "cannot create \(real)")
+                }
+            }
+            try checkFolder(real, for: what, strict: true)
+            return real
+        } catch let error as SystemError {
+            throw SystemError(error.description.replacingOccurrences(of: "chmod go-w \(path)", with: "chmod 700 \(path)"))
         }
     }
 
     /// Whether the state folder exists and passes ``checkStateDirectory(_:)``'s checks.
-    static func isTrustedStateDirectory(_ path: String) -> Bool {
-        guard let real = try? realFolder(path, for: "the state folder") else { return false }
-        return (try? checkFolders(real, for: "the state folder")) != nil
+    public static func isTrustedStateDirectory(_ path: String) -> Bool {
+        guard let real = try? walk(path, for: "the state folder") else { return false }
+        return (try? checkFolder(real, for: "the state folder", strict: true)) != nil
     }
 
     /// Whether a file could have been written by someone other than root (or this user): a

@@ -95,6 +95,12 @@ extension Portctl {
             }
         }
 
+        /// A batch with its timeout and expiry figures blanked, to compare batches made at
+        /// different moments.
+        static func withoutCountdowns(_ script: String) -> String {
+            script.replacingOccurrences(of: #"(timeout|expires) [0-9dhms]+"#, with: "$1 _", options: .regularExpression)
+        }
+
         func applySaved(_ path: String) throws {
             // A saved plan is trusted like the policy file: root's, in folders only root can write.
             guard let data = try TrustedFiles.read(path, what: "plan file", maximumSize: 4 * PolicyStore.maximumFileSize) else {
@@ -123,10 +129,18 @@ extension Portctl {
             }
             // The script runs only if it is exactly what the planner makes for this policy against
             // this table: a saved plan cannot carry anything else into the kernel.
-            var plan = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
-            firewall.removePreviousTable(previousTable(global, previousText: nil), in: &plan)
-            if plan.script != document.script {
+            var reviewed = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
+            firewall.removePreviousTable(previousTable(global, previousText: nil), in: &reviewed)
+            if reviewed.script != document.script {
                 throw Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            }
+            // Time moved on since the review: what is sent is the same plan made now, so that
+            // --for timeouts count from now and an opening that expired meanwhile stays closed.
+            // It must be the reviewed batch but for those countdowns; otherwise the plan is stale.
+            var plan = Planner.plan(policy, live: live)
+            firewall.removePreviousTable(previousTable(global, previousText: nil), in: &plan)
+            if Self.withoutCountdowns(plan.script) != Self.withoutCountdowns(document.script) {
+                throw Failure(message: "plan \(path) is stale: a time-boxed rule expired since the plan was made, so the batch would differ; nothing was applied (run 'portctl plan' again)", code: .failure)
             }
             try guardAgainstLockout(policy, force: change.force, confirmSeconds: change.confirm)
             if change.dryRun {
@@ -134,12 +148,12 @@ extension Portctl {
                     print(document.encoded(), terminator: "")
                 } else {
                     say("dry run: the plan is current; applying it would send:")
-                    print(document.script, terminator: "")
+                    print(plan.script, terminator: "")
                 }
-                if !document.script.isEmpty { throw Failure(message: "", code: .changesPending) }
+                if !plan.script.isEmpty { throw Failure(message: "", code: .changesPending) }
                 return
             }
-            if document.script.isEmpty {
+            if plan.script.isEmpty {
                 say("the plan has no changes; nothing sent")
                 return
             }

@@ -57,6 +57,7 @@ extension Portctl {
             try global.reporting {
                 let policy = try global.loadExisting()
                 try requireNetAdmin("reading the kernel's table and counters")
+                try global.refuseUntrustedStateFolder()
                 let firewall = Firewall()
                 let now = Date()
                 let kernel = try firewall.snapshot(for: policy, stateDirectory: global.paths.stateDirectory, now: now)
@@ -83,6 +84,13 @@ extension Portctl {
                 if json {
                     print(jsonText(report))
                     return
+                }
+                let state = StateStore(directory: global.paths.stateDirectory)
+                if let pending = state.pending() {
+                    let alive = pending.watchdog.map { DetachedProcess.isRunning($0, withArgument: pending.token) } ?? false
+                    let left = max(0, Int(pending.deadline - Date().timeIntervalSince1970))
+                    warn(alive ? "change #\(pending.sequence) awaits 'portctl confirm'; it rolls back in \(left)s"
+                               : "change #\(pending.sequence) awaits confirmation but its watchdog is gone: run 'portctl rollback' (the next change rolls it back too)")
                 }
                 if kernel.dormant {
                     say("table inet \(policy.table) is DORMANT: it was switched off outside portctl and filters nothing; run 'portctl apply' to wake it")

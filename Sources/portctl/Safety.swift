@@ -173,7 +173,10 @@ func guardAgainstLockout(_ policy: PortPolicy, force: Bool, confirmSeconds: Int?
         throw Failure(message: "cannot check this change against locking out your SSH session: SSH_CONNECTION \(quoted(value)) is not \"CLIENT PORT SERVER PORT\"; fix the variable, or add --force to change without the check", code: .failure)
     }
     if force { return }
-    let interface = LocalInterfaces.name(holding: connection.server)
+    // The interface holding the server address is taken as the one the login arrives on; an
+    // address on lo (a service address) says nothing about that, so no interface is assumed
+    // and rules limited to an interface do not count.
+    let interface = LocalInterfaces.name(holding: connection.server).flatMap { $0 == "lo" ? nil : $0 }
     let now = Date()
     let deadline = confirmSeconds.map { now.addingTimeInterval(TimeInterval($0)) }
     if let decision = LockoutGuard.blockingDecision(policy, connection: connection, interface: interface, now: now, deadline: deadline) {
@@ -313,6 +316,7 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
+                try global.refuseUntrustedStateFolder()
                 let entries = try StateStore(directory: global.paths.stateDirectory).history()
                 if let sequence {
                     guard let entry = entries.first(where: { $0.sequence == sequence }) else {

@@ -73,6 +73,16 @@ struct GlobalOptions: ParsableArguments {
         return try store.withLock(body)
     }
 
+    /// For commands that read the state folder without the lock (`history`, `status`): one that
+    /// others could have written (it, a folder above it, or a link on the way) is not read.
+    func refuseUntrustedStateFolder() throws {
+        let path = paths.stateDirectory
+        var info = stat()
+        if lstat(path, &info) == 0, !TrustedFiles.isTrustedStateDirectory(path) {
+            throw Failure(message: "refusing the state folder \(path): users other than root could have written it (it, a folder above it, or a link on the way is theirs); fix: make it root's, mode 700, reached through root's folders", code: .failure)
+        }
+    }
+
     /// Runs `body`, turning every library error into a one-line ``Failure``.
     func reporting<T>(_ body: () throws -> T) throws -> T {
         do {

@@ -147,6 +147,27 @@ import Testing
         document.digest = document.contentDigest
         document.policy.rules.removeAll()
         #expect(!document.isIntact)
+        // The change list a reviewer reads is covered too.
+        var changes = PlanDocument(plan: plan, policy: policy, policyFile: "/p.yaml", policyBytes: Array("x".utf8), live: nil)
+        changes.changes = []
+        changes.inSync = true
+        #expect(!changes.isIntact)
+    }
+
+    @Test func ipv4MappedSourcesAreRefused() {
+        #expect(throws: PolicyError.self) { try IPNetwork(parsing: "::ffff:198.51.100.2") }
+        #expect(throws: PolicyError.self) { try IPNetwork(parsing: "::ffff:198.51.100.0/120") }
+        #expect(throws: Never.self) { try IPNetwork(parsing: "::fffe:1") }
+    }
+
+    @Test func everyRenderedNameIsSafeToWriteBack() throws {
+        let policy = try PolicyFile.decode(String(contentsOf: LiveTableTests.fixtures.appendingPathComponent("every-construct.yaml"), encoding: .utf8))
+        #expect(Renderer.model(policy).namesAreSafe)
+        var live = Renderer.model(policy)
+        live.chains.append(Chain(name: "input\ndelete table inet victim", hook: nil, policy: nil))
+        #expect(!live.namesAreSafe)
+        let plan = Planner.plan(policy, live: live)
+        #expect(plan.replacesTable && !plan.script.contains("victim"))
     }
 
     @Test(arguments: [

@@ -19,7 +19,6 @@ http-alt        8080/tcp        webcache
         ("::/0", "::/0"),
         ("::1", "::1"),
         ("2001:db8:0:1:0:0:0:0/64", "2001:db8:0:1::/64"),
-        ("::ffff:198.51.100.1", "::ffff:198.51.100.1"),
         ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),
     ])
     func valid(_ text: String, _ canonical: String) throws {
@@ -41,6 +40,7 @@ http-alt        8080/tcp        webcache
         ("10.0.0.0/", "prefix length"),
         ("example.com", "not an IPv4"),
         ("2001:db8::/32/1", "prefix length"),
+        ("::ffff:198.51.100.1", "never matches: IPv4 traffic is matched by its IPv4 address; write 198.51.100.1"),
     ])
     func invalid(_ text: String, _ fragment: String) {
         #expect {

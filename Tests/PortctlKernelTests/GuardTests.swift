@@ -22,6 +22,13 @@ struct GuardTests {
         // A link-local client with a zone is read, and guarded.
         let zoned = try lab.portctl(["remove", "ssh"], extraEnvironment: ["SSH_CONNECTION": "fe80::2%eth0 50000 fe80::1%eth0 22"])
         #expect(zoned.status == 1 && zoned.stderr.contains("refusing: this change would block new SSH logins from fe80::2"), "\(zoned)")
+        // A service address on lo says nothing about the interface a login arrives on: an allow
+        // limited to one interface does not count for it.
+        #expect(try run(["ip", "-n", lab.server, "addr", "add", "203.0.113.50/32", "dev", "lo"]).status == 0)
+        let onLo = ["SSH_CONNECTION": "\(NetLab.clientA4) 50000 203.0.113.50 22"]
+        #expect(try lab.portctl(["open", "22", "--from", NetLab.clientA4, "--interface", "eth9", "--id", "ssh-eth9"], extraEnvironment: onLo).status == 0)
+        let loRefused = try lab.portctl(["remove", "ssh"], extraEnvironment: onLo)
+        #expect(loRefused.status == 1 && loRefused.stderr.contains("refusing"), "\(loRefused)")
         // --force turns the check off, and says so.
         let forced = try lab.portctl(["open", "27", "--force"], extraEnvironment: ["SSH_CONNECTION": "garbage"])
         #expect(forced.status == 0 && forced.stderr.contains("not checked"), "\(forced)")
@@ -128,6 +135,8 @@ struct GuardTests {
         let watchdog = try #require(pending["watchdog"] as? Int)
         kill(Int32(watchdog), SIGKILL)
         usleep(300_000)
+        let status = try lab.portctl("status")
+        #expect(status.stderr.contains("watchdog is gone"), "\(status)")
         let next = try lab.portctl("open", "28")
         #expect(next.status == 0 && next.stderr.contains("watchdog") && next.stdout.contains("rolled back"), "\(next)")
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 27) == .timedOut)

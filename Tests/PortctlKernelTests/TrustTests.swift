@@ -88,6 +88,83 @@ struct TrustTests {
         #expect(FileManager.default.fileExists(atPath: real + "/history"))
     }
 
+    /// A local user's symlink anywhere on the way (holding the state folder, in the middle of the
+    /// policy path) could be repointed between portctl's check and its use: refused, and nothing
+    /// is created through it.
+    @Test func linksALocalUserCouldRepointAreRefused() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        let theirs = lab.directory.appendingPathComponent("theirs").path
+        try makeFolder(theirs, mode: 0o755)
+        chown(theirs, 65534, 65534)
+        let safeState = lab.environment["PORTCTL_STATE_DIR"]!
+        // 1. A link to root's own state folder, in a folder nobody owns.
+        try FileManager.default.createSymbolicLink(atPath: theirs + "/state", withDestinationPath: safeState)
+        let state = try lab.portctl(["status"], extraEnvironment: ["PORTCTL_STATE_DIR": theirs + "/state"])
+        #expect(state.status == 1 && state.stderr.contains(theirs), "\(state)")
+        // 2. A link owned by nobody, in root's folder.
+        let owned = lab.directory.appendingPathComponent("state-by-nobody").path
+        try FileManager.default.createSymbolicLink(atPath: owned, withDestinationPath: safeState)
+        lchown(owned, 65534, 65534)
+        let link = try lab.portctl(["apply"], extraEnvironment: ["PORTCTL_STATE_DIR": owned])
+        #expect(link.status == 1 && link.stderr.contains("owned by uid 65534"), "\(link)")
+        // 3. A link in the middle of the policy's path.
+        let etc = lab.directory.appendingPathComponent("etc").path
+        try makeFolder(etc, mode: 0o755)
+        try FileManager.default.copyItem(atPath: lab.policyPath, toPath: etc + "/policy.yaml")
+        try FileManager.default.createSymbolicLink(atPath: theirs + "/etclink", withDestinationPath: etc)
+        let middle = try lab.portctl(["apply"], extraEnvironment: ["PORTCTL_POLICY": theirs + "/etclink/policy.yaml"])
+        #expect(middle.status == 1 && middle.stderr.contains(theirs), "\(middle)")
+        // 4. Nothing is created through such a link, not even by a dry run.
+        let dry = try lab.portctl(["open", "27", "--dry-run"], extraEnvironment: ["PORTCTL_STATE_DIR": theirs + "/etclink/newstate"])
+        #expect(dry.status == 1, "\(dry)")
+        #expect(!FileManager.default.fileExists(atPath: etc + "/newstate"))
+        // 5. history reads no state folder others could have written.
+        let history = try lab.portctl(["history"], extraEnvironment: ["PORTCTL_STATE_DIR": theirs + "/state"])
+        #expect(history.status == 1 && history.stderr.contains("refusing the state folder"), "\(history)")
+    }
+
+    /// Names read from the kernel are never pasted into commands: a chain someone named
+    /// `input<newline>delete table inet victim` in portctl's table cannot delete another table.
+    @Test func hostileObjectNamesInTheTableAreNeverPastedIntoCommands() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        #expect(try lab.nft("add", "table", "inet", "victim").status == 0)
+        let hostile = #"{"nftables": [{"chain": {"family": "inet", "table": "portctl", "name": "input\ndelete table inet victim"}}, {"quota": {"family": "inet", "table": "portctl", "name": "q\ndelete table inet victim", "bytes": 100}}]}"#
+        let path = lab.directory.appendingPathComponent("hostile.json").path
+        try Data(hostile.utf8).write(to: URL(fileURLWithPath: path))
+        let planted = try lab.nft("-j", "-f", path)
+        #expect(planted.status == 0, "\(planted)")
+        #expect(try lab.nft("add", "table", "inet", "portctl", "{ flags dormant; }").status == 0)
+        #expect(try lab.portctl("status").status == 0)
+        #expect(try lab.nft("list", "table", "inet", "victim").status == 0, "status deleted nothing")
+        let plan = try lab.portctl("plan")
+        #expect(plan.status == 2 && plan.stdout.contains("rewrites the table"), "\(plan)")
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try lab.nft("list", "table", "inet", "victim").status == 0, "apply deleted nothing else")
+        #expect(try lab.kernelMatchesPolicy())
+    }
+
+    @Test func aSavedPlanCannotReopenWhatExpiredSince() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(25)
+        #expect(try lab.portctl("open", "26").status == 0)
+        var policy = try PolicyFile.decode(lab.policyBytes())
+        var rule = PortRule(id: "short", ports: [try PortRange(25)])
+        rule.expires = Date().addingTimeInterval(3)
+        policy.rules.append(rule)
+        try Data(PolicyFile.encode(policy).utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        let planPath = lab.directory.appendingPathComponent("old.json").path
+        #expect(try lab.portctl("plan", "-o", planPath).status == 2)
+        usleep(4_000_000)
+        let stale = try lab.portctl("apply", planPath)
+        #expect(stale.status == 1 && stale.stderr.contains("expired"), "\(stale)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 25) == .timedOut)
+    }
+
     /// Re-encodes a saved plan after `edit`, with its digest made to match again.
     func forge(_ path: String, _ edit: (inout PlanDocument) -> Void) throws {
         var document = try PlanDocument.decode(try Data(contentsOf: URL(fileURLWithPath: path)))
