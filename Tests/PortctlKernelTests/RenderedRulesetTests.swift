@@ -53,7 +53,7 @@ struct RenderedRulesetTests {
         let tables = items.compactMap { $0["table"] as? [String: Any] }.map { $0["name"] as? String }
         #expect(tables == ["portctl"])
         let chains = items.compactMap { $0["chain"] as? [String: Any] }.compactMap { $0["name"] as? String }
-        #expect(chains == ["input"])
+        #expect(chains == ["input", "forward"], "the input chain and the published-port chain, nothing else")
         let listed = Set(items.compactMap { ($0["rule"] as? [String: Any])?["comment"] as? String })
         for (index, comment) in comments.enumerated() {
             #expect(listed.contains("allow-tcp-\(100 + index): \(comment)"), "\(comment) not found in \(listed)")
