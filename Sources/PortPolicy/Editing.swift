@@ -47,6 +47,10 @@ public enum PolicyChange: Sendable, Hashable {
     case updated(PortRule)
     /// A default changed (`inbound`, `outbound` or `published`).
     case defaultChanged(String, from: String, to: String)
+    /// A forward or routed rule was added: its id and summary.
+    case addedEntry(id: String, summary: String)
+    /// A forward or routed rule was removed: its id and summary.
+    case removedEntry(id: String, summary: String)
     /// Nothing needed doing; the reason says why.
     case unchanged(String)
 }
@@ -74,13 +78,75 @@ extension PortPolicy {
         return try add(request, action: action)
     }
 
-    /// Removes a rule by id.
+    /// Removes a rule by id: an inbound or outbound rule, a forward or a routed rule.
     @discardableResult
     public mutating func remove(id: String) throws(PolicyError) -> PolicyChange {
+        if let index = forwards.firstIndex(where: { $0.id == id }) {
+            let forward = forwards.remove(at: index)
+            return .removedEntry(id: forward.id, summary: forward.summary)
+        }
+        if let index = routes.firstIndex(where: { $0.id == id }) {
+            let route = routes.remove(at: index)
+            return .removedEntry(id: route.id, summary: route.summary)
+        }
         guard let index = rules.firstIndex(where: { $0.id == id }) else {
             throw .invalidID(id, reason: "no rule has this id (portctl list shows the ids)")
         }
         return .removed(rules.remove(at: index))
+    }
+
+    /// Adds a port forward. Without an id, one is derived from the ports (`fwd-tcp-26`). The
+    /// same forward again changes nothing; another forward of the same id is refused.
+    @discardableResult
+    public mutating func add(_ forward: PortForward) throws(PolicyError) -> PolicyChange {
+        var forward = forward
+        if forward.id.isEmpty { forward.id = uniqueID("fwd-\(forward.proto.rawValue)-\(Self.portsLabel(forward.ports))") }
+        if let existing = forwards.first(where: { $0.id == forward.id }) {
+            if existing == forward { return .unchanged("forward \(forward.id) is already \(forward.summary)") }
+            throw .invalidID(forward.id, reason: "forward \(quoted(forward.id)) already exists (\(existing.summary)); remove it first or choose another id")
+        }
+        try forward.validate()
+        if rules.contains(where: { $0.id == forward.id }) || routes.contains(where: { $0.id == forward.id }) { throw .duplicateID(forward.id) }
+        forwards.append(forward)
+        return .addedEntry(id: forward.id, summary: forward.summary)
+    }
+
+    /// Adds a routed rule (`route`, `deny --routed`, `reject --routed`); ids as for forwards.
+    @discardableResult
+    public mutating func add(_ route: RoutedRule) throws(PolicyError) -> PolicyChange {
+        var route = route
+        let verb = route.action == .allow ? "route" : route.action.rawValue + "-routed"
+        if route.id.isEmpty { route.id = uniqueID("\(verb)-\(route.proto.rawValue)-\(Self.portsLabel(route.ports))") }
+        if let existing = routes.first(where: { $0.id == route.id }) {
+            if existing == route { return .unchanged("rule \(route.id) is already \(route.summary)") }
+            throw .invalidID(route.id, reason: "rule \(quoted(route.id)) already exists (\(existing.summary)); remove it first or choose another id")
+        }
+        try route.validate()
+        if rules.contains(where: { $0.id == route.id }) || forwards.contains(where: { $0.id == route.id }) { throw .duplicateID(route.id) }
+        routes.append(route)
+        return .addedEntry(id: route.id, summary: route.summary)
+    }
+
+    /// Removes the forwards of any of these ports (`portctl close PORTS`).
+    public mutating func closeForwards(_ ports: [PortRange], proto: TransportProtocol) -> [PolicyChange] {
+        let wanted = PortRange.merged(ports)
+        let gone = forwards.filter { protocolsOverlap($0.proto, proto) && portsOverlap($0.ports, wanted) }
+        forwards.removeAll { forward in gone.contains(forward) }
+        return gone.map { .removedEntry(id: $0.id, summary: $0.summary) }
+    }
+
+    /// `base`, or `base-2`, `base-3`... when an id is taken.
+    func uniqueID(_ base: String) -> String {
+        let taken = Set(rules.map(\.id) + forwards.map(\.id) + routes.map(\.id))
+        if !taken.contains(base) { return base }
+        var number = 2
+        while taken.contains("\(base)-\(number)") { number += 1 }
+        return "\(base)-\(number)"
+    }
+
+    /// `26`, `8000-8100`, `25-26-587`: ports in an id.
+    static func portsLabel(_ ports: [PortRange]) -> String {
+        String(PortRange.merged(ports).map(\.description).joined(separator: "-").prefix(20))
     }
 
     /// Undoes `open`: without sources, removes the request's ports from the allow rules that

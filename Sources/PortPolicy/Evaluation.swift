@@ -41,6 +41,8 @@ public struct Decision: Sendable, Hashable {
         case rule(PortRule)
         /// No rule matched; the default applied.
         case `default`(InboundDefault)
+        /// A port forward sends it on to another address.
+        case forward(PortForward)
     }
 
     /// The verdict.
@@ -49,7 +51,13 @@ public struct Decision: Sendable, Hashable {
     public var cause: Cause
 
     /// The deciding rule's id, or nil when the baseline or the default decided.
-    public var ruleID: String? { if case let .rule(rule) = cause { rule.id } else { nil } }
+    public var ruleID: String? {
+        switch cause {
+        case let .rule(rule): rule.id
+        case let .forward(forward): forward.id
+        default: nil
+        }
+    }
 }
 
 extension PortPolicy {
@@ -67,9 +75,14 @@ extension PortPolicy {
             return Decision(verdict: .accept, cause: .baseline("loopback traffic is always accepted"))
         }
         let inbound = rules.filter { $0.direction == .in }
+        // A forward's DNAT comes before any filter; its connection then meets the blocks in the
+        // forward chain, which only exists while the policy governs published ports.
+        let forward = self.forward(for: packet)
+        if let forward, published == .accept { return Decision(verdict: .accept, cause: .forward(forward)) }
         for rule in inbound where rule.action != .allow && rule.matches(packet, unknownInterfaceMatches: true) {
             return Decision(verdict: rule.action == .deny ? .drop : .reject, cause: .rule(rule))
         }
+        if let forward { return Decision(verdict: .accept, cause: .forward(forward)) }
         for rule in inbound where rule.action == .allow && rule.matches(packet, unknownInterfaceMatches: false) {
             return Decision(verdict: .accept, cause: .rule(rule))
         }
@@ -118,12 +131,14 @@ public struct Explanation: Sendable, Hashable, Codable {
     /// One line: `203.0.113.5 -> 26/tcp: drop (default: ...)`.
     public var message: String
 
+    /// When a forward of the policy sends the connection on: `203.0.113.2:2525`.
+    public var forwardedTo: String?
     /// When a table publishes this port by DNAT: `8080/tcp (DNAT to 192.0.2.2:80, table ip nat)`.
     /// The verdict is the same: the inbound rules govern published ports too.
     public var published: String?
 
     enum CodingKeys: String, CodingKey {
-        case address, port, proto = "protocol", verdict, rule, comment, limit, until, alsoMatched, message, published
+        case address, port, proto = "protocol", verdict, rule, comment, limit, until, alsoMatched, message, published, forwardedTo
     }
 
     /// Encodes every key; `rule` is `null` when the default or the baseline decided.
@@ -139,6 +154,8 @@ public struct Explanation: Sendable, Hashable, Codable {
         try container.encodeIfPresent(until, forKey: .until)
         try container.encode(alsoMatched, forKey: .alsoMatched)
         try container.encode(message, forKey: .message)
+        try container.encodeIfPresent(published, forKey: .published)
+        try container.encodeIfPresent(forwardedTo, forKey: .forwardedTo)
     }
 }
 
@@ -162,6 +179,11 @@ extension PortPolicy {
         switch decision.cause {
         case let .baseline(reason):
             explanation.message = head + "accept (baseline: \(reason))"
+        case let .forward(forward):
+            explanation.comment = forward.comment
+            explanation.forwardedTo = forward.to.family == .ipv4 ? "\(forward.to):\(forward.targetPort(for: packet.port))"
+                : "[\(forward.to)]:\(forward.targetPort(for: packet.port))"
+            explanation.message = head + "accept (forwarded to \(explanation.forwardedTo!) by rule \(forward.id): \(forward.summary))"
         case let .rule(rule):
             explanation.comment = rule.comment
             let named = "rule \(rule.id)" + (rule.comment.map { " \"\($0)\"" } ?? "")

@@ -194,6 +194,15 @@ public enum LiveTable {
             if let log = body as? [String: Any], Set(log.keys).isSubset(of: ["prefix", "level"]), let prefix = log["prefix"] as? String {
                 return .log(prefix: prefix, level: log["level"] as? String ?? "warn")
             }
+        case "goto":
+            if let jump = body as? [String: Any], jump.count == 1, let target = jump["target"] as? String { return .goto(target) }
+        case "dnat":
+            if let dnat = body as? [String: Any], Set(dnat.keys).isSubset(of: ["family", "addr", "port"]),
+               let family = dnat["family"] as? String, let address = dnat["addr"] as? String {
+                if dnat["port"] == nil { return .dnat(family: family, address: address, port: nil) }
+                if let port = dnat["port"] as? Int { return .dnat(family: family, address: address, port: port) }
+            }
+        case "masquerade" where body is NSNull: return .masquerade
         case "jump":
             if let jump = body as? [String: Any], jump.count == 1, let target = jump["target"] as? String { return .jump(target) }
         case "vmap":

@@ -100,6 +100,7 @@ public enum LockoutGuard {
         case let .rule(rule): "rule \(quoted(rule.id)) (\(rule.summary)) would \(decision.verdict == .drop ? "drop" : "reject") it"
         case let .default(value): "no rule would allow it, so the inbound default \(value.rawValue) would apply"
         case let .baseline(reason): reason
+        case let .forward(forward): "rule \(quoted(forward.id)) would forward it to \(forward.target)"
         }
         let when = expiring.flatMap(\.expires).map { " once rule \(quoted(expiring!.id)) expires at \(PolicyFile.timestamp($0))" } ?? ""
         let wayOut = if case .rule = decision.cause {

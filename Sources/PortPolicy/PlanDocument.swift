@@ -157,6 +157,8 @@ extension PlanDocument.Change {
             self.init(kind: "change-default", before: from, after: to, direction: direction.rawValue)
         case let .changePublished(from, to):
             self.init(kind: "change-default", before: from, after: to, direction: "published")
+        case let .changeRouted(from, to):
+            self.init(kind: "change-default", before: from, after: to, direction: "routed")
         case let .drift(detail):
             self.init(kind: "drift", detail: detail)
         }

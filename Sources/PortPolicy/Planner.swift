@@ -18,6 +18,8 @@ public enum PlanChange: Sendable, Hashable {
     case changeDefault(Direction, from: String, to: String)
     /// Whether the policy governs published (DNATed) ports differs (`filter` or `accept`).
     case changePublished(from: String, to: String)
+    /// The routed default differs (`accept` or `drop`).
+    case changeRouted(from: String, to: String)
     /// Something in portctl's table that no rule of the policy explains: changed outside portctl.
     case drift(String)
 
@@ -119,7 +121,7 @@ public enum Planner {
 
     static func describe(_ policy: PortPolicy, desired: Table, live: Table) -> [PlanChange] {
         var changes: [PlanChange] = []
-        let policyIDs = Set(policy.rules.map(\.id))
+        let policyIDs = Set(policy.rules.map(\.id) + policy.forwards.map(\.id) + policy.routes.map(\.id))
 
         if live.isDormant {
             changes.append(.drift("table inet \(live.name) is dormant: switched off outside portctl (`flags dormant`), it filters nothing; apply wakes it"))
@@ -134,7 +136,13 @@ public enum Planner {
                 changes.append(.changeDefault(.in, from: liveDefault, to: policy.inbound.rawValue))
             }
         }
-        let livePublished = live.chain("forward")?.hook == "forward" ? PublishedDefault.filter : .accept
+        let liveForward = live.chain("forward")
+        let livePublished = liveForward?.hook == "forward" && liveForward?.rules.contains { $0.comment == Renderer.defaultComment } == true
+            ? PublishedDefault.filter : .accept
+        let liveRouted = live.chain("routed")?.rules.last?.statements.contains(.verdict(.drop)) == true ? RoutedDefault.drop : .accept
+        if liveRouted != policy.routed {
+            changes.append(.changeRouted(from: liveRouted.rawValue, to: policy.routed.rawValue))
+        }
         if livePublished != policy.published {
             changes.append(.changePublished(from: livePublished.rawValue, to: policy.published.rawValue))
         }
@@ -149,9 +157,11 @@ public enum Planner {
                 // An output chain left from outbound rules the policy no longer has is not drift.
                 // So is a forward chain left from `published: filter` after a switch to accept.
                 let leftover = (chain.name == "output" && chain.hook == "output" || chain.name == "forward" && chain.hook == "forward"
-                                || isLayoutChain(chain.name) && chain.hook == nil)
+                                || chain.name == "prerouting" && chain.hook == "prerouting" || chain.name == "postrouting" && chain.hook == "postrouting"
+                                || chain.name == "routed" && chain.hook == nil || isLayoutChain(chain.name) && chain.hook == nil)
                     && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0)
-                        || Renderer.forwardBaseline.contains($0) || $0.comment == Renderer.defaultComment || isLayoutRule($0) }
+                        || Renderer.forwardBaseline.contains($0) || $0.comment == Renderer.defaultComment || isLayoutRule($0)
+                        || $0.statements == [.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")] }
                 if !leftover {
                     changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
                 }
@@ -225,6 +235,22 @@ public enum Planner {
                 changes.append(.drift("counter \(rule.id) is missing (changed outside portctl); apply restores it"))
             }
         }
+        // Forwards and routed rules, by id: their lines in every chain, and their sets.
+        let others: [(id: String, summary: String)] = policy.forwards.map { ($0.id, $0.summary) } + policy.routes.map { ($0.id, $0.summary) }
+        for (id, summary) in others {
+            let want = desired.chains.flatMap(\.rules).filter { $0.ruleID == id }
+            let have = liveRules.filter { $0.ruleID == id }
+            let setNames = IPFamily.allCases.flatMap { [Renderer.setName(id, $0), Renderer.destinationSetName(id, $0)] }
+            let wantSets = setNames.compactMap { desired.set($0) }, haveSets = setNames.compactMap { live.set($0) }
+            if have.isEmpty {
+                changes.append(.addRule(id: id, summary: summary))
+            } else if Set(have) != Set(want) || have.count != want.count || Set(wantSets) != Set(haveSets) {
+                changes.append(.changeRule(id: id, before: "as the kernel holds it (\(have.count) line\(have.count == 1 ? "" : "s"))", after: summary))
+            }
+            if !live.counters.contains(id) {
+                changes.append(.drift("counter \(id) is missing (changed outside portctl); apply restores it"))
+            }
+        }
         for id in liveIDs.subtracting(policyIDs).sorted() where id != "portctl" {
             let have = liveRules.filter { $0.ruleID == id }
             if have.allSatisfy({ looksRendered($0, id: id) }) {
@@ -234,12 +260,15 @@ public enum Planner {
 
         // Objects nothing explains.
         let explainedCounters = Set(desired.counters).union(liveIDs)
-            .union([Renderer.inboundDefaultCounter, Renderer.outboundDefaultCounter, Renderer.publishedDefaultCounter])
+            .union([Renderer.inboundDefaultCounter, Renderer.outboundDefaultCounter, Renderer.publishedDefaultCounter,
+                    Renderer.routedDefaultCounter])
         for counter in live.counters where !explainedCounters.contains(counter) {
             changes.append(.drift("counter \(counter) is not part of the policy (changed outside portctl); apply removes it"))
         }
         let explainedSets = Set(desired.sets.map(\.name))
-            .union(liveIDs.flatMap { id in IPFamily.allCases.flatMap { [Renderer.setName(id, $0), Renderer.rateSetName(id, $0)] } })
+            .union(liveIDs.flatMap { id in
+                IPFamily.allCases.flatMap { [Renderer.setName(id, $0), Renderer.rateSetName(id, $0), Renderer.destinationSetName(id, $0)] }
+            })
         for set in live.sets where !explainedSets.contains(set.name) {
             changes.append(.drift("set \(set.name) is not part of the policy (changed outside portctl); apply removes it"))
         }
@@ -268,7 +297,8 @@ public enum Planner {
 
     /// Whether a rule has the shape portctl renders for this id (its counter is named by the id).
     static func looksRendered(_ rule: Rule, id: String) -> Bool {
-        rule.statements.contains(.counter(id)) && !rule.statements.contains { if case .unknown = $0 { true } else { false } }
+        let isNAT = rule.statements.contains { if case .dnat = $0 { true } else { $0 == .masquerade } }
+        return (rule.statements.contains(.counter(id)) || isNAT) && !rule.statements.contains { if case .unknown = $0 { true } else { false } }
     }
 
     /// A best-effort admin summary of live rules (`allow 26/tcp from 10.0.0.0/8`).

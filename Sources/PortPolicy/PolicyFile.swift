@@ -57,8 +57,9 @@ public enum PolicyFile {
           published: \(policy.published.rawValue)
 
         """
+        if policy.routed != .accept { out += "  routed: \(policy.routed.rawValue)\n" }
         if policy.logDefault { out += "  log: true\n" }
-        if policy.rules.isEmpty {
+        if policy.rules.isEmpty && policy.forwards.isEmpty && policy.routes.isEmpty {
             out += "rules: []\n"
             return out
         }
@@ -84,6 +85,32 @@ public enum PolicyFile {
             if let expires = rule.expires { out += "    expires: \(yamlString(timestamp(expires)))\n" }
             if rule.log { out += "    log: true\n" }
             if let comment = rule.comment { out += "    comment: \(yamlString(comment))\n" }
+        }
+        func addresses(_ key: String, _ list: [IPNetwork]) {
+            guard !list.isEmpty else { return }
+            out += "    \(key): [\(list.map { yamlString($0.description) }.joined(separator: ", "))]\n"
+        }
+        func ports(_ list: [PortRange]) -> String {
+            "[" + list.map { $0.first == $0.last ? "\($0.first)" : yamlString($0.description) }.joined(separator: ", ") + "]"
+        }
+        for forward in policy.forwards {
+            out += "  - id: \(yamlString(forward.id))\n    action: forward\n    protocol: \(forward.proto.rawValue)\n"
+            out += "    ports: \(ports(forward.ports))\n"
+            addresses("from", forward.sources)
+            out += "    to: \(yamlString(forward.to.description))\n"
+            if let toPort = forward.toPort { out += "    to-port: \(toPort)\n" }
+            if forward.masquerade { out += "    masquerade: true\n" }
+            if let interface = forward.interface { out += "    interface: \(yamlString(interface))\n" }
+            if let comment = forward.comment { out += "    comment: \(yamlString(comment))\n" }
+        }
+        for route in policy.routes {
+            out += "  - id: \(yamlString(route.id))\n    action: \(route.action.rawValue)\n    direction: routed\n"
+            out += "    protocol: \(route.proto.rawValue)\n    ports: \(ports(route.ports))\n"
+            addresses("from", route.sources)
+            addresses("to", route.destinations)
+            if let interface = route.inInterface { out += "    interface: \(yamlString(interface))\n" }
+            if let interface = route.outInterface { out += "    out-interface: \(yamlString(interface))\n" }
+            if let comment = route.comment { out += "    comment: \(yamlString(comment))\n" }
         }
         return out
     }
@@ -186,10 +213,11 @@ extension PortPolicy: Codable {
         self.init(table: try top.string("table") ?? PortPolicy.defaultTable)
         if let value = top["defaults"], value != .null {
             let defaults = try DocumentMapping(value, place: "defaults")
-            try defaults.refuseUnknownKeys(["inbound", "outbound", "published", "log"])
+            try defaults.refuseUnknownKeys(["inbound", "outbound", "published", "routed", "log"])
             inbound = try defaults.closed("inbound", InboundDefault.self, field: "defaults.inbound") ?? .drop
             outbound = try defaults.closed("outbound", OutboundDefault.self, field: "defaults.outbound") ?? .accept
             published = try defaults.closed("published", PublishedDefault.self, field: "defaults.published") ?? .filter
+            routed = try defaults.closed("routed", RoutedDefault.self, field: "defaults.routed") ?? .accept
             logDefault = try defaults.bool("log") ?? false
         }
         switch top["rules"] {
@@ -198,7 +226,16 @@ extension PortPolicy: Codable {
         case let .list(items)?:
             rules.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
-                rules.append(try PortRule(document: item, place: "rules[\(index)]"))
+                let place = "rules[\(index)]"
+                // Forwards and routed rules are rules in the file, kinds of their own in the model.
+                let mapping = try DocumentMapping(item, place: place)
+                if case let .scalar(action, _)? = mapping["action"], action == "forward" {
+                    forwards.append(try PortForward(document: mapping))
+                } else if case let .scalar(direction, _)? = mapping["direction"], direction == "routed" {
+                    routes.append(try RoutedRule(document: mapping))
+                } else {
+                    rules.append(try PortRule(document: item, place: place))
+                }
             }
         case let other?:
             throw .invalidDocument("rules: expected a list of rules, found \(other.kindDescription)")
@@ -214,8 +251,12 @@ extension PortPolicy: Codable {
         try defaults.encode(inbound, forKey: AnyKey("inbound"))
         try defaults.encode(outbound, forKey: AnyKey("outbound"))
         try defaults.encode(published, forKey: AnyKey("published"))
+        if routed != .accept { try defaults.encode(routed, forKey: AnyKey("routed")) }
         if logDefault { try defaults.encode(true, forKey: AnyKey("log")) }
-        try container.encode(rules, forKey: AnyKey("rules"))
+        var list = container.nestedUnkeyedContainer(forKey: AnyKey("rules"))
+        for rule in rules { try list.encode(rule) }
+        for forward in forwards { try list.encode(forward) }
+        for route in routes { try list.encode(route) }
     }
 }
 
@@ -267,7 +308,7 @@ extension PortRule: Codable {
         }
     }
 
-    private static func ports(_ value: DocumentValue, path: String) throws(PolicyError) -> [PortRange] {
+    static func ports(_ value: DocumentValue, path: String) throws(PolicyError) -> [PortRange] {
         switch value {
         case let .scalar(text, _):
             return PortRange.merged(try PortRange.parseList(text))
@@ -288,7 +329,7 @@ extension PortRule: Codable {
         }
     }
 
-    private static func addresses(_ value: DocumentValue, key: String, path: String) throws(PolicyError) -> [IPNetwork] {
+    static func addresses(_ value: DocumentValue, key: String, path: String) throws(PolicyError) -> [IPNetwork] {
         switch value {
         case let .scalar(text, _):
             return [try IPNetwork(parsing: text)]
@@ -328,5 +369,92 @@ extension PortRule: Codable {
         try container.encodeIfPresent(limit?.description, forKey: AnyKey("limit"))
         try container.encodeIfPresent(expires.map(PolicyFile.timestamp), forKey: AnyKey("expires"))
         if log { try container.encode(true, forKey: AnyKey("log")) }
+    }
+}
+
+extension PortForward: Encodable {
+    static let keys = ["id", "action", "protocol", "ports", "from", "to", "to-port", "masquerade", "interface", "comment"]
+
+    /// Reads a forward (`action: forward`) of the parsed policy file.
+    init(document rule: DocumentMapping) throws(PolicyError) {
+        guard let id = try rule.string("id") else { throw .invalidDocument("\(rule.place): every rule needs an id") }
+        do throws(PolicyError) {
+            try rule.refuseUnknownKeys(Self.keys)
+            guard let ports = rule["ports"] else {
+                throw PolicyError.invalidPort("", reason: "a forward needs `ports`: a port, a range like 8000-8100, or a list")
+            }
+            guard let target = try rule.string("to") else {
+                throw PolicyError.invalidRule("a forward needs `to`: the address connections go to")
+            }
+            let (address, port) = try PortForward.parseTarget(target)
+            var toPort = port
+            if let text = try rule.string("to-port") {
+                guard toPort == nil else { throw PolicyError.invalidRule("give the target port once: in `to` or in `to-port`") }
+                toPort = try PortForward.parseTarget("0.0.0.1:" + text).port
+            }
+            self.init(id: id, ports: try PortRule.ports(ports, path: rule.path("ports")), to: address, toPort: toPort)
+            if let text = try rule.string("protocol") { proto = try TransportProtocol(parsing: text) }
+            if let value = rule["from"] { sources = try PortRule.addresses(value, key: "from", path: rule.path("from")) }
+            masquerade = try rule.bool("masquerade") ?? false
+            interface = try rule.string("interface")
+            comment = try rule.string("comment")
+        } catch {
+            throw .inRule(id, error)
+        }
+    }
+
+    /// Encodes in the file's shape.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyKey.self)
+        try container.encode(id, forKey: AnyKey("id"))
+        try container.encode("forward", forKey: AnyKey("action"))
+        try container.encode(proto, forKey: AnyKey("protocol"))
+        try container.encode(ports.map(\.description), forKey: AnyKey("ports"))
+        if !sources.isEmpty { try container.encode(sources, forKey: AnyKey("from")) }
+        try container.encode(to.description, forKey: AnyKey("to"))
+        if let toPort { try container.encode(String(toPort), forKey: AnyKey("to-port")) }
+        if masquerade { try container.encode(true, forKey: AnyKey("masquerade")) }
+        try container.encodeIfPresent(interface, forKey: AnyKey("interface"))
+        try container.encodeIfPresent(comment, forKey: AnyKey("comment"))
+    }
+}
+
+extension RoutedRule: Encodable {
+    static let keys = ["id", "action", "direction", "protocol", "ports", "from", "to", "interface", "out-interface", "comment"]
+
+    /// Reads a routed rule (`direction: routed`) of the parsed policy file.
+    init(document rule: DocumentMapping) throws(PolicyError) {
+        guard let id = try rule.string("id") else { throw .invalidDocument("\(rule.place): every rule needs an id") }
+        do throws(PolicyError) {
+            try rule.refuseUnknownKeys(Self.keys)
+            guard let ports = rule["ports"] else {
+                throw PolicyError.invalidPort("", reason: "a rule needs `ports`: a port, a range like 8000-8100, or a list")
+            }
+            self.init(id: id, ports: try PortRule.ports(ports, path: rule.path("ports")))
+            action = try rule.closed("action", RuleAction.self, field: "action") ?? .allow
+            if let text = try rule.string("protocol") { proto = try TransportProtocol(parsing: text) }
+            if let value = rule["from"] { sources = try PortRule.addresses(value, key: "from", path: rule.path("from")) }
+            if let value = rule["to"] { destinations = try PortRule.addresses(value, key: "to", path: rule.path("to")) }
+            inInterface = try rule.string("interface")
+            outInterface = try rule.string("out-interface")
+            comment = try rule.string("comment")
+        } catch {
+            throw .inRule(id, error)
+        }
+    }
+
+    /// Encodes in the file's shape.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyKey.self)
+        try container.encode(id, forKey: AnyKey("id"))
+        try container.encode(action, forKey: AnyKey("action"))
+        try container.encode("routed", forKey: AnyKey("direction"))
+        try container.encode(proto, forKey: AnyKey("protocol"))
+        try container.encode(ports.map(\.description), forKey: AnyKey("ports"))
+        if !sources.isEmpty { try container.encode(sources, forKey: AnyKey("from")) }
+        if !destinations.isEmpty { try container.encode(destinations, forKey: AnyKey("to")) }
+        try container.encodeIfPresent(inInterface, forKey: AnyKey("interface"))
+        try container.encodeIfPresent(outInterface, forKey: AnyKey("out-interface"))
+        try container.encodeIfPresent(comment, forKey: AnyKey("comment"))
     }
 }

@@ -250,6 +250,12 @@ public struct PortPolicy: Sendable, Hashable {
     public var logDefault: Bool = false
     /// Whether the inbound rules and default also govern published (DNATed) ports.
     public var published: PublishedDefault = .filter
+    /// Port forwards (`action: forward` in the file).
+    public var forwards: [PortForward] = []
+    /// Rules for routed traffic (`direction: routed` in the file).
+    public var routes: [RoutedRule] = []
+    /// What happens to routed traffic no route rule matches.
+    public var routed: RoutedDefault = .accept
 
     /// The table name used when a policy names none.
     public static let defaultTable = "portctl"
@@ -293,6 +299,14 @@ public struct PortPolicy: Sendable, Hashable {
         for rule in rules {
             try rule.validate()
             guard seen.insert(rule.id).inserted else { throw .duplicateID(rule.id) }
+        }
+        for forward in forwards {
+            try forward.validate()
+            guard seen.insert(forward.id).inserted else { throw .duplicateID(forward.id) }
+        }
+        for route in routes {
+            try route.validate()
+            guard seen.insert(route.id).inserted else { throw .duplicateID(route.id) }
         }
     }
 

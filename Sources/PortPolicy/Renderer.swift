@@ -74,6 +74,25 @@ public enum Renderer {
             inputRules = ruleLines(policy, .in)
         }
         if policy.published == .filter { counters.append(publishedDefaultCounter) }
+        // Forwards and routed rules: a counter each, and sets for their addresses.
+        for forward in policy.forwards {
+            counters.append(forward.id)
+            for family in IPFamily.allCases {
+                let elements = IPNetwork.merged(forward.sources.filter { $0.family == family })
+                if !elements.isEmpty { sets.append(AddressSet(name: setName(forward.id, family), family: family, merged: elements)) }
+            }
+        }
+        for route in policy.routes {
+            counters.append(route.id)
+            for family in IPFamily.allCases {
+                let from = IPNetwork.merged(route.sources.filter { $0.family == family })
+                if !from.isEmpty { sets.append(AddressSet(name: setName(route.id, family), family: family, merged: from)) }
+                let to = IPNetwork.merged(route.destinations.filter { $0.family == family })
+                if !to.isEmpty { sets.append(AddressSet(name: destinationSetName(route.id, family), family: family, merged: to)) }
+            }
+        }
+        let routedPart = policy.routed == .drop || !policy.routes.isEmpty
+        if routedPart { counters.append(routedDefaultCounter) }
         var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
                             rules: baseline + inputRules
                                 + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault))]
@@ -82,11 +101,30 @@ public enum Renderer {
                                 rules: outputBaseline + ruleLines(policy, .out)
                                     + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter, log: false)))
         }
-        if policy.published == .filter {
-            let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
-            chains.append(Chain(name: "forward", hook: "forward", priority: forwardPriority, policy: "accept",
-                                rules: forwardBaseline + ordered.flatMap { Renderer.rules(for: $0, path: .published) }
-                                    + publishedDefaultRules(policy.inbound, log: policy.logDefault)))
+        if !policy.forwards.isEmpty {
+            chains.append(Chain(name: "prerouting", hook: "prerouting", type: "nat", priority: dstnatPriority, policy: "accept",
+                                rules: policy.forwards.flatMap(dnatRules)))
+        }
+        if policy.forwards.contains(where: \.masquerade) {
+            chains.append(Chain(name: "postrouting", hook: "postrouting", type: "nat", priority: srcnatPriority, policy: "accept",
+                                rules: policy.forwards.filter(\.masquerade).flatMap(masqueradeRules)))
+        }
+        if policy.needsForwardChain {
+            var rules = [forwardBaseline[0], routedPart ? Rule([.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")]) : forwardBaseline[1]]
+            if policy.published == .filter {
+                let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
+                rules += ordered.flatMap { Renderer.rules(for: $0, path: .published) }
+                rules += policy.forwards.flatMap { Renderer.rules(for: $0.acceptRule, path: .published) }
+                rules += publishedDefaultRules(policy.inbound, log: policy.logDefault)
+            }
+            chains.append(Chain(name: "forward", hook: "forward", priority: forwardPriority, policy: "accept", rules: rules))
+        }
+        if routedPart {
+            let ordered = policy.routes.filter { $0.action != .allow } + policy.routes.filter { $0.action == .allow }
+            let end = policy.routed == .drop
+                ? Rule([.counter(routedDefaultCounter), .verdict(.drop)], comment: defaultComment)
+                : Rule([.counter(routedDefaultCounter)], comment: defaultComment)
+            chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: ordered.flatMap(routedRules) + [end]))
         }
         return Table(name: policy.table, counters: counters, sets: sets, chains: chains + dispatched)
     }
@@ -204,6 +242,93 @@ public enum Renderer {
               .verdict(.accept)]),
         Rule([.match(.payload("icmpv6", "type"), op: "==", .string("echo-request")), .limit(rate: 10, per: "second", burst: 20), .verdict(.accept)]),
     ]
+
+    /// The counter that counts routed connections reaching the routed default.
+    public static let routedDefaultCounter = "portctl-default-routed"
+    /// The NAT chains' priorities (`dstnat`, `srcnat`).
+    public static let dstnatPriority = -100, srcnatPriority = 100
+
+    /// The name of a routed rule's destination set for one family: `ID-dst4` or `ID-dst6`.
+    public static func destinationSetName(_ id: String, _ family: IPFamily) -> String {
+        "\(id)-dst\(family == .ipv4 ? "4" : "6")"
+    }
+
+    /// The DNAT lines of a forward, in the NAT prerouting chain: one per protocol (and per port
+    /// when the ports are mapped one to one to other ports).
+    static func dnatRules(_ forward: PortForward) -> [Rule] {
+        let family = forward.to.family == .ipv4 ? "ip" : "ip6"
+        let interface = forward.interface.map { Statement.match(.meta("iifname"), op: "==", .string($0)) }
+        let address: Statement? = forward.sources.isEmpty ? nil
+            : .match(.payload(family, "saddr"), op: "==", .string("@" + setName(forward.id, forward.to.family)))
+        let comment = forward.comment.map { "\(forward.id): \($0)" } ?? forward.id
+        let portCount = PortRange.merged(forward.ports).reduce(0) { $0 + Int($1.last) - Int($1.first) + 1 }
+        let mapped = forward.toPort != nil && portCount > 1
+        var result: [Rule] = []
+        for proto in forward.proto.members {
+            let prefix = [interface, address].compactMap { $0 }
+            if mapped {
+                for range in PortRange.merged(forward.ports) {
+                    for port in range.first...range.last {
+                        result.append(Rule(prefix + [.match(.payload(proto.rawValue, "dport"), op: "==", .number(Int(port))),
+                                                     .dnat(family: family, address: forward.to.description, port: Int(forward.targetPort(for: port)))],
+                                           comment: comment))
+                    }
+                }
+            } else {
+                result.append(Rule(prefix + [.match(.payload(proto.rawValue, "dport"), op: "==", portValue(forward.ports)),
+                                             .dnat(family: family, address: forward.to.description, port: forward.toPort.map(Int.init))],
+                                   comment: comment))
+            }
+        }
+        return result
+    }
+
+    /// The masquerade lines of a forward, in the NAT postrouting chain: its connections, on their
+    /// way to the target, leave with this host's address.
+    static func masqueradeRules(_ forward: PortForward) -> [Rule] {
+        let family = forward.to.family == .ipv4 ? "ip" : "ip6"
+        let comment = forward.comment.map { "\(forward.id): \($0)" } ?? forward.id
+        return forward.proto.members.flatMap { proto in
+            PortRange.merged(forward.ports).map { range in
+                Rule([.match(.ct("status"), op: "in", .string("dnat")), .match(.meta("l4proto"), op: "==", .string(proto.rawValue)),
+                      .match(.ctOriginal("proto-dst"), op: "==", range.first == range.last ? .number(Int(range.first)) : .range(Int(range.first), Int(range.last))),
+                      .match(.payload(family, "daddr"), op: "==", .string(forward.to.description)), .masquerade], comment: comment)
+            }
+        }
+    }
+
+    /// The lines of a routed rule, in the `routed` chain: per protocol and address family.
+    static func routedRules(_ route: RoutedRule) -> [Rule] {
+        let verdictFor: (TransportProtocol) -> Verdict = { proto in
+            switch route.action {
+            case .allow: .accept
+            case .deny: .drop
+            case .reject: proto == .tcp ? .rejectTCPReset : .rejectICMPX("port-unreachable")
+            }
+        }
+        let comment = route.comment.map { "\(route.id): \($0)" } ?? route.id
+        let interfaces = [route.inInterface.map { Statement.match(.meta("iifname"), op: "==", .string($0)) },
+                          route.outInterface.map { Statement.match(.meta("oifname"), op: "==", .string($0)) }].compactMap { $0 }
+        let families: [IPFamily?] = route.sources.isEmpty && route.destinations.isEmpty ? [nil] : route.families.map { $0 }
+        var result: [Rule] = []
+        for proto in route.proto.members {
+            for family in families {
+                var matches = interfaces
+                if let family {
+                    let prefix = family == .ipv4 ? "ip" : "ip6"
+                    if route.sources.contains(where: { $0.family == family }) {
+                        matches.append(.match(.payload(prefix, "saddr"), op: "==", .string("@" + setName(route.id, family))))
+                    }
+                    if route.destinations.contains(where: { $0.family == family }) {
+                        matches.append(.match(.payload(prefix, "daddr"), op: "==", .string("@" + destinationSetName(route.id, family))))
+                    }
+                }
+                matches.append(.match(.payload(proto.rawValue, "dport"), op: "==", portValue(route.ports)))
+                result.append(Rule(matches + [.counter(route.id), .verdict(verdictFor(proto))], comment: comment))
+            }
+        }
+        return result
+    }
 
     /// The top of the forward chain: replies pass, and only connections someone DNATed (a
     /// published port) go on to the inbound rules; routed traffic is not portctl's business here.

@@ -405,6 +405,12 @@ public enum Statement: Sendable, Hashable {
     case log(prefix: String, level: String)
     /// `jump CHAIN`.
     case jump(String)
+    /// `goto CHAIN`: the chain's verdict is final; without one, the base chain's policy applies.
+    case goto(String)
+    /// `dnat ip to ADDR[:PORT]` (`ip6`, `[ADDR]:PORT` for IPv6): a port forward.
+    case dnat(family: String, address: String, port: Int?)
+    /// `masquerade`: rewrite the source to this host's address on the way out.
+    case masquerade
     /// `meta l4proto . th dport vmap { tcp . 26 : jump CHAIN, ... }`: one lookup dispatches a
     /// packet to the chain for its protocol and port. Entries are kept sorted (as listed).
     case dispatch([DispatchEntry])
@@ -418,6 +424,11 @@ public enum Statement: Sendable, Hashable {
             let quoted = left == .meta("iifname") || left == .meta("oifname")
             let opText = (op == "==" || op == "in") ? "" : op + " "
             return "\(left.text) \(opText)\(right.text(quoted: quoted))"
+        case let .goto(chain): return "goto \(chain)"
+        case let .dnat(family, address, port):
+            guard let port else { return "dnat \(family) to \(address)" }
+            return family == "ip6" ? "dnat ip6 to [\(address)]:\(port)" : "dnat \(family) to \(address):\(port)"
+        case .masquerade: return "masquerade"
         case let .counter(name): return "counter name \"\(name)\""
         case .anonymousCounter: return "counter"
         case let .limit(rate, per, burst): return "limit rate \(rate)/\(per) burst \(burst) packets"

@@ -128,6 +128,10 @@ func describe(_ change: PolicyChange) -> String {
         "narrowed rule \(rule.id): now \(rule.summary)"
     case let .updated(rule):
         "updated rule \(rule.id): \(rule.summary)"
+    case let .addedEntry(id, summary):
+        "added rule \(id): \(summary)"
+    case let .removedEntry(id, summary):
+        "removed rule \(id) (\(summary))"
     case let .defaultChanged(name, from, to):
         "changed the \(name) default: \(from) -> \(to)"
     case let .unchanged(reason):

@@ -4,7 +4,7 @@ import PortPolicy
 
 /// The defaults `portctl default` sets.
 enum DefaultName: String, ExpressibleByArgument, CaseIterable {
-    case inbound, outbound, published
+    case inbound, outbound, published, routed
 }
 
 extension Portctl {
@@ -12,13 +12,15 @@ extension Portctl {
     struct Default: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "default",
-            abstract: "Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept.",
+            abstract: "Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept, routed accept|drop.",
             discussion: """
             inbound: what happens to inbound traffic no rule matches. outbound: the same for \
             traffic this host sends (used when the policy has outbound rules). published: whether \
             the inbound rules and default also govern ports that a table DNATs elsewhere (Docker's \
             and Podman's published ports, libvirt's, any DNAT): filter (the default) or accept \
-            (leave them to whoever published them; audit still reports them).
+            (leave them to whoever published them; audit still reports them). routed: traffic this \
+            host routes between networks without DNAT: accept (the default) or drop (then only \
+            'portctl route' flows pass).
 
             Examples:
               portctl default inbound reject
@@ -26,9 +28,9 @@ extension Portctl {
             """
         )
 
-        @Argument(help: "inbound, outbound or published.")
+        @Argument(help: "inbound, outbound, published or routed.")
         var name: DefaultName
-        @Argument(help: "inbound: drop, reject or accept; outbound: accept or drop; published: filter or accept.")
+        @Argument(help: "inbound: drop, reject or accept; outbound: accept or drop; published: filter or accept; routed: accept or drop.")
         var value: String
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
@@ -38,6 +40,7 @@ extension Portctl {
             case .inbound: InboundDefault.allCases.map(\.rawValue)
             case .outbound: OutboundDefault.allCases.map(\.rawValue)
             case .published: PublishedDefault.allCases.map(\.rawValue)
+            case .routed: RoutedDefault.allCases.map(\.rawValue)
             }
             guard allowed.contains(value) else {
                 throw ValidationError("invalid \(name.rawValue) default \"\(value)\": use \(allowed.joined(separator: ", "))")
@@ -57,6 +60,9 @@ extension Portctl {
                 case .published:
                     before = policy.published.rawValue
                     policy.published = PublishedDefault(rawValue: value)!
+                case .routed:
+                    before = policy.routed.rawValue
+                    policy.routed = RoutedDefault(rawValue: value)!
                 }
                 return [before == value ? .unchanged("the \(name.rawValue) default is already \(value)")
                                         : .defaultChanged(name.rawValue, from: before, to: value)]

@@ -27,6 +27,8 @@ extension Portctl {
         var port: String
         @Option(name: .long, help: "The interface the packet arrives on (rules may be limited to one).")
         var interface: String?
+        @Option(name: .long, help: ArgumentHelp("Explain a packet this host would route to this address (not to this host): route rules and the routed default decide.", valueName: "addr"))
+        var to: String?
         @Option(name: .long, help: ArgumentHelp("Explain against the policy inside this saved plan instead of the policy file.", valueName: "file"))
         var plan: String?
         @Flag(name: .long, help: "Print the explanation as JSON.")
@@ -58,6 +60,23 @@ extension Portctl {
                     }
                 } else {
                     policy = try global.loadExisting()
+                }
+                if let to {
+                    guard let destination = IPAddress(to), destination.family == source.family else {
+                        throw PolicyError.invalidSource(to, reason: "expected one address of the source's family, like 203.0.113.2")
+                    }
+                    let (verdict, rule) = policy.evaluate(routed: RoutedPacket(source: source, destination: destination, port: spec.ports[0].first,
+                                                                                proto: spec.proto, inInterface: interface))
+                    let reason = rule.map { "rule \($0.id): \($0.summary)" } ?? "routed default \(policy.routed.rawValue): no route rule matches"
+                    let message = "\(source) -> \(destination) port \(spec.ports[0].first)/\(spec.proto.rawValue), routed: \(verdict.rawValue) (\(reason))"
+                    if json {
+                        struct Routed: Encodable { var source, destination: String; var port: UInt16; var `protocol`, verdict: String; var rule: String?; var message: String }
+                        print(jsonText(Routed(source: source.description, destination: destination.description, port: spec.ports[0].first,
+                                              protocol: spec.proto.rawValue, verdict: verdict.rawValue, rule: rule?.id, message: message)))
+                    } else {
+                        say(message)
+                    }
+                    return
                 }
                 var explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
                 // Whether some table publishes the port by DNAT: only the kernel knows.

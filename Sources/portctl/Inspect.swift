@@ -21,7 +21,9 @@ extension Portctl {
                 return
             }
             say("policy \(global.paths.policyFile) -> table inet \(policy.table)")
-            say("defaults: inbound \(policy.inbound.rawValue), outbound \(policy.outbound.rawValue)")
+            say("defaults: inbound \(policy.inbound.rawValue), outbound \(policy.outbound.rawValue), published \(policy.published.rawValue), routed \(policy.routed.rawValue)")
+            for forward in policy.forwards { say("forward \(forward.id): \(forward.summary)\(forward.comment.map { " (\($0))" } ?? "")") }
+            for route in policy.routes { say("routed \(route.id): \(route.summary)\(route.comment.map { " (\($0))" } ?? "")") }
             if policy.rules.isEmpty {
                 say("no rules")
                 return

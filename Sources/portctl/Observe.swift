@@ -50,7 +50,15 @@ extension Portctl {
             var inSync: Bool
             var defaults: Defaults
             var rules: [RuleStatus]
+            var forwards: [EntryStatus]
+            var routes: [EntryStatus]
             var otherInputChains: [ForeignChain]
+            struct EntryStatus: Encodable {
+                var id: String
+                var summary: String
+                var packets: Int
+                var bytes: Int
+            }
         }
 
         func run() throws {
@@ -80,6 +88,8 @@ extension Portctl {
                               expiresIn: rule.expires.map { max(0, Int($0.timeIntervalSince(now))) },
                               packets: counters[rule.id]?.packets ?? 0, bytes: counters[rule.id]?.bytes ?? 0)
                     },
+                    forwards: policy.forwards.map { .init(id: $0.id, summary: $0.summary, packets: counters[$0.id]?.packets ?? 0, bytes: counters[$0.id]?.bytes ?? 0) },
+                    routes: policy.routes.map { .init(id: $0.id, summary: $0.summary, packets: counters[$0.id]?.packets ?? 0, bytes: counters[$0.id]?.bytes ?? 0) },
                     otherInputChains: others)
                 if json {
                     print(jsonText(report))
@@ -102,6 +112,18 @@ extension Portctl {
                     say("table inet \(policy.table) differs from \(global.paths.policyFile): run 'portctl plan' to see how")
                 }
                 say("defaults: inbound \(policy.inbound.rawValue) (\(report.defaults.packets) packets, \(report.defaults.bytes) bytes reached it), outbound \(policy.outbound.rawValue)")
+                for forward in policy.forwards {
+                    let count = counters[forward.id] ?? (0, 0)
+                    say("forward \(forward.id): \(forward.summary) (\(count.packets) packets, \(count.bytes) bytes)")
+                }
+                for route in policy.routes {
+                    let count = counters[route.id] ?? (0, 0)
+                    say("routed \(route.id): \(route.summary) (\(count.packets) packets, \(count.bytes) bytes)")
+                }
+                if policy.routed == .drop || !policy.routes.isEmpty {
+                    let count = counters[Renderer.routedDefaultCounter] ?? (0, 0)
+                    say("routed default \(policy.routed.rawValue): \(count.packets) packets, \(count.bytes) bytes reached it")
+                }
                 if policy.published == .filter {
                     say("published ports: filtered by the same rules (\(report.defaults.publishedPackets) packets, \(report.defaults.publishedBytes) bytes of DNATed connections reached the default)")
                 } else {
@@ -151,7 +173,15 @@ extension Portctl {
                 // Published ports need the ruleset, which needs CAP_NET_ADMIN; say when they were not read.
                 let published = Privilege.hasNetAdmin ? try Firewall().publishedPorts(excluding: policy.table) : nil
                 if published == nil && !json { warn("ports published by DNAT (containers) were not read: that needs root or CAP_NET_ADMIN") }
-                let findings = ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published ?? [])
+                var findings = ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published ?? [])
+                for family in Set(policy.forwards.map(\.to.family)).sorted(by: { $0 == .ipv4 && $1 == .ipv6 }) {
+                    if let sysctl = HostForwarding.off(for: family) {
+                        let forward = policy.forwards.first { $0.to.family == family }!
+                        findings.insert(Finding(port: forward.ports[0].first, proto: forward.proto == .both ? .tcp : forward.proto, severity: .warning,
+                                                kind: "forwarding-off",
+                                                message: "rule \(forward.id) forwards \(forward.summary), but forwarding is off in this network namespace: set \(sysctl)=1"), at: 0)
+                    }
+                }
                 if json {
                     struct Report: Encodable { var findings: [Finding] }
                     print(jsonText(Report(findings: findings)))

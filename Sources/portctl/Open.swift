@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PortPolicy
+import PortctlDriver
 
 extension Portctl {
     /// `portctl open`: allow ports, from some sources or from any.
@@ -59,7 +60,14 @@ extension Portctl {
 
         func run() throws {
             let request = try global.reporting { try target.request() }
-            try changePolicy(global, change, command: "close") { policy in try policy.close(request) }
+            try changePolicy(global, change, command: "close") { policy in
+                // A forward of these ports goes too: closing a port closes it whatever way it was opened.
+                let forwards = request.direction == .in && request.sources.isEmpty
+                    ? policy.closeForwards(request.spec.ports, proto: request.spec.proto) : []
+                let closed = try policy.close(request)
+                if !forwards.isEmpty, closed.allSatisfy({ if case .unchanged = $0 { true } else { false } }) { return forwards }
+                return closed + forwards
+            }
         }
     }
 
@@ -71,11 +79,16 @@ extension Portctl {
 
         @OptionGroup var target: PortArguments
         @OptionGroup var naming: RuleNaming
+        @OptionGroup var routing: RoutedOptions
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try block(.deny, target, naming, change, global)
+            if routing.routed {
+                try routedRule(.deny, target, naming, routing, change, global)
+            } else {
+                try block(.deny, target, naming, change, global)
+            }
         }
     }
 
@@ -87,11 +100,16 @@ extension Portctl {
 
         @OptionGroup var target: PortArguments
         @OptionGroup var naming: RuleNaming
+        @OptionGroup var routing: RoutedOptions
         @OptionGroup var change: ChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try block(.reject, target, naming, change, global)
+            if routing.routed {
+                try routedRule(.reject, target, naming, routing, change, global)
+            } else {
+                try block(.reject, target, naming, change, global)
+            }
         }
     }
 
@@ -137,4 +155,29 @@ private func block(_ action: RuleAction, _ target: PortArguments, _ naming: Rule
                    _ change: ChangeOptions, _ global: GlobalOptions) throws {
     let request = try global.reporting { try naming.apply(to: target.request()) }
     try changePolicy(global, change, command: action.rawValue) { policy in [try policy.block(request, action: action)] }
+}
+
+/// `--routed` and the interface it leaves by, for `deny` and `reject`.
+struct RoutedOptions: ParsableArguments {
+    @Flag(name: .long, help: "Block routed traffic (this host as a router, no DNAT): --from names senders, --to receivers.")
+    var routed = false
+    @Option(name: .customLong("out-interface"), help: ArgumentHelp("With --routed: only traffic leaving by this interface.", valueName: "name"))
+    var outInterface: String?
+}
+
+/// Adds a routed block (`deny --routed`, `reject --routed`).
+private func routedRule(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming, _ routing: RoutedOptions,
+                        _ change: ChangeOptions, _ global: GlobalOptions) throws {
+    let route = try global.reporting { () throws(PolicyError) -> RoutedRule in
+        if target.out || target.fromFile != nil || naming.log {
+            throw .invalidRule("--routed takes --from, --to, --interface, --out-interface, --id and --comment")
+        }
+        let spec = try PortSpec(parsing: target.ports, services: SystemServices.load())
+        var from: [IPNetwork] = [], to: [IPNetwork] = []
+        for list in target.from { from += try list.parse() }
+        for list in target.to { to += try list.parse() }
+        return RoutedRule(id: naming.id ?? "", ports: spec.ports, proto: spec.proto, action: action, sources: from, destinations: to,
+                          inInterface: target.interface, outInterface: routing.outInterface, comment: naming.comment)
+    }
+    try changePolicy(global, change, command: action.rawValue) { policy in [try policy.add(route)] }
 }

@@ -33,6 +33,8 @@ enum PlanOutput {
                 paint("~ \(id): sources " + (added.map { "+\($0)" } + removed.map { "-\($0)" }).joined(separator: " "), "33")
             case let .changeDefault(direction, from, to):
                 paint("~ default \(direction == .in ? "inbound" : "outbound"): \(from) -> \(to)", "33")
+            case let .changeRouted(from, to):
+                paint("~ default routed: \(from) -> \(to)", "33")
             case let .changePublished(from, to):
                 paint("~ default published: \(from) -> \(to) (\(to == "filter" ? "the inbound rules now govern published ports too" : "published ports are left to whoever published them"))", "33")
             case let .drift(detail):

@@ -32,7 +32,7 @@ import Testing
     /// per-source meters of `limit`, `log` statements, timed sets of `expires` (with their
     /// countdowns) and the verdict-map dispatch of more than 32 rules. Each must read back as the
     /// rendered model, and plan nothing.
-    @Test(arguments: ["limit-and-log", "timed", "dispatch"])
+    @Test(arguments: ["limit-and-log", "timed", "dispatch", "routing"])
     func capturedListingsReadBackAsTheRenderedModel(_ name: String) throws {
         let policy = try PolicyFile.decode(Self.fixture(name + ".yaml"))
         let live = try #require(try LiveTable.read(json: Self.fixture(name + ".json"), table: "portctl"))
@@ -55,6 +55,11 @@ import Testing
             #expect(live.chains.flatMap(\.rules).contains { $0.statements.contains { if case .log = $0 { true } else { false } } })
         case "timed":
             #expect(live.sets.contains { $0.kind == .timed && $0.expiresIn != nil })
+        case "routing":
+            let statements = live.chains.flatMap(\.rules).flatMap(\.statements)
+            #expect(statements.contains(.dnat(family: "ip", address: "203.0.113.2", port: 2525)))
+            #expect(statements.contains(.masquerade) && statements.contains(.goto("routed")))
+            #expect(live.chain("prerouting")?.type == "nat" && live.chain("routed") != nil)
         default:
             #expect(live.chains.flatMap(\.rules).contains { $0.statements.contains { if case .dispatch = $0 { true } else { false } } })
             #expect(live.chains.count > 32)

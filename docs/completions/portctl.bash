@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route help' -- "${cur}"))
         ;;
     esac
 }
@@ -258,9 +258,9 @@ _portctl_close() {
 
 _portctl_deny() {
     repeating_flags=()
-    non_repeating_flags=(--out --log --dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--out --log --routed --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--from-file --interface --comment --id --confirm --policy)
+    non_repeating_options=(--from-file --interface --comment --id --out-interface --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -281,6 +281,9 @@ _portctl_deny() {
         return
         ;;
     '--id')
+        return
+        ;;
+    '--out-interface')
         return
         ;;
     '--confirm')
@@ -294,9 +297,9 @@ _portctl_deny() {
 
 _portctl_reject() {
     repeating_flags=()
-    non_repeating_flags=(--out --log --dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--out --log --routed --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--from-file --interface --comment --id --confirm --policy)
+    non_repeating_options=(--from-file --interface --comment --id --out-interface --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -317,6 +320,9 @@ _portctl_reject() {
         return
         ;;
     '--id')
+        return
+        ;;
+    '--out-interface')
         return
         ;;
     '--confirm')
@@ -410,12 +416,15 @@ _portctl_explain() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--interface --plan --policy)
+    non_repeating_options=(--interface --to --plan --policy)
     __portctl_offer_flags_options 2
 
     # Offer option value completions
     case "${prev}" in
     '--interface')
+        return
+        ;;
+    '--to')
         return
         ;;
     '--plan')
@@ -583,7 +592,76 @@ _portctl_default() {
     # Offer positional completions
     case "${positional_number}" in
     1)
-        __portctl_add_completions -W 'inbound'$'\n''outbound'$'\n''published'
+        __portctl_add_completions -W 'inbound'$'\n''outbound'$'\n''published'$'\n''routed'
+        return
+        ;;
+    esac
+}
+
+_portctl_forward() {
+    repeating_flags=()
+    non_repeating_flags=(--masquerade --dry-run --force --json --verbose --version -h --help)
+    repeating_options=(--from)
+    non_repeating_options=(--to --interface --id --comment --confirm --policy)
+    __portctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--to')
+        return
+        ;;
+    '--from')
+        return
+        ;;
+    '--interface')
+        return
+        ;;
+    '--id')
+        return
+        ;;
+    '--comment')
+        return
+        ;;
+    '--confirm')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_route() {
+    repeating_flags=()
+    non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
+    repeating_options=(--from --to)
+    non_repeating_options=(--in --out --id --comment --confirm --policy)
+    __portctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--from')
+        return
+        ;;
+    '--to')
+        return
+        ;;
+    '--in')
+        return
+        ;;
+    '--out')
+        return
+        ;;
+    '--id')
+        return
+        ;;
+    '--comment')
+        return
+        ;;
+    '--confirm')
+        return
+        ;;
+    '--policy')
         return
         ;;
     esac

@@ -68,14 +68,16 @@ _portctl() {
             'rollback:Restore the policy file and ruleset in force before the last applied change (run it again to redo).'
             'history:List applied changes: when, by whom, from where, and what changed (the last 50 are kept).'
             'disable:Remove portctl'\''s nftables table; the policy file stays, and '\''portctl apply'\'' restores it.'
-            'default:Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept.'
+            'default:Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept, routed accept|drop.'
+            'forward:Forward ports arriving here to another address (a router'\''s port forwarding), from the given sources.'
+            'route:Allow traffic this host routes from some networks to others, on these ports (segmentation).'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -148,6 +150,8 @@ _portctl_deny() {
         '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
         '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
         '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
+        '--routed[Block routed traffic (this host as a router, no DNAT)\: --from names senders, --to receivers.]'
+        '--out-interface[With --routed\: only traffic leaving by this interface.]:name:'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
@@ -174,6 +178,8 @@ _portctl_reject() {
         '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
         '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
         '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
+        '--routed[Block routed traffic (this host as a router, no DNAT)\: --from names senders, --to receivers.]'
+        '--out-interface[With --routed\: only traffic leaving by this interface.]:name:'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
@@ -269,6 +275,7 @@ _portctl_explain() {
         ':address:'
         ':port\[/proto\]:'
         '--interface[The interface the packet arrives on (rules may be limited to one).]:interface:'
+        '--to[Explain a packet this host would route to this address (not to this host)\: route rules and the routed default decide.]:addr:'
         '--plan[Explain against the policy inside this saved plan instead of the policy file.]:file:'
         '--json[Print the explanation as JSON.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
@@ -404,10 +411,58 @@ _portctl_disable() {
 
 _portctl_default() {
     local -i ret=1
-    local -ar _name=('inbound' 'outbound' 'published')
+    local -ar _name=('inbound' 'outbound' 'published' 'routed')
     local -ar arg_specs=(
         ':name:{__portctl_complete "${_name[@]}"}'
         ':value:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_forward() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':ports:'
+        '--to[Where connections go\: ADDR, ADDR\:PORT or \[IPV6\]\:PORT.]:addr\[\:port\]:'
+        '*--from[Who may use the forward\: addresses or CIDRs of the target'\''s family, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '--masquerade[Also rewrite the source to this host'\''s address.]'
+        '--interface[Only traffic arriving on this interface.]:name:'
+        '--id[The rule id; derived from the ports when omitted.]:id:'
+        '--comment[A note kept in the policy and the nftables comment.]:text:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_route() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':ports:'
+        '*--from[Sending networks, comma-separated; repeatable. Without it\: any.]:addr:'
+        '*--to[Receiving networks, comma-separated; repeatable. Without it\: any.]:addr:'
+        '--in[Only traffic arriving on this interface.]:name:'
+        '--out[Only traffic leaving by this interface.]:name:'
+        '--id[The rule id; derived from the ports when omitted.]:id:'
+        '--comment[A note kept in the policy and the nftables comment.]:text:'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'

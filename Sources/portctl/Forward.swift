@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl forward`: a port forward (DNAT) to another machine.
+    struct Forward: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "forward",
+            abstract: "Forward ports arriving here to another address (a router's port forwarding), from the given sources.",
+            discussion: """
+            Connections to this host on PORTS are sent on to ADDR (and PORT, when given; a range \\
+            maps to a range of the same size). Only the --from sources may use the forward; \\
+            deny and reject rules for them still win. --masquerade also rewrites the source, for \\
+            a server whose route back does not pass through this host. Forwarding must be on \\
+            (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding): portctl warns, never sets it.
+
+            Examples:
+              portctl forward 26 --to 203.0.113.2:2525 --from 198.51.100.0/24
+              portctl forward 53/udp --to [2001:db8::53]
+            """
+        )
+
+        @Argument(help: ArgumentHelp("Ports on this host: 26, 26/udp, 8000-8100.", valueName: "ports"))
+        var ports: String
+        @Option(name: .long, help: ArgumentHelp("Where connections go: ADDR, ADDR:PORT or [IPV6]:PORT.", valueName: "addr[:port]"))
+        var to: String
+        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Who may use the forward: addresses or CIDRs of the target's family, comma-separated; repeatable. Without it: any source.", valueName: "addr"))
+        var from: [SourceList] = []
+        @Flag(name: .long, help: "Also rewrite the source to this host's address.")
+        var masquerade = false
+        @Option(name: .long, help: ArgumentHelp("Only traffic arriving on this interface.", valueName: "name"))
+        var interface: String?
+        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
+        var id: String?
+        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
+        var comment: String?
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let forward = try global.reporting { () throws(PolicyError) -> PortForward in
+                let spec = try PortSpec(parsing: ports, services: SystemServices.load())
+                let (address, port) = try PortForward.parseTarget(to)
+                var sources: [IPNetwork] = []
+                for list in from { sources += try list.parse() }
+                let forward = PortForward(id: id ?? "", ports: spec.ports, proto: spec.proto, sources: sources, interface: interface,
+                                          comment: comment, to: address, toPort: port, masquerade: masquerade)
+                // Checked before any warning: bad input gets its one line and nothing else.
+                var checked = forward
+                if checked.id.isEmpty { checked.id = "fwd-check" }
+                try checked.validate()
+                return forward
+            }
+            if forward.sources.isEmpty {
+                warn("forwarded \(PortRange.merged(forward.ports).map(\.description).joined(separator: ","))/\(forward.proto.rawValue) is open to ANY source address; use --from to restrict it")
+            }
+            if let sysctl = HostForwarding.off(for: forward.to.family) {
+                warn("forwarding is off in this network namespace, so nothing will be forwarded: set \(sysctl)=1 (sysctl -w \(sysctl)=1, and in /etc/sysctl.d to keep it)")
+            }
+            try changePolicy(global, change, command: "forward") { policy in [try policy.add(forward)] }
+        }
+    }
+
+    /// `portctl route`: allow routed traffic between segments.
+    struct Route: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "route",
+            abstract: "Allow traffic this host routes from some networks to others, on these ports (segmentation).",
+            discussion: """
+            Only matters with 'portctl default routed drop' (the default is accept, so installing \\
+            portctl on a router breaks nothing). Replies of allowed connections pass; 'deny \\
+            --routed' and 'reject --routed' win over route.
+
+            Example:
+              portctl default routed drop
+              portctl route 26 --from 198.51.100.0/24 --to 203.0.113.0/24
+            """
+        )
+
+        @Argument(help: ArgumentHelp("Destination ports: 26, 53/udp, 8000-8100.", valueName: "ports"))
+        var ports: String
+        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Sending networks, comma-separated; repeatable. Without it: any.", valueName: "addr"))
+        var from: [SourceList] = []
+        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Receiving networks, comma-separated; repeatable. Without it: any.", valueName: "addr"))
+        var to: [SourceList] = []
+        @Option(name: .customLong("in"), help: ArgumentHelp("Only traffic arriving on this interface.", valueName: "name"))
+        var inInterface: String?
+        @Option(name: .customLong("out"), help: ArgumentHelp("Only traffic leaving by this interface.", valueName: "name"))
+        var outInterface: String?
+        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
+        var id: String?
+        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
+        var comment: String?
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let route = try global.reporting { () throws(PolicyError) -> RoutedRule in
+                let spec = try PortSpec(parsing: ports, services: SystemServices.load())
+                var sources: [IPNetwork] = [], destinations: [IPNetwork] = []
+                for list in from { sources += try list.parse() }
+                for list in to { destinations += try list.parse() }
+                return RoutedRule(id: id ?? "", ports: spec.ports, proto: spec.proto, sources: sources, destinations: destinations,
+                                  inInterface: inInterface, outInterface: outInterface, comment: comment)
+            }
+            try changePolicy(global, change, command: "route") { policy in [try policy.add(route)] }
+        }
+    }
+}
+
+/// Whether this network namespace forwards packets (portctl reads it, never sets it).
+enum HostForwarding {
+    /// The sysctl to set when forwarding is off for `family`, else nil.
+    static func off(for family: IPFamily) -> String? {
+        let key = family == .ipv4 ? "net.ipv4.ip_forward" : "net.ipv6.conf.all.forwarding"
+        let path = "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines) == "0" ? key : nil
+    }
+}
