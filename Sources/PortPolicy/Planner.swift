@@ -114,7 +114,7 @@ public enum Planner {
 
     /// Whether a chain name is one portctl's own layouts use for rule and dispatch chains.
     static func isLayoutChain(_ name: String) -> Bool {
-        name.hasPrefix("rule-") || name.hasPrefix("ports-")
+        ["rule-", "ports-", "route-", "rports-"].contains { name.hasPrefix($0) }
     }
 
     // MARK: Describing

@@ -124,7 +124,17 @@ public enum Renderer {
             let end = policy.routed == .drop
                 ? Rule([.counter(routedDefaultCounter), .verdict(.drop)], comment: defaultComment)
                 : Rule([.counter(routedDefaultCounter)], comment: defaultComment)
-            chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: ordered.flatMap(routedRules) + [end]))
+            // Many flows: the same dispatch by protocol and port as the input chain's, so 1,000
+            // flows cost two map lookups and their own port's rules, not a walk over all of them.
+            if policy.routes.count > dispatchThreshold {
+                let layout = dispatch(policy.routes.map {
+                    DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: routedRules($0))
+                }, chainPrefix: "route-", segmentPrefix: "rports-")
+                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: layout.input + [end]))
+                dispatched += layout.chains
+            } else {
+                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: ordered.flatMap(routedRules) + [end]))
+            }
         }
         return Table(name: policy.table, counters: counters, sets: sets, chains: chains + dispatched)
     }
@@ -139,9 +149,25 @@ public enum Renderer {
     /// that jumps to each rule covering that port, in file order. Blocks still come first and a
     /// packet meets the same rules in the same order as in the linear layout.
     static func dispatch(_ rules: [PortRule]) -> (input: [Rule], chains: [Chain]) {
-        var chains: [Chain] = rules.map { Chain(name: "rule-\($0.id)", hook: nil, type: nil, policy: nil, rules: Renderer.rules(for: $0)) }
+        dispatch(rules.map { DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: Renderer.rules(for: $0)) },
+                 chainPrefix: "rule-", segmentPrefix: "ports-")
+    }
+
+    /// One rule for ``dispatch(_:chainPrefix:segmentPrefix:)``: its lines go to a chain of its own.
+    struct DispatchItem {
+        var id: String
+        var isBlock: Bool
+        var proto: TransportProtocol
+        var ports: [PortRange]
+        var lines: [Rule]
+    }
+
+    /// The dispatch layout for any kind of rule (inbound: `rule-ID` and `ports-...` chains;
+    /// routed: `route-ID` and `rports-...`).
+    static func dispatch(_ rules: [DispatchItem], chainPrefix: String, segmentPrefix: String) -> (input: [Rule], chains: [Chain]) {
+        var chains: [Chain] = rules.map { Chain(name: chainPrefix + $0.id, hook: nil, type: nil, policy: nil, rules: $0.lines) }
         var input: [Rule] = []
-        for (label, members) in [("block", rules.filter { $0.action != .allow }), ("allow", rules.filter { $0.action == .allow })] {
+        for (label, members) in [("block", rules.filter(\.isBlock)), ("allow", rules.filter { !$0.isBlock })] {
             var entries: [DispatchEntry] = []
             var segmentChains: [[String]: String] = [:]
             for proto in [TransportProtocol.tcp, .udp] {
@@ -154,14 +180,14 @@ public enum Renderer {
                     guard let segment = pending else { return }
                     let target: String
                     if segment.ids.count == 1 {
-                        target = "rule-\(segment.ids[0])"
+                        target = chainPrefix + segment.ids[0]
                     } else if let existing = segmentChains[segment.ids] {
                         target = existing
                     } else {
-                        target = "ports-\(label)-\(segmentChains.count + 1)"
+                        target = "\(segmentPrefix)\(label)-\(segmentChains.count + 1)"
                         segmentChains[segment.ids] = target
                         chains.append(Chain(name: target, hook: nil, type: nil, policy: nil,
-                                            rules: segment.ids.map { Rule([.jump("rule-\($0)")]) }))
+                                            rules: segment.ids.map { Rule([.jump(chainPrefix + $0)]) }))
                     }
                     entries.append(DispatchEntry(proto: proto.rawValue, ports: try! PortRange(segment.first, segment.last), chain: target))
                 }

@@ -66,6 +66,37 @@ struct RouterTests {
         #expect(try lab.kernelMatchesPolicy())
     }
 
+    /// Above the dispatch threshold the routed chain looks flows up by protocol and port; the
+    /// packets must still meet exactly what explain says, and plans stay exact.
+    @Test func manyRouteFlowsDispatchThroughVerdictMaps() throws {
+        let lab = try router()
+        defer { lab.cleanup() }
+        var policy = PortPolicy(rules: [PortRule(id: "ssh", ports: [try PortRange(22)])])
+        policy.routed = .drop
+        for index in 0..<40 {
+            policy.routes.append(RoutedRule(id: "flow\(index)", ports: [try PortRange(1000 + index)],
+                                            sources: [try IPNetwork(parsing: "10.\(index).0.0/16")], destinations: [try IPNetwork(parsing: "203.0.113.0/24")]))
+        }
+        policy.routes.append(RoutedRule(id: "mail", ports: [try PortRange(26), try PortRange(27)], sources: [try IPNetwork(parsing: "198.51.100.0/24")],
+                                        destinations: [try IPNetwork(parsing: "203.0.113.2")]))
+        policy.routes.append(RoutedRule(id: "no-27", ports: [try PortRange(27)], action: .deny, sources: [try IPNetwork(parsing: NetLab.clientA4)]))
+        try PolicyFile.encode(policy).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
+        let applied = try lab.portctl("apply")
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try lab.nft("list", "chain", "inet", "portctl", "routed").stdout.contains("vmap"))
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: 27) == .timedOut, "the block wins")
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.clientA4, port: 26) == .timedOut)
+        #expect(try lab.kernelMatchesPolicy())
+        // Back under the threshold: the layout chains go, and nothing else changes.
+        policy.routes.removeFirst(35)
+        try PolicyFile.encode(policy).write(toFile: lab.policyPath, atomically: true, encoding: .utf8)
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try lab.kernelMatchesPolicy())
+        #expect(!(try lab.nft("list", "table", "inet", "portctl").stdout.contains("rports-")))
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: 26) == .connected)
+    }
+
     @Test func forwardingOffIsAWarningAndAnAuditFinding() throws {
         let lab = try NetLab()
         defer { lab.cleanup() }
