@@ -139,6 +139,8 @@ public struct KernelSnapshot: Sendable {
     public var dormant: Bool
     /// Whether the table matches the policy (an empty plan).
     public var inSync: Bool
+    /// How many changes the plan from the kernel to the policy holds (0 when in sync).
+    public var changes: Int = 0
     /// Named counter values in portctl's table: name to packets and bytes.
     public var counters: [String: (packets: Int, bytes: Int)]
     /// Base chains of other tables on the input hook (their drop wins over portctl's accept).
@@ -176,15 +178,31 @@ extension Firewall {
         }
         live.flags = listing.flags
         guard live.isPortctls else { throw ForeignTableError(table: policy.table) }
-        let inSync = Planner.plan(policy, desired: desired, live: live, now: now).isEmpty
+        let changes = Planner.plan(policy, desired: desired, live: live, now: now).changes.count
+        let inSync = changes == 0
         // Cached only when nothing was committed during the listing (see ``plan(_:stateDirectory:held:)``).
         if inSync, !desired.hasTimedSets, !policy.rules.contains(where: { $0.isExpired(at: now) }),
            let before, backend.generation() == before {
             LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory,
                              generation: before)
         }
-        return KernelSnapshot(tablePresent: true, dormant: live.isDormant, inSync: inSync,
+        return KernelSnapshot(tablePresent: true, dormant: live.isDormant, inSync: inSync, changes: changes,
                               counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)
+    }
+
+    /// Everything `portctl metrics` and `status --nagios` report, read without the write lock
+    /// and, when the generation cache vouches for the table, without listing set elements.
+    public func metrics(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> (snapshot: MetricsSnapshot, changes: Int) {
+        let kernel = try snapshot(for: policy, stateDirectory: stateDirectory, now: now)
+        let published = (try? publishedPorts(excluding: policy.table)) ?? []
+        var findings: [Finding.Severity: Int] = [:]
+        for finding in ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published, at: now) {
+            findings[finding.severity, default: 0] += 1
+        }
+        let lastApply = (try? StateStore(directory: stateDirectory).latest()).flatMap { $0 }.flatMap { Timestamp.parse($0.time) }
+        let snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
+                                       counters: kernel.counters, lastApply: lastApply, findings: findings, now: now)
+        return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }
 }
 

@@ -12,7 +12,32 @@ extension Portctl {
 
         @Flag(name: .long, help: "Print the status as JSON.")
         var json = false
+        @Flag(name: .long, help: "Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
+        var nagios = false
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            if json && nagios { throw ValidationError("--json and --nagios do not go together: pick one output") }
+        }
+
+        /// `status --nagios`: never a one-line error of its own, always the plugin's line and code.
+        func nagiosCheck() -> Never {
+            let check: NagiosCheck
+            do {
+                let policy = try global.loadExisting()
+                if !Privilege.hasNetAdmin {
+                    check = .unknown("reading the kernel needs root or CAP_NET_ADMIN")
+                } else {
+                    try global.refuseUntrustedStateFolder()
+                    let (snapshot, changes) = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory)
+                    check = NagiosCheck(snapshot, drift: changes)
+                }
+            } catch {
+                check = .unknown(Failure.from(error, verbose: false).message)
+            }
+            print(check.line)
+            Foundation.exit(check.state.rawValue)
+        }
 
         struct Report: Encodable {
             struct RuleStatus: Encodable {
@@ -62,6 +87,7 @@ extension Portctl {
         }
 
         func run() throws {
+            if nagios { nagiosCheck() }
             try global.reporting {
                 let policy = try global.loadExisting()
                 try requireNetAdmin("reading the kernel's table and counters")

@@ -66,6 +66,7 @@ enum KernelLab {
     if KernelLab.required {
         #expect(KernelLab.available, Comment(rawValue: KernelLab.reason))
         #expect(DockerLab.installed, Comment(rawValue: DockerLab.reason))
+        #expect(MonitoringLab.installed, Comment(rawValue: MonitoringLab.reason))
     }
 }
 

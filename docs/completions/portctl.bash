@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route metrics help' -- "${cur}"))
         ;;
     esac
 }
@@ -369,7 +369,7 @@ _portctl_list() {
 
 _portctl_status() {
     repeating_flags=()
-    non_repeating_flags=(--json --verbose --version -h --help)
+    non_repeating_flags=(--json --nagios --verbose --version -h --help)
     repeating_options=()
     non_repeating_options=(--policy)
     __portctl_offer_flags_options 0
@@ -659,6 +659,24 @@ _portctl_route() {
         return
         ;;
     '--confirm')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_metrics() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--textfile --policy)
+    __portctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--textfile')
         return
         ;;
     '--policy')

@@ -71,13 +71,14 @@ _portctl() {
             'default:Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept, routed accept|drop.'
             'forward:Forward ports arriving here to another address (a router'\''s port forwarding), from the given sources.'
             'route:Allow traffic this host routes from some networks to others, on these ports (segmentation).'
+            'metrics:Print Prometheus metrics: every rule'\''s packets and bytes, the defaults, in sync or not, audit findings.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -230,6 +231,7 @@ _portctl_status() {
     local -i ret=1
     local -ar arg_specs=(
         '--json[Print the status as JSON.]'
+        '--nagios[Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
@@ -467,6 +469,20 @@ _portctl_route() {
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
         '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_metrics() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--textfile[Write DIR/portctl.prom atomically (mode 0644) for node_exporter'\''s textfile collector instead of printing.]:dir:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'

@@ -1,0 +1,167 @@
+public import Foundation
+
+/// What `portctl metrics` exports, gathered by the driver: the policy, the live counters and
+/// what portctl knows about the kernel and the host. Turned into the Prometheus text exposition
+/// format by ``text``.
+public struct MetricsSnapshot: Sendable {
+    /// The policy file's policy.
+    public var policy: PortPolicy
+    /// Whether portctl's table is in the kernel.
+    public var tablePresent: Bool
+    /// Whether it is dormant (switched off outside portctl).
+    public var dormant: Bool
+    /// Whether it matches the policy.
+    public var inSync: Bool
+    /// Named counter values: name to packets and bytes.
+    public var counters: [String: (packets: Int, bytes: Int)]
+    /// When the last change was applied, if the history knows.
+    public var lastApply: Date?
+    /// Audit findings by severity.
+    public var findings: [Finding.Severity: Int]
+    /// When this was read (time-boxed rules that expired by then are left out).
+    public var now: Date
+
+    /// Makes a snapshot.
+    public init(policy: PortPolicy, tablePresent: Bool, dormant: Bool, inSync: Bool, counters: [String: (packets: Int, bytes: Int)],
+                lastApply: Date?, findings: [Finding.Severity: Int], now: Date = Date()) {
+        self.policy = policy
+        self.tablePresent = tablePresent
+        self.dormant = dormant
+        self.inSync = inSync
+        self.counters = counters
+        self.lastApply = lastApply
+        self.findings = findings
+        self.now = now
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4): HELP and TYPE for every family,
+    /// counters named `_total`, label values escaped.
+    ///
+    /// One named counter counts a rule's packets on every path it has (an inbound rule counts
+    /// what reaches this host and what it admits to published ports alike), so `path` says where
+    /// the rule applies: `input` (inbound rules), `output`, `forward` (port forwards) or `routed`.
+    public var text: String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: [(String, String)], value: String)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for sample in samples {
+                let labels = sample.labels.isEmpty ? "" : "{" + sample.labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+                out += "\(name)\(labels) \(sample.value)\n"
+            }
+        }
+        let effective = policy.effective(at: now)
+        var rules: [(labels: [(String, String)], id: String)] = effective.rules.map { rule in
+            ([("id", rule.id), ("action", rule.action.rawValue), ("direction", rule.direction.rawValue), ("protocol", rule.proto.rawValue),
+              ("ports", PortRange.merged(rule.ports).map(\.description).joined(separator: ",")),
+              ("path", rule.direction == .in ? "input" : "output")], rule.id)
+        }
+        rules += effective.forwards.map { forward in
+            ([("id", forward.id), ("action", "forward"), ("direction", "in"), ("protocol", forward.proto.rawValue),
+              ("ports", PortRange.merged(forward.ports).map(\.description).joined(separator: ",")), ("path", "forward")], forward.id)
+        }
+        rules += effective.routes.map { route in
+            ([("id", route.id), ("action", route.action.rawValue), ("direction", "routed"), ("protocol", route.proto.rawValue),
+              ("ports", PortRange.merged(route.ports).map(\.description).joined(separator: ",")), ("path", "routed")], route.id)
+        }
+        family("portctl_rule_packets_total", "counter", "Packets a rule of the policy matched (its named nftables counter).",
+               rules.map { ($0.labels, "\(counters[$0.id]?.packets ?? 0)") })
+        family("portctl_rule_bytes_total", "counter", "Bytes a rule of the policy matched (its named nftables counter).",
+               rules.map { ($0.labels, "\(counters[$0.id]?.bytes ?? 0)") })
+        var defaults: [(String, String)] = [("in", Renderer.inboundDefaultCounter)]
+        if policy.hasOutboundRules { defaults.append(("out", Renderer.outboundDefaultCounter)) }
+        if policy.published == .filter { defaults.append(("published", Renderer.publishedDefaultCounter)) }
+        if policy.routed == .drop || !policy.routes.isEmpty { defaults.append(("routed", Renderer.routedDefaultCounter)) }
+        family("portctl_default_packets_total", "counter", "Packets that reached a default (what no rule matched: scans land here).",
+               defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.packets ?? 0)") })
+        family("portctl_default_bytes_total", "counter", "Bytes that reached a default.",
+               defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.bytes ?? 0)") })
+        family("portctl_in_sync", "gauge", "1 when the kernel's table matches the policy file, else 0.", [([], inSync ? "1" : "0")])
+        family("portctl_table_present", "gauge", "1 when portctl's table is in the kernel, else 0.", [([], tablePresent ? "1" : "0")])
+        family("portctl_table_dormant", "gauge", "1 when portctl's table is switched off (flags dormant), else 0.", [([], dormant ? "1" : "0")])
+        family("portctl_rules", "gauge", "Rules in the policy in force (expired ones left out).", [([], "\(rules.count)")])
+        family("portctl_rule_sources", "gauge", "Addresses and networks a rule lists (from the policy file; 0 means any).",
+               effective.rules.map { ([("id", $0.id)], "\($0.sources.count)") } + effective.forwards.map { ([("id", $0.id)], "\($0.sources.count)") }
+                   + effective.routes.map { ([("id", $0.id)], "\($0.sources.count)") })
+        family("portctl_rule_expiry_timestamp_seconds", "gauge", "When a time-boxed rule (--for) closes, in seconds since 1970.",
+               effective.rules.compactMap { rule in rule.expires.map { ([("id", rule.id)], "\(Int($0.timeIntervalSince1970))") } })
+        family("portctl_last_apply_timestamp_seconds", "gauge", "When the last change was applied, in seconds since 1970 (0: none recorded).",
+               [([], "\(Int(lastApply?.timeIntervalSince1970 ?? 0))")])
+        family("portctl_audit_findings", "gauge", "Findings of portctl audit, by severity.",
+               [Finding.Severity.high, .warning, .info].map { ([("severity", $0.rawValue)], "\(findings[$0] ?? 0)") })
+        return out
+    }
+
+    /// A label value escaped as the exposition format asks: backslash, double quote, newline.
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// A monitoring-plugins (Nagios, Icinga) verdict: `status --nagios`.
+public struct NagiosCheck: Sendable, Hashable {
+    /// The plugin states and their exit codes.
+    public enum State: Int32, Sendable, Hashable {
+        /// All is as the policy says.
+        case ok = 0
+        /// Worth a look: an audit warning, a rule expiring within the hour.
+        case warning = 1
+        /// The firewall is not what the policy says, or is missing, or exposes a sensitive port.
+        case critical = 2
+        /// The policy could not be read.
+        case unknown = 3
+
+        /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
+        public var label: String { ["OK", "WARNING", "CRITICAL", "UNKNOWN"][Int(rawValue)] }
+    }
+
+    /// The state.
+    public var state: State
+    /// The one line: `PORTCTL OK - ... | rules=3 default_packets=12 drift=0`.
+    public var line: String
+
+    /// Judges a snapshot. `drift` is the number of changes the kernel differs by.
+    public init(_ snapshot: MetricsSnapshot, drift: Int) {
+        let effective = snapshot.policy.effective(at: snapshot.now)
+        let soon = effective.rules.filter { rule in rule.expires.map { $0.timeIntervalSince(snapshot.now) < 3600 } ?? false }
+        var problems: [String] = []
+        var state = State.ok
+        if !snapshot.tablePresent {
+            state = .critical
+            problems.append("table inet \(snapshot.policy.table) is not in the kernel")
+        } else if snapshot.dormant {
+            state = .critical
+            problems.append("table inet \(snapshot.policy.table) is dormant (switched off)")
+        } else if !snapshot.inSync {
+            state = .critical
+            problems.append("the kernel differs from the policy (\(drift) change\(drift == 1 ? "" : "s"); run portctl plan)")
+        }
+        if let high = snapshot.findings[.high], high > 0 {
+            state = .critical
+            problems.append("\(high) high audit finding\(high == 1 ? "" : "s")")
+        }
+        if let warnings = snapshot.findings[.warning], warnings > 0 {
+            if state == .ok { state = .warning }
+            problems.append("\(warnings) audit warning\(warnings == 1 ? "" : "s")")
+        }
+        if !soon.isEmpty {
+            if state == .ok { state = .warning }
+            problems.append("\(soon.map(\.id).joined(separator: ", ")) expire\(soon.count == 1 ? "s" : "") within the hour")
+        }
+        let rules = effective.rules.count + effective.forwards.count + effective.routes.count
+        let summary = problems.isEmpty ? "table inet \(snapshot.policy.table) matches the policy, \(rules) rule\(rules == 1 ? "" : "s")" : problems.joined(separator: "; ")
+        let defaultPackets = snapshot.counters[Renderer.inboundDefaultCounter]?.packets ?? 0
+        self.state = state
+        line = "PORTCTL \(state.label) - \(summary) | rules=\(rules) default_packets=\(defaultPackets)c drift=\(drift)"
+    }
+
+    /// The line for a policy that could not be read.
+    public static func unknown(_ reason: String) -> NagiosCheck {
+        NagiosCheck(state: .unknown, line: "PORTCTL UNKNOWN - \(reason)")
+    }
+
+    private init(state: State, line: String) {
+        self.state = state
+        self.line = line
+    }
+}
