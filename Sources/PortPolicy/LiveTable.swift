@@ -131,14 +131,18 @@ public enum LiveTable {
         }
         var elements: [IPNetwork] = []
         var expires: Int?
+        var ranges = false
         for element in object["elem"] as? [Any] ?? [] {
+            if let item = element as? [String: Any], item["range"] != nil { ranges = true }
             guard let networks = readElement(element, family: family) else { return nil }
             if let inner = (element as? [String: Any])?["elem"] as? [String: Any], let left = inner["expires"] as? Int {
                 expires = min(expires ?? left, left)
             }
             elements += networks
         }
-        return AddressSet(name: name, family: family, elements: elements, kind: kind, expiresIn: expires)
+        var set = AddressSet(name: name, family: family, elements: elements, kind: kind, expiresIn: expires)
+        set.listsRanges = ranges
+        return set
     }
 
     static func readElement(_ element: Any, family: IPFamily) -> [IPNetwork]? {

@@ -374,39 +374,73 @@ public enum Planner {
     static func editBatch(desired: Table, live: Table) -> String {
         let t = "inet \(desired.name)"
         var out = ""
-        // 1. Empty the chains (their rules reference the sets and counters below).
-        for chain in live.chains { out += "flush chain \(t) \(chain.name)\n" }
-        // 2. Chains the policy no longer has, or whose hook changed.
-        for chain in live.chains {
-            let wanted = desired.chain(chain.name)
-            if wanted == nil || wanted?.hook != chain.hook || wanted?.type != chain.type || wanted?.priority != chain.priority {
-                out += "delete chain \(t) \(chain.name)\n"
+        func recreated(_ chain: Chain) -> Bool {
+            guard let wanted = desired.chain(chain.name) else { return true }
+            return wanted.hook != chain.hook || wanted.type != chain.type || wanted.priority != chain.priority
+        }
+        // Sets: a plain interval set whose elements changed is edited element by element (its
+        // rules and counter stay; 1 changed source of 100,000 is one element, not a new set);
+        // other sets that differ are deleted and added anew.
+        func kept(_ set: AddressSet, in other: Table) -> Bool { other.set(set.name).map { set.sameAs($0) } ?? false }
+        var edits: [(name: String, added: [IPNetwork], removed: [IPNetwork])] = []
+        for set in desired.sets where set.kind == .interval {
+            guard let have = live.set(set.name), have.kind == .interval, have.family == set.family, !have.listsRanges, have != set else { continue }
+            let wanted = Set(set.elements), listed = Set(have.elements)
+            edits.append((set.name, set.elements.filter { !listed.contains($0) }, have.elements.filter { !wanted.contains($0) }))
+        }
+        let edited = Set(edits.map(\.name))
+        let deletedSets = Set(live.sets.filter { !kept($0, in: desired) && !edited.contains($0.name) }.map(\.name))
+        let deletedCounters = Set(live.counters.filter { !desired.counters.contains($0) })
+        let deletedChains = Set(live.chains.filter(recreated).map(\.name))
+        // A chain is rewritten when its rules differ, or when a rule of it uses something that
+        // goes (a set, a counter, a chain it jumps to); the others are left alone, handles and all.
+        func usesSomethingGone(_ rule: Rule) -> Bool {
+            rule.statements.contains { statement in
+                switch statement {
+                case let .match(_, _, .string(name)) where name.hasPrefix("@"): deletedSets.contains(String(name.dropFirst()))
+                case let .counter(name): deletedCounters.contains(name)
+                case let .jump(target), let .goto(target): deletedChains.contains(target)
+                case let .dispatch(entries): entries.contains { deletedChains.contains($0.chain) }
+                case let .overRate(set, _, _, _, _): deletedSets.contains(set)
+                default: false
+                }
             }
         }
-        // 3. Objects nothing in the policy explains, and sets that differ (delete + add is linear
-        //    in the new size, where adding elements to a big interval set is not).
+        let rewritten = Set(live.chains.filter { chain in
+            deletedChains.contains(chain.name) || desired.chain(chain.name)?.rules != chain.rules || chain.rules.contains(where: usesSomethingGone)
+        }.map(\.name))
+        // 1. Empty the chains that change (their rules may use the sets and counters below).
+        for chain in live.chains where rewritten.contains(chain.name) { out += "flush chain \(t) \(chain.name)\n" }
+        // 2. Chains the policy no longer has, or whose hook changed.
+        for chain in live.chains where deletedChains.contains(chain.name) { out += "delete chain \(t) \(chain.name)\n" }
+        // 3. Objects nothing in the policy explains; sets.
         for object in live.unknownObjects { out += "delete \(object.kind) \(t) \(object.name)\n" }
-        func kept(_ set: AddressSet, in other: Table) -> Bool { other.set(set.name).map { set.sameAs($0) } ?? false }
-        for set in live.sets where !kept(set, in: desired) { out += "delete set \(t) \(set.name)\n" }
-        for set in desired.sets where !kept(set, in: live) { out += set.addCommand(table: desired.name) }
+        for set in live.sets where deletedSets.contains(set.name) { out += "delete set \(t) \(set.name)\n" }
+        for edit in edits where !edit.removed.isEmpty {
+            out += "delete element \(t) \(edit.name) { " + AddressSet.elementList(edit.removed, separator: ", ") + " }\n"
+        }
+        for edit in edits where !edit.added.isEmpty {
+            out += "add element \(t) \(edit.name) { " + AddressSet.elementList(edit.added, separator: ", ") + " }\n"
+        }
+        for set in desired.sets where !kept(set, in: live) && !edited.contains(set.name) { out += set.addCommand(table: desired.name) }
         // 4. Counters for new rules; the others keep their values.
         for counter in desired.counters where !live.counters.contains(counter) { out += "add counter \(t) \(counter)\n" }
         // 5. Chains (creating them, or updating a base chain's policy) before any rule can jump
-        //    to them, then every rule in order.
+        //    to them, then the rules of every chain that is new or was emptied, in order.
         for chain in desired.chains {
             let have = live.chain(chain.name)
-            let recreated = have == nil || have?.hook != chain.hook || have?.type != chain.type || have?.priority != chain.priority
+            let fresh = have == nil || deletedChains.contains(chain.name)
             if let header = chain.header {
-                if recreated || have?.policy != chain.policy { out += "add chain \(t) \(chain.name) { \(header) }\n" }
-            } else if recreated {
+                if fresh || have?.policy != chain.policy { out += "add chain \(t) \(chain.name) { \(header) }\n" }
+            } else if fresh {
                 out += "add chain \(t) \(chain.name)\n"
             }
         }
-        for chain in desired.chains {
+        for chain in desired.chains where live.chain(chain.name) == nil || rewritten.contains(chain.name) {
             for rule in chain.rules { out += "add rule \(t) \(chain.name) \(rule.text)\n" }
         }
         // 6. Counters nothing uses any more.
-        for counter in live.counters where !desired.counters.contains(counter) { out += "delete counter \(t) \(counter)\n" }
+        for counter in live.counters where deletedCounters.contains(counter) { out += "delete counter \(t) \(counter)\n" }
         return out
     }
 }

@@ -164,6 +164,11 @@ public struct AddressSet: Sendable, Hashable {
         self.expiresIn = expiresIn
     }
 
+    /// Whether the kernel listed some element as a range (`{"range": [...]}`) rather than a
+    /// prefix or an address: such a set is replaced whole, since a piece of a range cannot be
+    /// deleted on its own. Not part of equality.
+    public var listsRanges = false
+
     /// Equality without the expiry countdown.
     public static func == (lhs: AddressSet, rhs: AddressSet) -> Bool {
         lhs.name == rhs.name && lhs.family == rhs.family && lhs.elements == rhs.elements && lhs.kind == rhs.kind
