@@ -107,11 +107,18 @@ public struct PublishedPort: Sendable, Hashable, CustomStringConvertible {
             if words[dport - 1] == "th", let l4 = words.firstIndex(of: "l4proto"), l4 + 1 < words.count {
                 proto = TransportProtocol(rawValue: words[l4 + 1])
             }
-            let portWords = words[dport + 1].split(separator: "-")
-            guard let proto, proto != .both, let low = portWords.first.flatMap({ Int($0) }),
-                  let ports = try? PortRange(low, portWords.count == 2 ? Int(portWords[1]) ?? -1 : low)
-            else { continue }
-            found.append(PublishedPort(proto: proto, ports: ports, target: target, table: table))
+            // One port, a range, or an anonymous set of them: `{ 9000, 9005-9010 }`.
+            var texts = [words[dport + 1]]
+            if texts[0] == "{", let close = words[(dport + 1)...].firstIndex(of: "}") {
+                texts = words[(dport + 2)..<close].map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }.filter { !$0.isEmpty }
+            }
+            guard let proto, proto != .both else { continue }
+            for text in texts {
+                let portWords = text.split(separator: "-")
+                guard let low = portWords.first.flatMap({ Int($0) }),
+                      let ports = try? PortRange(low, portWords.count == 2 ? Int(portWords[1]) ?? -1 : low) else { continue }
+                found.append(PublishedPort(proto: proto, ports: ports, target: target, table: table))
+            }
         }
         return found
     }

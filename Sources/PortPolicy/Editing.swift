@@ -277,7 +277,7 @@ extension PortPolicy {
         if base.utf8.count > PortRule.maximumIDLength - 3 {
             base = String(base.prefix(PortRule.maximumIDLength - 3))
         }
-        let used = Set(rules.map(\.id))
+        let used = Set(rules.map(\.id) + forwards.map(\.id) + routes.map(\.id))
         if !used.contains(base) { return base }
         var number = 2
         while used.contains("\(base)-\(number)") { number += 1 }

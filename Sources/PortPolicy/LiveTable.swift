@@ -260,6 +260,8 @@ public enum LiveTable {
         switch kind {
         case "meta": return (fields["key"] as? String).map(Expression.meta)
         case "ct" where fields.count == 1: return (fields["key"] as? String).map(Expression.ct)
+        case "fib" where fields["result"] as? String == "type" && (fields["flags"] as? [String] == ["daddr"] || fields["flags"] as? String == "daddr"):
+            return .fibDestinationType
         case "ct" where fields.count == 2 && fields["dir"] as? String == "original":
             return (fields["key"] as? String).map(Expression.ctOriginal)
         case "payload":

@@ -75,6 +75,7 @@ public struct MetricsSnapshot: Sendable {
                defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.packets ?? 0)") })
         family("portctl_default_bytes_total", "counter", "Bytes that reached a default.",
                defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.bytes ?? 0)") })
+        family("portctl_up", "gauge", "1 when portctl could read the policy and the kernel (a failed read writes 0).", [([], "1")])
         family("portctl_in_sync", "gauge", "1 when the kernel's table matches the policy file, else 0.", [([], inSync ? "1" : "0")])
         family("portctl_table_present", "gauge", "1 when portctl's table is in the kernel, else 0.", [([], tablePresent ? "1" : "0")])
         family("portctl_table_dormant", "gauge", "1 when portctl's table is switched off (flags dormant), else 0.", [([], dormant ? "1" : "0")])
@@ -90,6 +91,10 @@ public struct MetricsSnapshot: Sendable {
                [Finding.Severity.high, .warning, .info].map { ([("severity", $0.rawValue)], "\(findings[$0] ?? 0)") })
         return out
     }
+
+    /// What `metrics --textfile` writes when it cannot read the policy or the kernel, so that
+    /// the last good file does not go on saying "in sync".
+    public static let failed = "# HELP portctl_up 1 when portctl could read the policy and the kernel (a failed read writes 0).\n# TYPE portctl_up gauge\nportctl_up 0\n"
 
     /// A label value escaped as the exposition format asks: backslash, double quote, newline.
     static func escape(_ value: String) -> String {
@@ -153,6 +158,11 @@ public struct NagiosCheck: Sendable, Hashable {
         let defaultPackets = snapshot.counters[Renderer.inboundDefaultCounter]?.packets ?? 0
         self.state = state
         line = "PORTCTL \(state.label) - \(summary) | rules=\(rules) default_packets=\(defaultPackets)c drift=\(drift)"
+    }
+
+    /// A critical line for a state the snapshot cannot describe (a foreign table in the way).
+    public static func critical(_ reason: String) -> NagiosCheck {
+        NagiosCheck(state: .critical, line: "PORTCTL CRITICAL - \(reason)")
     }
 
     /// The line for a policy that could not be read.

@@ -179,6 +179,11 @@ public enum Planner {
             for rule in baseline where !chain.rules.contains(rule) && !isLayoutRule(rule) {
                 changes.append(.drift("baseline rule `\(rule.text)` is missing from chain \(chain.name) (changed outside portctl); apply restores it"))
             }
+            // A default's lines are the renderer's own: anything else under that comment (an
+            // accept someone added) is drift, not a matter of order.
+            for rule in chain.rules where rule.comment == Renderer.defaultComment && !wanted.rules.contains(rule) && !looksLikeADefault(rule) {
+                changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not the policy's default (changed outside portctl); apply removes it"))
+            }
             for rule in chain.rules where rule.comment != nil && rule.comment != Renderer.defaultComment {
                 if let id = rule.ruleID, policyIDs.contains(id) || looksRendered(rule, id: id) { continue }
                 changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not explained by the policy (changed outside portctl); apply removes it"))
@@ -244,6 +249,7 @@ public enum Planner {
             let wantSets = setNames.compactMap { desired.set($0) }, haveSets = setNames.compactMap { live.set($0) }
             if have.isEmpty {
                 changes.append(.addRule(id: id, summary: summary))
+                continue
             } else if Set(have) != Set(want) || have.count != want.count || Set(wantSets) != Set(haveSets) {
                 changes.append(.changeRule(id: id, before: "as the kernel holds it (\(have.count) line\(have.count == 1 ? "" : "s"))", after: summary))
             }
@@ -285,6 +291,20 @@ public enum Planner {
             }
         }
         return changes
+    }
+
+    /// Whether a rule has the shape of some default's lines (counting, logging, drop or reject,
+    /// never accept): a default that changed is a policy change, not drift.
+    static func looksLikeADefault(_ rule: Rule) -> Bool {
+        rule.statements.allSatisfy { statement in
+            switch statement {
+            case let .counter(name): name.hasPrefix("portctl-default")
+            case let .verdict(verdict): verdict != .accept
+            case .limit, .log: true
+            case .match(.meta("l4proto"), "==", .string("tcp")): true
+            default: false
+            }
+        }
     }
 
     /// The inbound default a live input chain applies.

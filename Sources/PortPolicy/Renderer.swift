@@ -114,8 +114,20 @@ public enum Renderer {
             if policy.published == .filter {
                 let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
                 rules += ordered.flatMap { Renderer.rules(for: $0, path: .published) }
-                rules += policy.forwards.flatMap { Renderer.rules(for: $0.acceptRule, path: .published) }
+                rules += policy.forwards.flatMap(forwardAcceptRules)
                 rules += publishedDefaultRules(policy.inbound, log: policy.logDefault)
+            } else if !policy.forwards.isEmpty {
+                // Published ports are left to their publishers, but portctl's own forwards still
+                // meet the blocks (told apart by their target), then their accepts.
+                let blocks = inbound.filter { $0.action != .allow }
+                for forward in policy.forwards {
+                    let target = Statement.match(.payload(forward.to.family == .ipv4 ? "ip" : "ip6", "daddr"), op: "==", .string(forward.to.description))
+                    for block in blocks where block.proto.members.contains(where: forward.proto.members.contains)
+                        && block.ports.contains(where: { range in forward.ports.contains { $0.first <= range.last && range.first <= $0.last } }) {
+                        rules += Renderer.rules(for: block, path: .published).map { Rule([target] + $0.statements, comment: $0.comment) }
+                    }
+                }
+                rules += policy.forwards.flatMap(forwardAcceptRules)
             }
             chains.append(Chain(name: "forward", hook: "forward", priority: forwardPriority, policy: "accept", rules: rules))
         }
@@ -291,7 +303,9 @@ public enum Renderer {
         let mapped = forward.toPort != nil && portCount > 1
         var result: [Rule] = []
         for proto in forward.proto.members {
-            let prefix = [interface, address].compactMap { $0 }
+            // Only connections to this host are forwarded: traffic it merely routes to another
+            // machine on the same port keeps its destination.
+            let prefix = [interface, address].compactMap { $0 } + [Statement.match(.fibDestinationType, op: "==", .string("local"))]
             if mapped {
                 for range in PortRange.merged(forward.ports) {
                     for port in range.first...range.last {
@@ -307,6 +321,13 @@ public enum Renderer {
             }
         }
         return result
+    }
+
+    /// A forward's accept lines in the forward chain: its sources' DNATed connections to its
+    /// target (the target tells them from anyone else's DNAT on the same port).
+    static func forwardAcceptRules(_ forward: PortForward) -> [Rule] {
+        let target = Statement.match(.payload(forward.to.family == .ipv4 ? "ip" : "ip6", "daddr"), op: "==", .string(forward.to.description))
+        return Renderer.rules(for: forward.acceptRule, path: .published).map { Rule([target] + $0.statements, comment: $0.comment) }
     }
 
     /// The masquerade lines of a forward, in the NAT postrouting chain: its connections, on their

@@ -193,13 +193,18 @@ public struct RoutedRule: Sendable, Hashable {
         }
     }
 
-    /// Whether the rule matches a routed packet.
+    /// Whether the rule matches a routed packet. An interface the packet does not name is
+    /// unknown: a block limited to an interface is assumed to match, an allow is not (as for
+    /// inbound rules).
     public func matches(_ packet: RoutedPacket) -> Bool {
-        proto.members.contains(packet.proto) && ports.contains { $0.contains(packet.port) }
+        let unknownMatches = action != .allow
+        func interface(_ pattern: String?, _ name: String?) -> Bool {
+            name == nil && pattern != nil ? unknownMatches : PortRule.interface(pattern, matches: name)
+        }
+        return proto.members.contains(packet.proto) && ports.contains { $0.contains(packet.port) }
             && (sources.isEmpty || sources.contains { $0.contains(packet.source) })
             && (destinations.isEmpty || destinations.contains { $0.contains(packet.destination) })
-            && PortRule.interface(inInterface, matches: packet.inInterface)
-            && PortRule.interface(outInterface, matches: packet.outInterface)
+            && interface(inInterface, packet.inInterface) && interface(outInterface, packet.outInterface)
     }
 
     /// `route 26/tcp from 198.51.100.0/24 to 203.0.113.0/24`.
@@ -265,7 +270,7 @@ extension PortPolicy {
     /// Whether the rendered table needs its forward chain: published ports are filtered, routed
     /// traffic has rules or a drop default, or forwards need their accepts.
     public var needsForwardChain: Bool {
-        published == .filter || routed == .drop || !routes.isEmpty
+        published == .filter || routed == .drop || !routes.isEmpty || !forwards.isEmpty
     }
 }
 

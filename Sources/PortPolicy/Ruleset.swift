@@ -308,6 +308,8 @@ public enum Expression: Sendable, Hashable {
     case ct(String)
     /// `ct original KEY` (`proto-dst`: a DNATed connection's destination port before the DNAT).
     case ctOriginal(String)
+    /// `fib daddr type`: what kind of address the destination is here (`local`: one of this host's).
+    case fibDestinationType
     /// `PROTOCOL FIELD` (`ip saddr`, `tcp dport`, `icmp type`).
     case payload(String, String)
 
@@ -317,6 +319,7 @@ public enum Expression: Sendable, Hashable {
         case let .meta(key): ["iifname", "oifname"].contains(key) ? key : "meta \(key)"
         case let .ct(key): "ct \(key)"
         case let .ctOriginal(key): "ct original \(key)"
+        case .fibDestinationType: "fib daddr type"
         case let .payload(proto, field): "\(proto) \(field)"
         }
     }

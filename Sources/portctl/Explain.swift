@@ -29,6 +29,8 @@ extension Portctl {
         var interface: String?
         @Option(name: .long, help: ArgumentHelp("Explain a packet this host would route to this address (not to this host): route rules and the routed default decide.", valueName: "addr"))
         var to: String?
+        @Option(name: .customLong("out"), help: ArgumentHelp("With --to: the interface the routed packet leaves by.", valueName: "name"))
+        var outInterface: String?
         @Option(name: .long, help: ArgumentHelp("Explain against the policy inside this saved plan instead of the policy file.", valueName: "file"))
         var plan: String?
         @Flag(name: .long, help: "Print the explanation as JSON.")
@@ -66,7 +68,7 @@ extension Portctl {
                         throw PolicyError.invalidSource(to, reason: "expected one address of the source's family, like 203.0.113.2")
                     }
                     let (verdict, rule) = policy.evaluate(routed: RoutedPacket(source: source, destination: destination, port: spec.ports[0].first,
-                                                                                proto: spec.proto, inInterface: interface))
+                                                                                proto: spec.proto, inInterface: interface, outInterface: outInterface))
                     let reason = rule.map { "rule \($0.id): \($0.summary)" } ?? "routed default \(policy.routed.rawValue): no route rule matches"
                     let message = "\(source) -> \(destination) port \(spec.ports[0].first)/\(spec.proto.rawValue), routed: \(verdict.rawValue) (\(reason))"
                     if json {

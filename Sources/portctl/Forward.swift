@@ -49,8 +49,19 @@ extension Portctl {
                                           comment: comment, to: address, toPort: port, masquerade: masquerade)
                 // Checked before any warning: bad input gets its one line and nothing else.
                 var checked = forward
-                if checked.id.isEmpty { checked.id = "fwd-check" }
-                try checked.validate()
+                if checked.id.isEmpty { checked.id = "forward" }
+                do throws(PolicyError) {
+                    try checked.validate()
+                } catch {
+                    // Without --id the rule has no name yet: the error speaks of the value alone.
+                    if case let .inRule(_, inner) = error, forward.id.isEmpty { throw inner }
+                    throw error
+                }
+                // A DNAT to this host's own address is a redirect: its connections reach the input
+                // chain by the new port, where the forward's sources and blocks no longer apply.
+                if LocalInterfaces.name(holding: address) != nil {
+                    throw .invalidSource(to, reason: "that is this host's own address; to serve a port here, open it (portctl open), or forward to another machine")
+                }
                 return forward
             }
             if forward.sources.isEmpty {

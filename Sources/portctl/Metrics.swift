@@ -23,15 +23,24 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                let policy = try global.loadExisting()
-                try requireNetAdmin("reading the kernel's counters")
-                try global.refuseUntrustedStateFolder()
-                let text = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory).snapshot.text
                 if let textfile {
                     var isFolder: ObjCBool = false
                     guard FileManager.default.fileExists(atPath: textfile, isDirectory: &isFolder), isFolder.boolValue else {
                         throw Failure(message: "--textfile \(textfile) is not a folder (node_exporter's --collector.textfile.directory)", code: .usage)
                     }
+                }
+                let text: String
+                do {
+                    let policy = try global.loadExisting()
+                    try requireNetAdmin("reading the kernel's counters")
+                    try global.refuseUntrustedStateFolder()
+                    text = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory).snapshot.text
+                } catch {
+                    // The last good file must not go on saying "in sync": it becomes portctl_up 0.
+                    if let textfile { try? TrustedFiles.writeAtomically(MetricsSnapshot.failed, to: textfile + "/portctl.prom", mode: 0o644) }
+                    throw error
+                }
+                if let textfile {
                     try TrustedFiles.writeAtomically(text, to: textfile + "/portctl.prom", mode: 0o644)
                 } else {
                     print(text, terminator: "")

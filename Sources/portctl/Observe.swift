@@ -32,6 +32,9 @@ extension Portctl {
                     let (snapshot, changes) = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory)
                     check = NagiosCheck(snapshot, drift: changes)
                 }
+            } catch let error as ForeignTableError {
+                // The policy's firewall is not in force at all: that is critical, not unknown.
+                check = .critical(error.description)
             } catch {
                 check = .unknown(Failure.from(error, verbose: false).message)
             }

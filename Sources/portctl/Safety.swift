@@ -95,7 +95,8 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
     // The edit's own lines were printed already; show the rest (drift, or everything for apply).
     let shown = policyChanged ? Plan(table: plan.table, changes: plan.changes.filter(\.isDrift), script: "", replacesTable: false) : plan
     for line in PlanOutput.lines(shown) { say(line) }
-    say("applied: table inet \(policy.table) holds \(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
+    let held = policy.rules.count + policy.forwards.count + policy.routes.count
+    say("applied: table inet \(policy.table) holds \(held) rule\(held == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
     if let seconds = change.confirm, let entry { try armConfirmation(entry, seconds: seconds, global: global) }
 }
 

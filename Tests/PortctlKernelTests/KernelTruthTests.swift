@@ -46,6 +46,19 @@ struct KernelTruthTests {
         #expect(try lab.kernelMatchesPolicy())
     }
 
+    @Test func anAcceptUnderTheDefaultsCommentIsDrift() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(27)
+        #expect(try lab.portctl("open", "26").status == 0)
+        #expect(try lab.nft("insert", "rule", "inet", "portctl", "input", "tcp", "dport", "1-65535", "accept", "comment", "\"portctl: default\"").status == 0)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 27) == .connected)
+        let plan = try lab.portctl(["plan"], extraEnvironment: ["PORTCTL_NO_CACHE": "1"])
+        #expect(plan.status == 2 && plan.stdout.contains("is not the policy's default"), "\(plan)")
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 27, timeout: 0.5) == .timedOut)
+    }
+
     @Test func aNewNamespaceIsNeverTakenForTheOneTheCacheSaw() throws {
         let lab = try NetLab(withClients: false)
         defer { lab.cleanup() }

@@ -31,6 +31,11 @@ struct MonitoringTests {
         #expect(try lab.nft("add", "rule", "inet", "portctl", "input", "tcp", "dport", "9", "accept").status == 0)
         #expect(try lab.portctl("metrics", "--textfile", monitoring.textfiles.path).status == 0)
         #expect(try monitoring.waitForValue("portctl_in_sync") { $0 == 0 } == 0)
+
+        // A policy that no longer reads: the file says so instead of going on with "in sync".
+        try Data("inbound: dorp\n".utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        #expect(try lab.portctl("metrics", "--textfile", monitoring.textfiles.path).status == 65)
+        #expect(try monitoring.waitForValue("portctl_up") { $0 == 0 } == 0)
     }
 
     @Test func theMetricsAreValidForPromtool() throws {
@@ -49,7 +54,7 @@ struct MonitoringTests {
 
     @Test func theAlertRulesFireOnASpikeAndStayQuietOtherwise() throws {
         let rules = try run(["promtool", "check", "rules", Self.examples.appendingPathComponent("portctl-alerts.yml").path])
-        #expect(rules.status == 0 && rules.stdout.contains("SUCCESS: 4 rules found"), "\(rules)")
+        #expect(rules.status == 0 && rules.stdout.contains("SUCCESS: 5 rules found"), "\(rules)")
         let test = try run(["promtool", "test", "rules", Self.examples.appendingPathComponent("portctl-alerts.test.yml").path])
         #expect(test.status == 0 && test.stdout.contains("SUCCESS"), "\(test)")
     }
@@ -78,6 +83,10 @@ struct MonitoringTests {
         #expect(try lab.nft("delete", "table", "inet", "portctl").status == 0)
         let missing = try lab.portctl("status", "--nagios")
         #expect(missing.status == 2 && missing.stdout.contains("is not in the kernel"), "\(missing)")
+        // Someone else's table under the policy's name: the policy is not in force at all.
+        #expect(try lab.nft("add", "table", "inet", "portctl").status == 0)
+        let foreign = try lab.portctl("status", "--nagios")
+        #expect(foreign.status == 2 && foreign.stdout.contains("portctl did not create it"), "\(foreign)")
     }
 }
 

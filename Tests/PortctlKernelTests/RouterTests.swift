@@ -29,9 +29,13 @@ struct RouterTests {
         defer { lab.cleanup() }
         #expect(try lab.portctl("open", "22").status == 0)
         let forwarded = try lab.portctl("forward", "26", "--to", "203.0.113.2:2525", "--from", "198.51.100.0/24")
-        #expect(forwarded.status == 0 && forwarded.stdout.contains("added rule fwd-tcp-26"), "\(forwarded)")
+        #expect(forwarded.status == 0 && forwarded.stdout.contains("added rule fwd-tcp-26") && !forwarded.stdout.contains("drift"), "\(forwarded)")
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected, "the client reaches 203.0.113.2:2525 through the router")
         #expect(try lab.connect(from: lab.target, to: NetLab.serverT4, port: 26) == .timedOut, "a client outside the range is filtered")
+        // Traffic the router merely routes to another machine on port 26 keeps its destination:
+        // the third host has nothing on 26, so it answers with a reset (not the server's accept).
+        #expect(try run(["ip", "-n", lab.clientA, "route", "add", "192.0.2.0/24", "via", NetLab.serverA4]).status == 0)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.target4, port: 26) == .refused)
         #expect(try lab.kernelMatchesPolicy())
         let status = try lab.portctl("status", "--json")
         #expect(status.stdout.contains("\"id\" : \"fwd-tcp-26\""), "\(status)")
@@ -44,6 +48,15 @@ struct RouterTests {
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .timedOut)
         #expect(try lab.portctl("remove", "deny-tcp-26").status == 0)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+
+        // With published ports left to their publishers, portctl's own forward still meets the deny.
+        #expect(try lab.portctl("default", "published", "accept").status == 0)
+        #expect(try lab.portctl("deny", "26", "--from", NetLab.clientA4).status == 0)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .timedOut)
+        #expect(try lab.portctl("remove", "deny-tcp-26").status == 0)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.kernelMatchesPolicy())
+        #expect(try lab.portctl("default", "published", "filter").status == 0)
 
         // remove undoes it.
         #expect(try lab.portctl("remove", "fwd-tcp-26").status == 0)
@@ -106,7 +119,8 @@ struct RouterTests {
         let audit = try lab.portctl("audit", "--json")
         #expect(audit.stdout.contains("\"kind\" : \"forwarding-off\""), "\(audit)")
         for arguments in [["forward", "26", "--to", "203.0.113.2:70000"], ["forward", "26", "--to", "nowhere"],
-                          ["forward", "26", "--to", "203.0.113.2", "--from", "2001:db8::/32"], ["forward", "26", "--to", "127.0.0.1"]] {
+                          ["forward", "26", "--to", "203.0.113.2", "--from", "2001:db8::/32"], ["forward", "26", "--to", "127.0.0.1"],
+                          ["forward", "26", "--to", NetLab.serverA4]] {
             let refused = try lab.portctl(arguments)
             #expect(refused.status == 64 && refused.stderr.split(separator: "\n").count == 1, "\(arguments): \(refused)")
         }

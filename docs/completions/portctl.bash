@@ -416,7 +416,7 @@ _portctl_explain() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--interface --to --plan --policy)
+    non_repeating_options=(--interface --to --out --plan --policy)
     __portctl_offer_flags_options 2
 
     # Offer option value completions
@@ -425,6 +425,9 @@ _portctl_explain() {
         return
         ;;
     '--to')
+        return
+        ;;
+    '--out')
         return
         ;;
     '--plan')

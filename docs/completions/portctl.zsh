@@ -278,6 +278,7 @@ _portctl_explain() {
         ':port\[/proto\]:'
         '--interface[The interface the packet arrives on (rules may be limited to one).]:interface:'
         '--to[Explain a packet this host would route to this address (not to this host)\: route rules and the routed default decide.]:addr:'
+        '--out[With --to\: the interface the routed packet leaves by.]:name:'
         '--plan[Explain against the policy inside this saved plan instead of the policy file.]:file:'
         '--json[Print the explanation as JSON.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
