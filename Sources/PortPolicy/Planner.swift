@@ -391,6 +391,13 @@ public enum Planner {
 
     /// A batch that edits the live table into the desired one without touching the named
     /// counters of rules that stay, so their packet and byte counts survive the change.
+    /// Up to this many elements, a set is always edited element by element.
+    static let smallSet = 1000
+    /// In a bigger set, element edits are used while they delete at most this many elements...
+    static let maximumDeletedElements = 4
+    /// ...and add at most this many; past that, the set is replaced.
+    static let maximumAddedElements = 64
+
     static func editBatch(desired: Table, live: Table) -> String {
         let t = "inet \(desired.name)"
         var out = ""
@@ -398,15 +405,20 @@ public enum Planner {
             guard let wanted = desired.chain(chain.name) else { return true }
             return wanted.hook != chain.hook || wanted.type != chain.type || wanted.priority != chain.priority
         }
-        // Sets: a plain interval set whose elements changed is edited element by element (its
-        // rules and counter stay; 1 changed source of 100,000 is one element, not a new set);
-        // other sets that differ are deleted and added anew.
+        // Sets: a plain interval set with a few changed elements is edited element by element
+        // (its rules stay, handles and all); other sets that differ are deleted and added anew.
+        // nft 1.0.6 fetches a whole interval set for any element command: at 100,000 elements
+        // one add costs about what a new set does (0.6 s), and each deleted element about 0.1 s
+        // more, so many changes to a big set go faster as a new set (docs/benchmarks.md).
         func kept(_ set: AddressSet, in other: Table) -> Bool { other.set(set.name).map { set.sameAs($0) } ?? false }
         var edits: [(name: String, added: [IPNetwork], removed: [IPNetwork])] = []
         for set in desired.sets where set.kind == .interval {
             guard let have = live.set(set.name), have.kind == .interval, have.family == set.family, !have.listsRanges, have != set else { continue }
             let wanted = Set(set.elements), listed = Set(have.elements)
-            edits.append((set.name, set.elements.filter { !listed.contains($0) }, have.elements.filter { !wanted.contains($0) }))
+            let added = set.elements.filter { !listed.contains($0) }, removed = have.elements.filter { !wanted.contains($0) }
+            let small = have.elements.count <= smallSet
+            guard small || removed.count <= maximumDeletedElements && added.count <= maximumAddedElements else { continue }
+            edits.append((set.name, added, removed))
         }
         let edited = Set(edits.map(\.name))
         let deletedSets = Set(live.sets.filter { !kept($0, in: desired) && !edited.contains($0.name) }.map(\.name))

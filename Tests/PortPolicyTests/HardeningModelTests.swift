@@ -182,3 +182,28 @@ import Testing
         #expect(throws: LiveTable.ReadError.self, "\(json)") { try LiveTable.read(json: json, table: "portctl") }
     }
 }
+
+/// When a set's elements are edited one by one and when it is replaced.
+@Suite struct SetEditModelTests {
+    func policy(_ count: Int, offset: Int = 0, extra: [String] = []) throws -> PortPolicy {
+        // Every other address, so that nothing merges into a bigger block.
+        var sources = try (0..<count).map { index in
+            let value = 2 * (index + offset)
+            return try IPNetwork(parsing: "10.\(value >> 16 & 255).\(value >> 8 & 255).\(value & 255)")
+        }
+        sources += try extra.map { try IPNetwork(parsing: $0) }
+        return PortPolicy(rules: [PortRule(id: "big", ports: [try PortRange(26)], sources: sources)])
+    }
+
+    @Test func fewChangesAreElementEditsAndManyReplaceABigSet() throws {
+        let live = Renderer.model(try policy(2000))
+        let one = Planner.plan(try policy(2000, extra: ["192.0.2.0/24"]), live: live)
+        #expect(one.script.contains("add element inet portctl big-v4 { 192.0.2.0/24 }") && !one.script.contains("delete set"), "\(one.script)")
+        #expect(!one.script.contains("flush chain"), "no chain is rewritten for a changed element")
+        let many = Planner.plan(try policy(2000, offset: 100), live: live)
+        #expect(many.script.contains("delete set inet portctl big-v4") && !many.script.contains("delete element"), "100 deletions: a new set")
+        let small = Renderer.model(try policy(500))
+        let shifted = Planner.plan(try policy(500, offset: 100), live: small)
+        #expect(shifted.script.contains("delete element") && !shifted.script.contains("delete set"), "a small set is always edited")
+    }
+}
