@@ -74,6 +74,20 @@ public struct PublishedPort: Sendable, Hashable, CustomStringConvertible {
     public var target: String?
     /// The table holding the DNAT (`ip nat`).
     public var table: String
+    /// The port on this host the DNAT redirects to, when its target is one of this host's own
+    /// addresses: such connections reach the input hook with that port, and the rules for that
+    /// port decide, not those for `ports`.
+    public var redirectedTo: UInt16?
+
+    /// The target's address and port, when the listing names them (`192.0.2.2:80`, `[2001:db8::5]:80`).
+    public var targetAddress: (address: IPAddress, port: UInt16?)? {
+        guard let target else { return nil }
+        if let parsed = try? PortForward.parseTarget(target) { return parsed }
+        return IPAddress(target).map { ($0, nil) }
+    }
+
+    /// The port that decides: the redirect's target port on this host, else the published one.
+    public var decidingPort: UInt16 { redirectedTo ?? ports.first }
 
     /// Makes one.
     public init(proto: TransportProtocol, ports: PortRange, target: String?, table: String) {
@@ -84,7 +98,9 @@ public struct PublishedPort: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `8080/tcp (DNAT to 192.0.2.2:80, table ip nat)`.
-    public var description: String { "\(ports)/\(proto.rawValue) (\(via))" }
+    public var description: String {
+        "\(ports)/\(proto.rawValue) (\(via))" + (redirectedTo.map { ", redirected to this host's port \($0): the rules for \($0) decide" } ?? "")
+    }
 
     /// `DNAT to 192.0.2.2:80, table ip nat`.
     public var via: String { "DNAT to \(target ?? "an address the listing does not show"), table \(table)" }
@@ -269,7 +285,7 @@ public enum ExposureAudit {
     public static func dropped(_ policy: PortPolicy, published: [PublishedPort], at now: Date = Date()) -> [PublishedPort] {
         guard policy.published == .filter else { return [] }
         return published.filter {
-            if case .blocked = exposure(policy, port: $0.ports.first, proto: $0.proto, at: now) { true } else { false }
+            if case .blocked = exposure(policy, port: $0.decidingPort, proto: $0.proto, at: now) { true } else { false }
         }
     }
 
@@ -286,13 +302,13 @@ public enum ExposureAudit {
                 Finding(port: first, proto: port.proto, severity: severity, kind: "published", message: message,
                         target: port.target, table: port.table, admits: admits)
             }
-            if policy.published == .accept {
+            if policy.published == .accept && port.redirectedTo == nil {
                 findings.append(finding(sensitive == nil ? .warning : .high, "any",
                                         "\(what) is left to its publisher (defaults.published: accept), which usually lets any source reach it"
                                         + (sensitive.map { "; \($0.service) is a \($0.category) that should rarely face the world" } ?? "")))
                 continue
             }
-            switch exposure(policy, port: first, proto: port.proto, at: now) {
+            switch exposure(policy, port: port.decidingPort, proto: port.proto, at: now) {
             case let .anySource(rule):
                 let by = rule.map { "rule \(quoted($0.id))" } ?? "the inbound default accept"
                 findings.append(finding(sensitive == nil ? .warning : .high, "any",

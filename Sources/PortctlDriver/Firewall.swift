@@ -120,7 +120,15 @@ extension Firewall {
             guard let text = try? backend.listText("list table \(family) \(name)") else { continue }
             found += PublishedPort.parse(listing: text, table: "\(family) \(name)")
         }
-        return found
+        // A DNAT to one of this host's own addresses is a redirect: the input chain judges it
+        // by the new port.
+        return found.map { port in
+            var port = port
+            if let (address, targetPort) = port.targetAddress, LocalInterfaces.name(holding: address) != nil {
+                port.redirectedTo = targetPort ?? port.ports.first
+            }
+            return port
+        }
     }
 }
 

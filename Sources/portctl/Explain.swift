@@ -82,8 +82,14 @@ extension Portctl {
                 }
                 var explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
                 // Whether some table publishes the port by DNAT: only the kernel knows.
-                if Privilege.hasNetAdmin, let published = try? Firewall().publishedPorts(excluding: policy.table)
-                    .first(where: { $0.proto == spec.proto && $0.ports.contains(spec.ports[0].first) }) {
+                let published = Privilege.hasNetAdmin ? (try? Firewall().publishedPorts(excluding: policy.table))?
+                    .first(where: { $0.proto == spec.proto && $0.ports.contains(spec.ports[0].first) }) : nil
+                if let published, let redirected = published.redirectedTo {
+                    // A redirect to this host: the rules for the new port decide.
+                    explanation = policy.explain(Packet(source: source, port: redirected, proto: spec.proto, interface: interface))
+                    explanation.published = published.description
+                    explanation.message += " (port \(spec.ports[0].first) is redirected to this host's port \(redirected): \(published.via))"
+                } else if let published {
                     explanation.published = published.description
                     explanation.message += policy.published == .filter
                         ? "; the port is published (\(published.via)) and the same rules govern it"

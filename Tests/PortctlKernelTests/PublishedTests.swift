@@ -88,6 +88,27 @@ struct PublishedTests {
         }
     }
 
+    /// A DNAT to one of this host's own addresses is a redirect: the connection reaches the input
+    /// hook with the new port, so the rules for that port decide, and explain and audit say so.
+    @Test func aRedirectToThisHostIsJudgedByItsNewPort() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(8022)
+        let redirect = "table ip nat {\n chain prerouting {\n  type nat hook prerouting priority dstnat; policy accept;\n  tcp dport 8081 dnat to 198.51.100.1:8022\n }\n}\n"
+        let path = lab.directory.appendingPathComponent("redirect.nft").path
+        try Data(redirect.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try lab.nft("-f", path).status == 0)
+        #expect(try lab.portctl("open", "22").status == 0)
+        #expect(try lab.portctl("open", "8022", "--from", NetLab.clientA4).status == 0)
+        #expect(try lab.portctl("deny", "8081").status == 0)
+        // The deny for 8081 does not apply: the connection is judged as one to 8022.
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 8081) == .connected)
+        let explain = try lab.portctl("explain", NetLab.clientA4, "8081")
+        #expect(explain.stdout.contains("accept") && explain.stdout.contains("redirected to this host's port 8022"), "\(explain)")
+        let audit = try lab.portctl("audit", "--json")
+        #expect(audit.stdout.contains("redirected to this host's port 8022") && audit.stdout.contains("\"admits\" : \"some\""), "\(audit)")
+    }
+
     @Test func routedTrafficThatIsNotDNATedIsNotTouched() throws {
         try withDNAT { (lab: NetLab) throws in
             // Client B reaches the target directly, routed by the server without any DNAT.
