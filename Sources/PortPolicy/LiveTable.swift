@@ -123,6 +123,8 @@ public enum LiveTable {
         switch Set(flags) {
         case ["interval"] where object["timeout"] == nil: kind = .interval
         case ["interval", "timeout"] where object["timeout"] == nil: kind = .timed
+        case ["timeout"] where object["timeout"] == nil && object["size"] == nil:
+            kind = .hosts
         case ["timeout"], ["timeout", "dynamic"]:
             // nft 1.0.6 lists a dynamic set's flags as just "timeout".
             guard let timeout = object["timeout"] as? Int, let size = object["size"] as? Int else { return nil }

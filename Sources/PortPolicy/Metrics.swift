@@ -20,6 +20,8 @@ public struct MetricsSnapshot: Sendable {
     public var findings: [Finding.Severity: Int]
     /// When this was read (time-boxed rules that expired by then are left out).
     public var now: Date
+    /// How many bans are in force (`portctl ban`).
+    public var bans: Int = 0
 
     /// Makes a snapshot.
     public init(policy: PortPolicy, tablePresent: Bool, dormant: Bool, inSync: Bool, counters: [String: (packets: Int, bytes: Int)],
@@ -75,6 +77,9 @@ public struct MetricsSnapshot: Sendable {
                defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.packets ?? 0)") })
         family("portctl_default_bytes_total", "counter", "Bytes that reached a default.",
                defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.bytes ?? 0)") })
+        family("portctl_bans", "gauge", "Addresses and networks banned (portctl ban), expired ones left out.", [([], "\(bans)")])
+        family("portctl_ban_packets_total", "counter", "Packets dropped because their source is banned.",
+               [([], "\(counters[Renderer.banCounter]?.packets ?? 0)")])
         family("portctl_up", "gauge", "1 when portctl could read the policy and the kernel (a failed read writes 0).", [([], "1")])
         family("portctl_in_sync", "gauge", "1 when the kernel's table matches the policy file, else 0.", [([], inSync ? "1" : "0")])
         family("portctl_table_present", "gauge", "1 when portctl's table is in the kernel, else 0.", [([], tablePresent ? "1" : "0")])

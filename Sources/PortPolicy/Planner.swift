@@ -67,8 +67,17 @@ public enum Planner {
     /// Rules that expired as the policy asked (`--for`) stay in the kernel, their sets emptied by
     /// the kernel's timeouts, until the next change removes them: that is not drift, and a table
     /// holding them matches the policy.
-    public static func plan(_ fullPolicy: PortPolicy, desired: Table, live: Table?, now: Date = Date()) -> Plan {
+    public static func plan(_ fullPolicy: PortPolicy, desired: Table, live listed: Table?, now: Date = Date()) -> Plan {
         let policy = fullPolicy.effective(at: now)
+        // Bans are state, not policy: their elements are never drift, and never edited here.
+        let live = listed.map { table -> Table in
+            var table = table
+            for index in table.sets.indices where Renderer.isBanSet(table.sets[index].name) {
+                table.sets[index].elements = []
+                table.sets[index].expiresIn = nil
+            }
+            return table
+        }
         guard let live else {
             let changes = [PlanChange.createTable] + policy.rules.map { .addRule(id: $0.id, summary: $0.summary) }
             let script = "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text

@@ -35,9 +35,12 @@ public enum Renderer {
     /// the next change: their rule lines, counters and sets, the sets emptied by their timeouts.
     public static func model(_ policy: PortPolicy, now: Date = Date(), keepingExpired: Bool = false) -> Table {
         let policy = keepingExpired ? policy : policy.effective(at: now)
-        var counters = policy.rules.map(\.id) + [inboundDefaultCounter]
+        var counters = policy.rules.map(\.id) + [inboundDefaultCounter, banCounter]
         if policy.hasOutboundRules { counters.append(outboundDefaultCounter) }
-        var sets: [AddressSet] = []
+        var sets: [AddressSet] = IPFamily.allCases.flatMap { family in
+            [AddressSet(name: banSetName(family, networks: false), family: family, elements: [], kind: .hosts),
+             AddressSet(name: banSetName(family, networks: true), family: family, elements: [], kind: .timed)]
+        }
         for rule in policy.rules {
             let expired = rule.isExpired(at: now)
             for family in IPFamily.allCases {
@@ -94,7 +97,7 @@ public enum Renderer {
         let routedPart = policy.routed == .drop || !policy.routes.isEmpty
         if routedPart { counters.append(routedDefaultCounter) }
         var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
-                            rules: baseline + inputRules
+                            rules: [baseline[0]] + banRules + baseline.dropFirst() + inputRules
                                 + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault))]
         if policy.hasOutboundRules {
             chains.append(Chain(name: "output", hook: "output", policy: policy.outbound.rawValue,
@@ -110,7 +113,10 @@ public enum Renderer {
                                 rules: policy.forwards.filter(\.masquerade).flatMap(masqueradeRules)))
         }
         if policy.needsForwardChain {
+            // Banned sources are dropped on published ports too (after the line that lets
+            // everything not DNATed pass: routed traffic is not what a ban is about).
             var rules = [forwardBaseline[0], routedPart ? Rule([.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")]) : forwardBaseline[1]]
+                + banRules
             if policy.published == .filter {
                 let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
                 rules += ordered.flatMap { Renderer.rules(for: $0, path: .published) }
@@ -280,6 +286,27 @@ public enum Renderer {
               .verdict(.accept)]),
         Rule([.match(.payload("icmpv6", "type"), op: "==", .string("echo-request")), .limit(rate: 10, per: "second", burst: 20), .verdict(.accept)]),
     ]
+
+    /// The counter that counts packets from banned sources (`portctl ban`).
+    public static let banCounter = "portctl-bans"
+
+    /// The sets of bans: single addresses in a plain set (one element added in constant time),
+    /// networks in an interval set; per family. Their elements are state (`portctl ban`), not
+    /// policy: the planner never calls them drift and never edits them.
+    public static func banSetName(_ family: IPFamily, networks: Bool) -> String {
+        "portctl-bans-\(networks ? "n" : "h")\(family == .ipv4 ? "4" : "6")"
+    }
+
+    /// Whether a set is one of the ban sets.
+    public static func isBanSet(_ name: String) -> Bool { name.hasPrefix("portctl-bans-") }
+
+    /// The drops for banned sources, right after the replies pass: before any allow, SSH included.
+    public static let banRules: [Rule] = IPFamily.allCases.flatMap { family in
+        [false, true].map { networks in
+            Rule([.match(.payload(family == .ipv4 ? "ip" : "ip6", "saddr"), op: "==", .string("@" + banSetName(family, networks: networks))),
+                  .counter(banCounter), .verdict(.drop)])
+        }
+    }
 
     /// The counter that counts routed connections reaching the routed default.
     public static let routedDefaultCounter = "portctl-default-routed"

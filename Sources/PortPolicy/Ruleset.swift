@@ -129,6 +129,9 @@ public struct AddressSet: Sendable, Hashable {
         case interval
         /// An interval set whose elements time out (a time-boxed rule's sources).
         case timed
+        /// A plain set of single addresses whose elements time out one by one (bans): adding one
+        /// element costs the same whatever the set holds, unlike an interval set.
+        case hosts
         /// A dynamic set the packet path fills, one entry per source address, each with its own
         /// rate-limit state (a rule's `limit`). Its elements are never compared.
         case meter(timeout: Int, size: Int)
@@ -197,6 +200,8 @@ public struct AddressSet: Sendable, Hashable {
         switch kind {
         case let .meter(timeout, size):
             return ["type \(typeName)", "size \(size)", "flags dynamic,timeout", "timeout \(timeout)s"]
+        case .hosts:
+            return ["type \(typeName)", "flags timeout"]
         case .interval, .timed:
             var lines = ["type \(typeName)", kind == .timed ? "flags interval,timeout" : "flags interval"]
             if !elements.isEmpty {

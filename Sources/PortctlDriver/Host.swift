@@ -200,8 +200,9 @@ extension Firewall {
             findings[finding.severity, default: 0] += 1
         }
         let lastApply = (try? StateStore(directory: stateDirectory).latest()).flatMap { $0 }.flatMap { Timestamp.parse($0.time) }
-        let snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
+        var snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
                                        counters: kernel.counters, lastApply: lastApply, findings: findings, now: now)
+        snapshot.bans = BanStore(directory: stateDirectory).load(now: now).count
         return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }
 }

@@ -81,6 +81,14 @@ extension Portctl {
                     return
                 }
                 var explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
+                // A ban (state, not policy) drops it before any rule: the state folder says, when readable.
+                if let ban = BanStore(directory: global.paths.stateDirectory).load().first(where: { $0.parsed?.contains(source) ?? false }) {
+                    explanation.verdict = .drop
+                    explanation.rule = nil
+                    explanation.message = "\(source) -> \(spec.ports[0].first)/\(spec.proto.rawValue): drop (banned: \(ban.network)\(ban.expires.map { " until \($0)" } ?? "")\(ban.comment.map { ", \($0)" } ?? ""); bans come before every rule)"
+                    if json { print(jsonText(explanation)) } else { say(explanation.message) }
+                    return
+                }
                 // Whether some table publishes the port by DNAT: only the kernel knows.
                 let published = Privilege.hasNetAdmin ? (try? Firewall().publishedPorts(excluding: policy.table))?
                     .first(where: { $0.proto == spec.proto && $0.ports.contains(spec.ports[0].first) }) : nil

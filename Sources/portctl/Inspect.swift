@@ -161,6 +161,7 @@ extension Portctl {
             }
             try refuseWhileConfirmationPending(global)
             try firewall.run(script: plan.script)
+            if plan.replacesTable { firewall.restoreBans(table: policy.table, stateDirectory: global.paths.stateDirectory) }
             say("applied plan \(path): \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to table inet \(document.table)")
             let text = String(decoding: bytes, as: UTF8.self)
             let entry = try record(command: "apply-plan", global: global, previousText: text, after: text,

@@ -61,6 +61,8 @@ func commit(_ policy: PortPolicy, fileText: String?, previousText: String?, poli
                                     previousTable: previousTable(global, previousText: previousText))
     let plan = planned.plan
     try firewall.apply(planned, stateDirectory: global.paths.stateDirectory)
+    // A new or rewritten table comes without the bans: they are state, put back from the state folder.
+    if plan.replacesTable { firewall.restoreBans(table: policy.table, stateDirectory: global.paths.stateDirectory) }
     // The history entry is written before the policy file is renamed: a kill between the two
     // leaves a trail of what the kernel holds (plan then shows the file behind), never a change
     // that the history does not know.
@@ -234,6 +236,7 @@ func rollBack(global: GlobalOptions, command: String, force: Bool) throws -> Str
         try guardAgainstLockout(previous, force: force)
         plan = Planner.plan(previous, live: live)
         try firewall.apply(plan)
+        if plan.replacesTable { firewall.restoreBans(table: previous.table, stateDirectory: global.paths.stateDirectory) }
         try global.store.save(text: text)
     } else {
         // The change being undone created the policy: before it there was no portctl table.

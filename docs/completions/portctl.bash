@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route metrics help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route metrics ban unban bans help' -- "${cur}"))
         ;;
     esac
 }
@@ -682,6 +682,63 @@ _portctl_metrics() {
     '--textfile')
         return
         ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_ban() {
+    repeating_flags=()
+    non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--for --from-file --comment --confirm --policy)
+    __portctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--for')
+        return
+        ;;
+    '--from-file')
+        return
+        ;;
+    '--comment')
+        return
+        ;;
+    '--confirm')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_unban() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--policy)
+    __portctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_bans() {
+    repeating_flags=()
+    non_repeating_flags=(--json --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--policy)
+    __portctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
     '--policy')
         return
         ;;

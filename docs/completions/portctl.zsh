@@ -72,13 +72,16 @@ _portctl() {
             'forward:Forward ports arriving here to another address (a router'\''s port forwarding), from the given sources.'
             'route:Allow traffic this host routes from some networks to others, on these ports (segmentation).'
             'metrics:Print Prometheus metrics: every rule'\''s packets and bytes, the defaults, in sync or not, audit findings.'
+            'ban:Drop every new inbound connection from these addresses or networks, on every port, before any allow (fail2ban'\''s action).'
+            'unban:Lift bans made with portctl ban.'
+            'bans:List the bans in force: address, expiry, comment; and the packets they dropped.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -484,6 +487,55 @@ _portctl_metrics() {
     local -i ret=1
     local -ar arg_specs=(
         '--textfile[Write DIR/portctl.prom atomically (mode 0644) for node_exporter'\''s textfile collector instead of printing.]:dir:'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_ban() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:addr:'
+        '--for[Lift the ban by itself after this long (90s, 30m, 2h, 1d).]:duration:'
+        '--from-file[More addresses from a file, a pipe or - (one per line, # comments).]:file:'
+        '--comment[A note kept with the ban (fail2ban'\''s jail, say).]:text:'
+        '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
+        '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this many seconds (1 to 86400).]:seconds:'
+        '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
+        '--json[With --dry-run\: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_unban() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:addr:'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_bans() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--json[Print the bans as JSON.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'

@@ -1,0 +1,95 @@
+public import Foundation
+public import PortPolicy
+
+/// One banned address or network (`portctl ban`): state, not policy. Kept in the state folder so
+/// that `apply` can put the bans back when it rewrites the table; the kernel expires them.
+public struct Ban: Codable, Sendable, Hashable {
+    /// The address or network.
+    public var network: String
+    /// When the ban ends (ISO 8601), or nil for a ban until `unban`.
+    public var expires: String?
+    /// A note (fail2ban's jail, say).
+    public var comment: String?
+    /// When it was banned.
+    public var added: String
+
+    /// Makes a ban.
+    public init(network: IPNetwork, expires: Date?, comment: String?, added: Date = Date()) {
+        self.network = network.description
+        self.expires = expires.map(Timestamp.format)
+        self.comment = comment
+        self.added = Timestamp.format(added)
+    }
+
+    /// The network, parsed.
+    public var parsed: IPNetwork? { try? IPNetwork(parsing: network) }
+
+    /// When it ends.
+    public var expiry: Date? { expires.flatMap(Timestamp.parse) }
+
+    /// Whether it has ended by `now`.
+    public func isExpired(at now: Date) -> Bool { expiry.map { $0 <= now } ?? false }
+}
+
+/// The bans kept in the state folder (`bans.json`).
+public struct BanStore: Sendable {
+    /// The state folder.
+    public let directory: String
+
+    /// Makes a store.
+    public init(directory: String) { self.directory = directory }
+
+    var path: String { directory + "/bans.json" }
+
+    /// The bans in force at `now` (expired ones are left out).
+    public func load(now: Date = Date()) -> [Ban] {
+        guard let data = FileManager.default.contents(atPath: path),
+              let bans = try? JSONDecoder().decode([Ban].self, from: data) else { return [] }
+        return bans.filter { !$0.isExpired(at: now) }
+    }
+
+    /// Replaces the list (atomically; the caller holds the lock).
+    public func save(_ bans: [Ban]) throws {
+        try TrustedFiles.writeAtomically(StateStore.json(bans), to: path, mode: 0o600)
+    }
+}
+
+extension Firewall {
+    /// The batch that puts bans into the kernel: single addresses into the plain sets (one
+    /// element, constant time), networks into the interval sets, each with its time left.
+    public static func banBatch(_ bans: [Ban], table: String, now: Date = Date()) -> String {
+        var out = ""
+        for ban in bans {
+            guard let network = ban.parsed else { continue }
+            let single = network.prefixLength == network.family.bitWidth
+            let set = Renderer.banSetName(network.family, networks: !single)
+            let timeout = ban.expiry.map { " timeout \(max(1, Int($0.timeIntervalSince(now).rounded(.up))))s" } ?? ""
+            out += "add element inet \(table) \(set) { \(single ? network.address.description : network.description)\(timeout) }\n"
+        }
+        return out
+    }
+
+    /// Puts bans into the kernel, in one batch.
+    public func addBans(_ bans: [Ban], table: String, now: Date = Date()) throws(NftablesError) {
+        let batch = Self.banBatch(bans, table: table, now: now)
+        if !batch.isEmpty { try backend.run(batch, check: false) }
+    }
+
+    /// Takes bans out of the kernel; ones the kernel has already expired are no error.
+    public func removeBans(_ networks: [IPNetwork], table: String) throws(NftablesError) {
+        for network in networks {
+            let single = network.prefixLength == network.family.bitWidth
+            let set = Renderer.banSetName(network.family, networks: !single)
+            do {
+                try backend.run("delete element inet \(table) \(set) { \(single ? network.address.description : network.description) }\n", check: false)
+            } catch where error.kind == .notFound {
+                continue
+            }
+        }
+    }
+
+    /// Puts the state folder's bans back after the table was created or rewritten.
+    public func restoreBans(table: String, stateDirectory: String) {
+        try? addBans(BanStore(directory: stateDirectory).load(), table: table)
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl ban`: drop every new connection from some sources, on every port.
+    struct BanCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ban",
+            abstract: "Drop every new inbound connection from these addresses or networks, on every port, before any allow (fail2ban's action).",
+            discussion: """
+            Bans are state, not policy: they live in the kernel (the kernel expires them after \\
+            --for) and in the state folder, so that apply puts them back when it rewrites the \\
+            table; plan never calls them drift. Single addresses go into a plain set (a ban costs \\
+            the same whatever the number of bans), networks into an interval set. Banning the \\
+            address of the current SSH client needs --force.
+
+            Examples:
+              portctl ban 203.0.113.7 --for 1h --comment f2b-smtp
+              portctl unban 203.0.113.7
+            """
+        )
+
+        @Argument(help: ArgumentHelp("Addresses or CIDRs, IPv4 or IPv6.", valueName: "addr"))
+        var addresses: [String] = []
+        @Option(name: .customLong("for"), help: ArgumentHelp("Lift the ban by itself after this long (90s, 30m, 2h, 1d).", valueName: "duration"))
+        var duration: String?
+        @Option(name: .customLong("from-file"), help: ArgumentHelp("More addresses from a file, a pipe or - (one per line, # comments).", valueName: "file"))
+        var fromFile: String?
+        @Option(name: .long, help: ArgumentHelp("A note kept with the ban (fail2ban's jail, say).", valueName: "text"))
+        var comment: String?
+        @OptionGroup var change: ChangeOptions
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            if change.confirm != nil { throw ValidationError("--confirm is not for bans: unban undoes one") }
+            if addresses.isEmpty && fromFile == nil { throw ValidationError("name addresses to ban, or --from-file") }
+        }
+
+        /// The sources and expiry asked for, every value checked.
+        func request() throws(PolicyError) -> (networks: [IPNetwork], expires: Date?) {
+            var networks: [IPNetwork] = []
+            for text in addresses { networks.append(try IPNetwork(parsing: text)) }
+            if let fromFile {
+                let data: Data
+                do {
+                    data = try TrustedFiles.readInput(fromFile, limit: PolicyStore.maximumFileSize)
+                } catch {
+                    throw .invalidDocument("cannot read address file \(fromFile): \(error)")
+                }
+                networks += try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: fromFile)
+            }
+            if let comment { try PortRule.validateComment(comment) }
+            var expires: Date?
+            if let duration {
+                expires = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(try parseDuration(duration))).rounded(.down))
+            }
+            return (networks, expires)
+        }
+
+        func run() throws {
+            let asked: (networks: [IPNetwork], expires: Date?)
+            do {
+                asked = try request()
+            } catch {
+                throw Failure.from(error, verbose: global.verbose)
+            }
+            let networks = asked.networks, expires = asked.expires
+            try global.reporting {
+                try global.withLock(privileged: "banning", dryRun: change.dryRun) {
+                    let policy = try global.loadExisting()
+                    if let value = ProcessInfo.processInfo.environment["SSH_CONNECTION"], !change.force,
+                       let client = SSHConnection(environmentValue: value)?.client,
+                       let own = networks.first(where: { $0.contains(client) }) {
+                        throw Failure(message: "refusing: banning \(own) would ban your own SSH client \(client); add --force to ban it anyway", code: .failure)
+                    }
+                    let state = BanStore(directory: global.paths.stateDirectory)
+                    let existing = Privilege.hasNetAdmin ? state.load() : []
+                    var fresh: [Ban] = []
+                    for network in IPNetwork.merged(networks) {
+                        if let covering = existing.first(where: { ($0.parsed.map { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) ?? false }) {
+                            say("\(network) is already banned (by \(covering.network))")
+                            continue
+                        }
+                        if network.prefixLength < network.family.bitWidth,
+                           let overlap = existing.first(where: { ($0.parsed.map { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) ?? false }) {
+                            throw Failure(message: "\(network) covers the banned network \(overlap.network): unban it first", code: .usage)
+                        }
+                        fresh.append(Ban(network: network, expires: expires, comment: comment))
+                    }
+                    let batch = Firewall.banBatch(fresh, table: policy.table)
+                    if change.dryRun {
+                        say("dry run: nothing written. This batch would ban \(fresh.count) source\(fresh.count == 1 ? "" : "s"):")
+                        print(batch, terminator: "")
+                        if !fresh.isEmpty { throw Failure(message: "", code: .changesPending) }
+                        return
+                    }
+                    if fresh.isEmpty { return }
+                    let added = Result { () throws(NftablesError) in try Firewall().addBans(fresh, table: policy.table) }
+                    if case let .failure(error) = added {
+                        if error.kind == .notFound {
+                            throw Failure(message: "table inet \(policy.table) has no ban sets in the kernel: run 'portctl apply' first", code: .failure)
+                        }
+                        throw error
+                    }
+                    try state.save(existing + fresh)
+                    for ban in fresh {
+                        say("banned \(ban.network)\(ban.expires.map { " until \($0)" } ?? "")\(ban.comment.map { " (\($0))" } ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `portctl unban`: lift bans.
+    struct Unban: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unban",
+            abstract: "Lift bans made with portctl ban.")
+
+        @Argument(help: ArgumentHelp("The banned addresses or CIDRs, as banned.", valueName: "addr"))
+        var addresses: [String]
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let networks = try global.reporting { () throws(PolicyError) -> [IPNetwork] in
+                var networks: [IPNetwork] = []
+                for text in addresses { networks.append(try IPNetwork(parsing: text)) }
+                return networks
+            }
+            try global.reporting {
+                try global.withLock(privileged: "lifting bans") {
+                    let policy = try global.loadExisting()
+                    let state = BanStore(directory: global.paths.stateDirectory)
+                    var bans = state.load()
+                    let listed = Set(bans.compactMap(\.parsed))
+                    // fail2ban unbans what it banned; an address the kernel already let go is fine.
+                    for network in networks where !listed.contains(network) { say("\(network) is not banned") }
+                    let lifted = networks.filter(listed.contains)
+                    try Firewall().removeBans(lifted, table: policy.table)
+                    bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }
+                    try state.save(bans)
+                    for network in lifted { say("unbanned \(network)") }
+                }
+            }
+        }
+    }
+
+    /// `portctl bans`: what is banned.
+    struct Bans: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bans",
+            abstract: "List the bans in force: address, expiry, comment; and the packets they dropped.")
+
+        @Flag(name: .long, help: "Print the bans as JSON.")
+        var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.reporting {
+                try global.refuseUntrustedStateFolder()
+                let bans = BanStore(directory: global.paths.stateDirectory).load()
+                if json {
+                    print(jsonText(bans))
+                    return
+                }
+                if bans.isEmpty { say("no bans"); return }
+                printTable([["ADDRESS", "UNTIL", "SINCE", "COMMENT"]] + bans.map { [$0.network, $0.expires ?? "unban", $0.added, $0.comment ?? ""] })
+            }
+        }
+    }
+}
