@@ -84,7 +84,9 @@ public struct Table: Sendable, Hashable {
     }
 
     /// Whether any set counts down to an expiry (such a table is never taken from a cache).
-    public var hasTimedSets: Bool { sets.contains { $0.kind == .timed } }
+    ///
+    /// The ban sets do not count: their elements are state, which no fingerprint covers.
+    public var hasTimedSets: Bool { sets.contains { $0.kind == .timed && !Renderer.isBanSet($0.name) } }
 
     /// The table as an nftables script (`table inet NAME { ... }`).
     public var text: String {
