@@ -67,6 +67,7 @@ enum KernelLab {
         #expect(KernelLab.available, Comment(rawValue: KernelLab.reason))
         #expect(DockerLab.installed, Comment(rawValue: DockerLab.reason))
         #expect(MonitoringLab.installed, Comment(rawValue: MonitoringLab.reason))
+        #expect(Fail2banLab.installed, Comment(rawValue: Fail2banLab.reason))
     }
 }
 
