@@ -1,5 +1,8 @@
 public import Foundation
 public import PortPolicy
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One banned address or network (`portctl ban`): state, not policy. Kept in the state folder so
 /// that `apply` can put the bans back when it rewrites the table; the kernel expires them.
@@ -31,7 +34,9 @@ public struct Ban: Codable, Sendable, Hashable {
     public func isExpired(at now: Date) -> Bool { expiry.map { $0 <= now } ?? false }
 }
 
-/// The bans kept in the state folder (`bans.json`).
+/// The bans kept in the state folder: `bans.json` (the list as last compacted) and `bans.log`
+/// (bans added since, one JSON object a line). A ban appends one line, so banning one address
+/// costs the same with 100,000 bans as with none; an unban rewrites the list and empties the log.
 public struct BanStore: Sendable {
     /// The state folder.
     public let directory: String
@@ -40,17 +45,49 @@ public struct BanStore: Sendable {
     public init(directory: String) { self.directory = directory }
 
     var path: String { directory + "/bans.json" }
+    var logPath: String { directory + "/bans.log" }
 
-    /// The bans in force at `now` (expired ones are left out).
+    /// The bans in force at `now` (expired ones are left out; a later ban of the same source
+    /// replaces an earlier one).
     public func load(now: Date = Date()) -> [Ban] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let bans = try? JSONDecoder().decode([Ban].self, from: data) else { return [] }
-        return bans.filter { !$0.isExpired(at: now) }
+        var bans = FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode([Ban].self, from: $0) } ?? []
+        if let log = FileManager.default.contents(atPath: logPath) {
+            let decoder = JSONDecoder()
+            for line in log.split(separator: UInt8(ascii: "\n")) {
+                if let ban = try? decoder.decode(Ban.self, from: Data(line)) { bans.append(ban) }
+            }
+        }
+        var latest: [String: Int] = [:]
+        for (index, ban) in bans.enumerated() { latest[ban.network] = index }
+        return bans.enumerated().filter { latest[$0.element.network] == $0.offset && !$0.element.isExpired(at: now) }.map(\.element)
     }
 
-    /// Replaces the list (atomically; the caller holds the lock).
+    /// Appends bans to the log (the caller holds the lock), synced to disk.
+    public func append(_ bans: [Ban]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var text = ""
+        for ban in bans { text += String(decoding: try encoder.encode(ban), as: UTF8.self) + "\n" }
+        let fd = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError.errno(errno, "cannot write \(logPath)") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw SystemError.errno(errno, "cannot write \(logPath)")
+            }
+            offset += written
+        }
+        if fsync(fd) != 0 { throw SystemError.errno(errno, "cannot sync \(logPath)") }
+    }
+
+    /// Replaces the whole list (atomically; the caller holds the lock) and empties the log.
     public func save(_ bans: [Ban]) throws {
         try TrustedFiles.writeAtomically(StateStore.json(bans), to: path, mode: 0o600)
+        unlink(logPath)
     }
 }
 

@@ -76,9 +76,13 @@ extension Portctl {
                         throw Failure(message: "refusing: banning \(own) would ban your own SSH client \(client); add --force to ban it anyway", code: .failure)
                     }
                     let state = BanStore(directory: global.paths.stateDirectory)
-                    let existing = Privilege.hasNetAdmin ? state.load() : []
+                    // Single addresses go into a plain set: banning one again only renews it, so
+                    // the list is read only when networks are banned (their sets must not overlap).
+                    let merged = IPNetwork.merged(networks)
+                    let anyNetwork = merged.contains { $0.prefixLength < $0.family.bitWidth }
+                    let existing = Privilege.hasNetAdmin && anyNetwork ? state.load() : []
                     var fresh: [Ban] = []
-                    for network in IPNetwork.merged(networks) {
+                    for network in merged {
                         if let covering = existing.first(where: { ($0.parsed.map { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) ?? false }) {
                             say("\(network) is already banned (by \(covering.network))")
                             continue
@@ -104,7 +108,7 @@ extension Portctl {
                         }
                         throw error
                     }
-                    try state.save(existing + fresh)
+                    try state.append(fresh)
                     for ban in fresh {
                         say("banned \(ban.network)\(ban.expires.map { " until \($0)" } ?? "")\(ban.comment.map { " (\($0))" } ?? "")")
                     }
