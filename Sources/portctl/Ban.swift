@@ -42,15 +42,7 @@ extension Portctl {
         func request() throws(PolicyError) -> (networks: [IPNetwork], expires: Date?) {
             var networks: [IPNetwork] = []
             for text in addresses { networks.append(try IPNetwork(parsing: text)) }
-            if let fromFile {
-                let data: Data
-                do {
-                    data = try TrustedFiles.readInput(fromFile, limit: PolicyStore.maximumFileSize)
-                } catch {
-                    throw .invalidDocument("cannot read address file \(fromFile): \(error)")
-                }
-                networks += try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: fromFile)
-            }
+            if let fromFile { networks += try readAddressFile(fromFile) }
             if let comment { try PortRule.validateComment(comment) }
             var expires: Date?
             if let duration {

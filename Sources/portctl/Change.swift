@@ -61,14 +61,7 @@ struct PortArguments: ParsableArguments {
         for list in outbound ? to : from { sources += try list.parse() }
         if let fromFile {
             if outbound { throw .invalidRule("--from-file names sources of inbound traffic; an outbound rule names destinations with --to") }
-            // Files, pipes and `<(...)` alike, read as a stream up to the policy file's cap.
-            let data: Data
-            do {
-                data = try TrustedFiles.readInput(fromFile, limit: PolicyStore.maximumFileSize)
-            } catch {
-                throw .invalidDocument("cannot read address file \(fromFile): \(error)")
-            }
-            sources += try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: fromFile)
+            sources += try readAddressFile(fromFile)
         }
         return PortRequest(spec: spec, sources: sources, direction: outbound ? .out : .in,
                            interface: interface, comment: comment, id: id)

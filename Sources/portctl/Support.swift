@@ -138,6 +138,18 @@ struct SourceList: ExpressibleByArgument {
     }
 }
 
+/// Reads an address file (`--from-file`): a file, a pipe or `-`, up to the policy file's cap,
+/// one address or CIDR per line; errors name the file and the line.
+func readAddressFile(_ path: String) throws(PolicyError) -> [IPNetwork] {
+    let data: Data
+    do {
+        data = try TrustedFiles.readInput(path, limit: PolicyStore.maximumFileSize)
+    } catch {
+        throw .invalidDocument("cannot read address file \(path): \(error)")
+    }
+    return try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: path)
+}
+
 /// Encodes a value as pretty, key-sorted JSON text.
 func jsonText(_ value: some Encodable) -> String {
     let encoder = JSONEncoder()
