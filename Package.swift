@@ -50,7 +50,7 @@ let package = Package(
         // Examples/embed: a Swift program that imports the library (built and run by the tests).
         .executableTarget(
             name: "portctl-embed-example",
-            dependencies: ["PortPolicy"],
+            dependencies: ["PortPolicy", "PortctlDriver"],
             path: "Examples/embed",
             swiftSettings: strict
         ),
@@ -60,9 +60,15 @@ let package = Package(
             exclude: ["Golden", "Fixtures"],
             swiftSettings: strict
         ),
+        // The change pipeline against the fake kernel: fast, no root.
+        .testTarget(
+            name: "PortctlDriverTests",
+            dependencies: ["PortPolicy", "PortctlDriver"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PortctlKernelTests",
-            dependencies: ["PortPolicy"],
+            dependencies: ["PortPolicy", "PortctlDriver"],
             swiftSettings: strict
         ),
     ],

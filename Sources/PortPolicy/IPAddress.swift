@@ -225,6 +225,11 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
         other.family == family && other.bits >= address.bits && other.bits <= lastAddress.bits
     }
 
+    /// Whether the two blocks share an address (one holds the other: prefixes nest or part).
+    public func overlaps(_ other: IPNetwork) -> Bool {
+        contains(other.address) || other.contains(address)
+    }
+
     /// `ADDRESS/PREFIX`, or the bare address for a single host, as nftables lists it.
     public var description: String {
         prefixLength == family.bitWidth ? address.description : address.description + "/" + String(prefixLength)

@@ -34,7 +34,9 @@ public struct Plan: Sendable, Hashable {
     /// The changes, empty when the kernel already matches the policy.
     public var changes: [PlanChange]
     /// The batch apply sends (empty when there are no changes): one libnftables transaction.
-    public var script: String
+    public var batch: Batch
+    /// The batch as an nft script.
+    public var script: String { batch.text }
     /// Whether the batch replaces the whole table (resetting every counter) rather than editing it.
     public var replacesTable: Bool
     /// The moment the plan was made for: time-boxed rules' timeouts count from it, and a saved
@@ -42,10 +44,10 @@ public struct Plan: Sendable, Hashable {
     public var plannedAt: Date
 
     /// Makes a plan from parts.
-    public init(table: String, changes: [PlanChange], script: String, replacesTable: Bool, plannedAt: Date = Date()) {
+    public init(table: String, changes: [PlanChange], batch: Batch, replacesTable: Bool, plannedAt: Date = Date()) {
         self.table = table
         self.changes = changes
-        self.script = script
+        self.batch = batch
         self.replacesTable = replacesTable
         self.plannedAt = plannedAt
     }
@@ -80,12 +82,11 @@ public enum Planner {
         }
         guard let live else {
             let changes = [PlanChange.createTable] + policy.rules.map { .addRule(id: $0.id, summary: $0.summary) }
-            let script = "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text
-            return Plan(table: policy.table, changes: changes, script: script, replacesTable: true, plannedAt: now)
+            return Plan(table: policy.table, changes: changes, batch: .replacing(policy.table, with: desired), replacesTable: true, plannedAt: now)
         }
         if sameContent(desired, live)
             || policy.rules.count != fullPolicy.rules.count && sameContent(Renderer.model(fullPolicy, now: now, keepingExpired: true), live) {
-            return Plan(table: policy.table, changes: [], script: "", replacesTable: false, plannedAt: now)
+            return Plan(table: policy.table, changes: [], batch: Batch(), replacesTable: false, plannedAt: now)
         }
         var changes = describe(policy, desired: desired, live: live)
         if changes.isEmpty {
@@ -94,10 +95,10 @@ public enum Planner {
         }
         let incremental = live.unknownObjects.allSatisfy(\.isDeletable) && live.namesAreSafe
         // `add table` without flags wakes a dormant table, in the same batch as the edits.
-        let wake = live.flags != 0 ? "add table inet \(policy.table)\n" : ""
-        let script = incremental ? wake + editBatch(desired: desired, live: live)
-            : "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + desired.text
-        return Plan(table: policy.table, changes: changes, script: script, replacesTable: !incremental, plannedAt: now)
+        let wake: [NftOperation] = live.flags != 0 ? [.addTable(policy.table)] : []
+        let batch = incremental ? Batch(wake + editBatch(desired: desired, live: live))
+            : .replacing(policy.table, with: desired)
+        return Plan(table: policy.table, changes: changes, batch: batch, replacesTable: !incremental, plannedAt: now)
     }
 
     /// Equality that ignores definition order of counters and sets (the kernel may list them in
@@ -407,9 +408,9 @@ public enum Planner {
     /// ...and add at most this many; past that, the set is replaced.
     static let maximumAddedElements = 64
 
-    static func editBatch(desired: Table, live: Table) -> String {
-        let t = "inet \(desired.name)"
-        var out = ""
+    static func editBatch(desired: Table, live: Table) -> [NftOperation] {
+        let t = desired.name
+        var out: [NftOperation] = []
         func recreated(_ chain: Chain) -> Bool {
             guard let wanted = desired.chain(chain.name) else { return true }
             return wanted.hook != chain.hook || wanted.type != chain.type || wanted.priority != chain.priority
@@ -451,37 +452,35 @@ public enum Planner {
             deletedChains.contains(chain.name) || desired.chain(chain.name)?.rules != chain.rules || chain.rules.contains(where: usesSomethingGone)
         }.map(\.name))
         // 1. Empty the chains that change (their rules may use the sets and counters below).
-        for chain in live.chains where rewritten.contains(chain.name) { out += "flush chain \(t) \(chain.name)\n" }
+        for chain in live.chains where rewritten.contains(chain.name) { out.append(.flushChain(table: t, chain: chain.name)) }
         // 2. Chains the policy no longer has, or whose hook changed.
-        for chain in live.chains where deletedChains.contains(chain.name) { out += "delete chain \(t) \(chain.name)\n" }
+        for chain in live.chains where deletedChains.contains(chain.name) { out.append(.deleteChain(table: t, chain: chain.name)) }
         // 3. Objects nothing in the policy explains; sets.
-        for object in live.unknownObjects { out += "delete \(object.kind) \(t) \(object.name)\n" }
-        for set in live.sets where deletedSets.contains(set.name) { out += "delete set \(t) \(set.name)\n" }
+        for object in live.unknownObjects { out.append(.deleteObject(table: t, kind: object.kind, name: object.name)) }
+        for set in live.sets where deletedSets.contains(set.name) { out.append(.deleteSet(table: t, set: set.name)) }
         for edit in edits where !edit.removed.isEmpty {
-            out += "delete element \(t) \(edit.name) { " + AddressSet.elementList(edit.removed, separator: ", ") + " }\n"
+            out.append(.deleteElements(table: t, set: edit.name, elements: edit.removed))
         }
         for edit in edits where !edit.added.isEmpty {
-            out += "add element \(t) \(edit.name) { " + AddressSet.elementList(edit.added, separator: ", ") + " }\n"
+            out.append(.addElements(table: t, set: edit.name, elements: edit.added.map { SetElement($0) }))
         }
-        for set in desired.sets where !kept(set, in: live) && !edited.contains(set.name) { out += set.addCommand(table: desired.name) }
+        for set in desired.sets where !kept(set, in: live) && !edited.contains(set.name) { out.append(.addSet(table: t, set: set)) }
         // 4. Counters for new rules; the others keep their values.
-        for counter in desired.counters where !live.counters.contains(counter) { out += "add counter \(t) \(counter)\n" }
+        for counter in desired.counters where !live.counters.contains(counter) { out.append(.addCounter(table: t, name: counter)) }
         // 5. Chains (creating them, or updating a base chain's policy) before any rule can jump
         //    to them, then the rules of every chain that is new or was emptied, in order.
         for chain in desired.chains {
             let have = live.chain(chain.name)
             let fresh = have == nil || deletedChains.contains(chain.name)
-            if let header = chain.header {
-                if fresh || have?.policy != chain.policy { out += "add chain \(t) \(chain.name) { \(header) }\n" }
-            } else if fresh {
-                out += "add chain \(t) \(chain.name)\n"
+            if chain.header != nil ? fresh || have?.policy != chain.policy : fresh {
+                out.append(.addChain(table: t, chain: Chain(name: chain.name, hook: chain.hook, type: chain.type, priority: chain.priority, policy: chain.policy)))
             }
         }
         for chain in desired.chains where live.chain(chain.name) == nil || rewritten.contains(chain.name) {
-            for rule in chain.rules { out += "add rule \(t) \(chain.name) \(rule.text)\n" }
+            for rule in chain.rules { out.append(.addRule(table: t, chain: chain.name, rule: rule)) }
         }
         // 6. Counters nothing uses any more.
-        for counter in live.counters where deletedCounters.contains(counter) { out += "delete counter \(t) \(counter)\n" }
+        for counter in live.counters where deletedCounters.contains(counter) { out.append(.deleteCounter(table: t, name: counter)) }
         return out
     }
 }

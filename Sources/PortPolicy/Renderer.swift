@@ -254,13 +254,13 @@ public enum Renderer {
 
     /// One batch that atomically replaces portctl's table with the policy's: creating the table
     /// if missing, deleting it, and defining it anew. Nothing outside the table is touched.
-    public static func replaceBatch(_ policy: PortPolicy) -> String {
-        "table inet \(policy.table) {}\ndelete table inet \(policy.table)\n" + table(policy)
+    public static func replaceBatch(_ policy: PortPolicy) -> Batch {
+        .replacing(policy.table, with: model(policy))
     }
 
     /// One batch that removes portctl's table, and succeeds when there is none.
-    public static func deleteBatch(table: String) -> String {
-        "table inet \(table) {}\ndelete table inet \(table)\n"
+    public static func deleteBatch(table: String) -> Batch {
+        .removing(table)
     }
 
     /// The name of a rule's interval set for one family: `ID-v4` or `ID-v6`.

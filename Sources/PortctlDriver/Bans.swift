@@ -94,22 +94,21 @@ public struct BanStore: Sendable {
 extension Firewall {
     /// The batch that puts bans into the kernel: single addresses into the plain sets (one
     /// element, constant time), networks into the interval sets, each with its time left.
-    public static func banBatch(_ bans: [Ban], table: String, now: Date = Date()) -> String {
-        var out = ""
+    public static func banBatch(_ bans: [Ban], table: String, now: Date = Date()) -> Batch {
+        var batch = Batch()
         for ban in bans {
             guard let network = ban.parsed else { continue }
             let single = network.prefixLength == network.family.bitWidth
-            let set = Renderer.banSetName(network.family, networks: !single)
-            let timeout = ban.expiry.map { " timeout \(max(1, Int($0.timeIntervalSince(now).rounded(.up))))s" } ?? ""
-            out += "add element inet \(table) \(set) { \(single ? network.address.description : network.description)\(timeout) }\n"
+            let timeout = ban.expiry.map { max(1, Int($0.timeIntervalSince(now).rounded(.up))) }
+            batch.operations.append(.addElements(table: table, set: Renderer.banSetName(network.family, networks: !single),
+                                                 elements: [SetElement(network, timeout: timeout)]))
         }
-        return out
+        return batch
     }
 
     /// Puts bans into the kernel, in one batch.
     public func addBans(_ bans: [Ban], table: String, now: Date = Date()) throws(NftablesError) {
-        let batch = Self.banBatch(bans, table: table, now: now)
-        if !batch.isEmpty { try backend.run(batch, check: false) }
+        try run(Self.banBatch(bans, table: table, now: now))
     }
 
     /// Takes bans out of the kernel; ones the kernel has already expired are no error.
@@ -118,7 +117,7 @@ extension Firewall {
             let single = network.prefixLength == network.family.bitWidth
             let set = Renderer.banSetName(network.family, networks: !single)
             do {
-                try backend.run("delete element inet \(table) \(set) { \(single ? network.address.description : network.description) }\n", check: false)
+                try run(Batch([.deleteElements(table: table, set: set, elements: [network])]))
             } catch where error.kind == .notFound {
                 continue
             }

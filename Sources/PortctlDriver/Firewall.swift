@@ -16,9 +16,7 @@ public struct Firewall: Sendable {
     /// come from netlink (a dormant table is drift, never "in sync"); a table that portctl did not
     /// create (``Table/isPortctls``) is refused with ``ForeignTableError``.
     public func live(table: String) throws -> Table? {
-        guard let listing = try listing(table: table) else { return nil }
-        guard var live = try LiveTable.read(json: listing.json, table: table) else { return nil }
-        live.flags = listing.flags
+        guard let live = try backend.readTable(table) else { return nil }
         guard live.isPortctls else { throw ForeignTableError(table: table) }
         return live
     }
@@ -73,27 +71,26 @@ public struct Firewall: Sendable {
 
     /// Sends a plan's batch (nothing at all when the plan is empty): one atomic transaction.
     public func apply(_ plan: Plan) throws(NftablesError) {
-        if plan.script.isEmpty { return }
-        try backend.run(plan.script, check: false)
+        try run(plan.batch)
     }
 
-    /// Sends a reviewed script exactly as it was saved: one atomic transaction.
-    public func run(script: String) throws(NftablesError) {
-        if script.isEmpty { return }
-        try backend.run(script, check: false)
+    /// Sends a batch (nothing at all when it is empty): one atomic transaction.
+    public func run(_ batch: Batch) throws(NftablesError) {
+        if batch.isEmpty { return }
+        try backend.send(batch, check: false)
     }
 
     /// Has the kernel validate a full replacement of portctl's table by the policy's, committing
     /// nothing.
     public func check(_ policy: PortPolicy) throws(NftablesError) {
-        try backend.run(Renderer.replaceBatch(policy), check: true)
+        try backend.send(Renderer.replaceBatch(policy), check: true)
     }
 
     /// Removes portctl's table; succeeds when there is none, and refuses a table portctl did not
     /// create (``ForeignTableError``).
     public func remove(table: String) throws {
         guard try live(table: table) != nil else { return }
-        try backend.run(Renderer.deleteBatch(table: table), check: false)
+        try backend.send(Renderer.deleteBatch(table: table), check: false)
     }
 
     /// Whether the kernel has the table now.

@@ -102,7 +102,7 @@ extension Firewall {
         guard let previousTable, previousTable != plan.table,
               (try? live(table: previousTable)).flatMap({ $0 }) != nil else { return }
         plan.changes.insert(.removeTable(previousTable), at: 0)
-        plan.script = "delete table inet \(previousTable)\n" + plan.script
+        plan.batch.operations.insert(.deleteTable(previousTable), at: 0)
     }
 
     private func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy?) throws -> KernelPlan {
@@ -113,7 +113,7 @@ extension Firewall {
         let fingerprint = desired.hasTimedSets || policy.rules.contains(where: { $0.isExpired(at: now) }) ? nil : desired.fingerprint
         if let fingerprint,
            LiveCache.confirms(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory) {
-            return KernelPlan(plan: Plan(table: policy.table, changes: [], script: "", replacesTable: false),
+            return KernelPlan(plan: Plan(table: policy.table, changes: [], batch: Batch(), replacesTable: false),
                               liveFingerprint: fingerprint, desiredFingerprint: fingerprint)
         }
         if let held, held.table == policy.table {
@@ -142,9 +142,9 @@ extension Firewall {
     /// after a large commit waits about 10 ms for the kernel.) Should anyone else commit in
     /// between, the recorded generation is one that has already passed, so the cache only misses.
     public func apply(_ planned: KernelPlan, stateDirectory: String) throws(NftablesError) {
-        if planned.plan.script.isEmpty { return }
+        if planned.plan.batch.isEmpty { return }
         let before = planned.desiredFingerprint == nil ? nil : backend.generation()
-        try backend.run(planned.plan.script, check: false)
+        try backend.send(planned.plan.batch, check: false)
         if let fingerprint = planned.desiredFingerprint, let before {
             LiveCache.record(table: planned.plan.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory,
                              generation: LiveCache.following(before))

@@ -1,4 +1,5 @@
 internal import CNftables
+public import PortPolicy
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -50,6 +51,12 @@ public protocol NftablesBackend: Sendable {
     /// Runs commands as one batch: all of them take effect or none do. With `check`, the kernel
     /// validates the batch and nothing is committed.
     func run(_ commands: String, check: Bool) throws(NftablesError)
+    /// Sends a typed batch, with the same contract (by default, as its nft text).
+    func send(_ batch: Batch, check: Bool) throws(NftablesError)
+    /// Table `inet NAME` as a value with its flags, or nil when there is none (by default, read
+    /// from a JSON listing; a table with flags is listed piece by piece, see
+    /// ``Firewall/listing(table:terse:)``).
+    func readTable(_ name: String) throws -> Table?
     /// Runs a read-only command (`list ...`) and returns its JSON output.
     func listJSON(_ command: String) throws(NftablesError) -> String
     /// The same without set elements (nft's `--terse`): with 100,000 interval elements, a
@@ -68,6 +75,21 @@ public protocol NftablesBackend: Sendable {
     /// A number that names this network namespace and is never reused while the machine runs
     /// (`SO_NETNS_COOKIE`, Linux 5.14 and later), or nil when the kernel cannot say.
     func namespaceCookie() -> UInt64?
+}
+
+extension NftablesBackend {
+    /// Sends the batch's nft text.
+    public func send(_ batch: Batch, check: Bool) throws(NftablesError) {
+        try run(batch.text, check: check)
+    }
+
+    /// Reads the table from a listing.
+    public func readTable(_ name: String) throws -> Table? {
+        guard let listing = try Firewall(backend: self).listing(table: name) else { return nil }
+        guard var table = try LiveTable.read(json: listing.json, table: name) else { return nil }
+        table.flags = listing.flags
+        return table
+    }
 }
 
 /// libnftables, through one context per process. Every call holds one process-wide lock (the
@@ -141,7 +163,7 @@ extension Nftables {
         put16(UInt16(attributeLength), at: 20)
         put16(1, at: 22)
         for (index, byte) in name.enumerated() { request[24 + index] = byte }
-        guard send(fd, request, request.count, 0) == request.count else {
+        guard Glibc.send(fd, request, request.count, 0) == request.count else {
             throw NftablesError(detail: "Error: cannot ask netlink for table inet \(table): \(String(cString: strerror(errno)))")
         }
         var reply = [UInt8](repeating: 0, count: 4096)
@@ -200,7 +222,7 @@ extension Nftables {
         put16(10 << 8 | 16, at: 4)
         put16(1 /* NLM_F_REQUEST */, at: 6)
         put32(1, at: 8)
-        guard send(fd, request, request.count, 0) == request.count else { return nil }
+        guard Glibc.send(fd, request, request.count, 0) == request.count else { return nil }
         var reply = [UInt8](repeating: 0, count: 256)
         let received = recv(fd, &reply, reply.count, 0)
         guard received >= 28 else { return nil }

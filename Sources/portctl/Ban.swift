@@ -30,7 +30,7 @@ extension Portctl {
         var fromFile: String?
         @Option(name: .long, help: ArgumentHelp("A note kept with the ban (fail2ban's jail, say).", valueName: "text"))
         var comment: String?
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -88,7 +88,7 @@ extension Portctl {
                     let batch = Firewall.banBatch(fresh, table: policy.table)
                     if change.dryRun {
                         say("dry run: nothing written. This batch would ban \(fresh.count) source\(fresh.count == 1 ? "" : "s"):")
-                        print(batch, terminator: "")
+                        print(batch.text, terminator: "")
                         if !fresh.isEmpty { throw Failure(message: "", code: .changesPending) }
                         return
                     }

@@ -4,7 +4,7 @@ import PortPolicy
 import PortctlDriver
 
 /// Options of every command that changes something.
-struct ChangeOptions: ParsableArguments {
+struct ChangeFlags: ParsableArguments {
     @Flag(name: .long, help: "Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.")
     var dryRun = false
 
@@ -16,6 +16,9 @@ struct ChangeOptions: ParsableArguments {
 
     @Flag(name: .long, help: "With --dry-run: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).")
     var json = false
+
+    /// The library's options for these flags.
+    var options: ChangeOptions { ChangeOptions(dryRun: dryRun, confirmSeconds: confirm, force: force) }
 
     func validate() throws {
         if let confirm, !(1...86400).contains(confirm) {
@@ -68,42 +71,98 @@ struct PortArguments: ParsableArguments {
     }
 }
 
-/// Reads the policy (creating the first-run policy when there is none), applies `edit`, plans
-/// the kernel change, and then either shows it (`--dry-run`) or applies the plan and writes the
-/// file, all under the state directory's lock.
-func changePolicy(_ global: GlobalOptions, _ change: ChangeOptions, command: String,
+/// Edits the policy through the library's pipeline (see ``ChangeControl/change(_:options:edit:)``)
+/// and prints what changed, or with `--dry-run`, what would.
+func changePolicy(_ global: GlobalOptions, _ change: ChangeFlags, command: String,
                   edit: (inout PortPolicy) throws -> [PolicyChange]) throws {
     try global.reporting {
-        let store = global.store
-        try global.withLock(privileged: "changing the firewall", dryRun: change.dryRun) {
-            // Before reading the policy: an orphaned --confirm change is rolled back first.
-            if !change.dryRun { try refuseWhileConfirmationPending(global) }
-            var policy: PortPolicy
-            var previousText: String?
-            var held: PortPolicy?
-            if let (existing, bytes) = try store.loadWithBytes() {
-                policy = existing
-                held = existing
-                previousText = String(decoding: bytes, as: UTF8.self)
+        let result = try global.control.change(command, options: change.options, edit: edit)
+        var report = result.policyChanges.map(describe)
+        if result.createdPolicyFile {
+            report.append("\(change.dryRun ? "would create" : "created") \(global.paths.policyFile): inbound drop, with SSH (\(result.policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
+        }
+        try show(result, change: change, global: global, report: report)
+    }
+}
+
+/// Prints a change's result: the report lines, the warnings, the plan or what was applied,
+/// and the confirmation deadline. A dry run that would change something exits 2.
+func show(_ result: ChangeResult, change: ChangeFlags, global: GlobalOptions, report: [String] = []) throws {
+    if change.dryRun {
+        if change.json {
+            // The plan document, with the policy as it would be written: for programs (Ansible).
+            let plan = result.plan ?? ChangePlan(table: result.policy.table, changes: [], batch: Renderer.replaceBatch(result.policy), replacesTable: true)
+            var document = PlanDocument(plan: plan, policy: result.policy, policyFile: global.paths.policyFile,
+                                        policyBytes: result.previousBytes, liveDigest: result.liveDigest)
+            document.inSync = !result.isPending
+            print(document.encoded(), terminator: "")
+        } else {
+            for line in report { say(line) }
+            warn(result.warnings)
+            if let plan = result.plan {
+                say("dry run: nothing written. The kernel would change like this:")
+                print(PlanOutput.text(plan), terminator: "")
+                if !plan.isEmpty {
+                    say("nftables batch:")
+                    print(plan.script, terminator: "")
+                }
             } else {
-                policy = PortPolicy.firstRun(sshPort: sshServerPort)
+                say("dry run: nothing written. The kernel's table cannot be read without root or CAP_NET_ADMIN; the full table apply would load:")
+                print(Renderer.table(result.policy), terminator: "")
             }
-            let expired = policy.removeExpired(at: Date())
-            let before = policy
-            var changes = try edit(&policy)
-            changes = expired.map { PolicyChange.removed($0) } + changes
-            try policy.validate()
-            let created = previousText == nil
-            var report = changes.map(describe)
-            if created {
-                report.append("\(change.dryRun ? "would create" : "created") \(store.paths.policyFile): inbound drop, with SSH (\(policy.rules[0].portsDescription)) allowed from any source so this host stays reachable")
-            }
-            let changed = policy != before || created || !expired.isEmpty
-            try commit(policy, fileText: changed ? PolicyFile.encode(policy) : previousText, previousText: previousText,
-                       policyChanged: changed, global: global, change: change, command: command,
-                       report: report, warnings: anySourceWarnings(changes), held: held)
+        }
+        if result.isPending { throw Failure(message: "", code: .changesPending) }
+        return
+    }
+    for line in report { say(line) }
+    warn(result.warnings)
+    guard result.applied, let plan = result.plan else {
+        say("kernel: table inet \(result.policy.table) already matched; nothing sent")
+        if change.confirm != nil { say("nothing changed, so there is nothing to confirm") }
+        return
+    }
+    // The edit's own lines were printed already; show the rest (drift, or everything for apply).
+    let shown = result.policyChanged ? ChangePlan(table: plan.table, changes: plan.changes.filter(\.isDrift), batch: Batch(), replacesTable: false) : plan
+    for line in PlanOutput.lines(shown) { say(line) }
+    let policy = result.policy
+    let held = policy.rules.count + policy.forwards.count + policy.routes.count
+    say("applied: table inet \(policy.table) holds \(held) rule\(held == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
+    if let pending = result.confirmation { say(confirmationLine(pending)) }
+}
+
+/// The line that tells the admin how long they have to confirm.
+func confirmationLine(_ pending: PendingConfirmation) -> String {
+    let formatter = DateFormatter()
+    formatter.dateFormat = "HH:mm:ss"
+    let seconds = max(0, Int((pending.deadline - Date().timeIntervalSince1970).rounded()))
+    return "confirm within \(seconds)s with 'portctl confirm' (from a new connection, to prove you can still get in); otherwise change #\(pending.sequence) rolls back at \(formatter.string(from: Date(timeIntervalSince1970: pending.deadline)))"
+}
+
+/// Prints the pipeline's warnings, one line each, on standard error (an orphaned change rolled
+/// back also says so on standard output).
+func warn(_ warnings: [ChangeWarning]) {
+    for warning in warnings {
+        switch warning {
+        case let .openToAnySource(rule):
+            warn("\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it")
+        case let .publishedPortDropped(port):
+            warn("published port \(port.description) is not allowed by the policy: it will be dropped (open it with --from, or 'portctl default published accept' to leave published ports to their publisher)")
+        case let .tightLimit(text):
+            warn(text)
+        case let .lockoutUnchecked(value):
+            warn("SSH_CONNECTION \(quoted(value)) cannot be read, so this change was not checked against locking out an SSH session (--force)")
+        case let .orphanRolledBack(rollback):
+            warn("the --confirm watchdog of change #\(rollback.undone.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have")
+            say(describe(rollback))
         }
     }
+}
+
+/// One line for a rollback.
+func describe(_ rollback: RollbackResult) -> String {
+    let undone = rollback.undone
+    return "rolled back change #\(undone.sequence) (\(undone.command) at \(undone.time)): " +
+        (rollback.removedPolicy ? "removed table inet \(rollback.table) and the policy file it created" : "policy file and table inet \(rollback.table) restored")
 }
 
 /// One line for a change to the policy.
@@ -129,18 +188,5 @@ func describe(_ change: PolicyChange) -> String {
         "changed the \(name) default: \(from) -> \(to)"
     case let .unchanged(reason):
         "unchanged: \(reason)"
-    }
-}
-
-/// Warnings for changes that leave traffic open to any address.
-func anySourceWarnings(_ changes: [PolicyChange]) -> [String] {
-    changes.compactMap { change in
-        switch change {
-        case let .added(rule) where rule.isFromAnywhere && rule.action == .allow && rule.direction == .in,
-             let .widened(rule, _) where rule.isFromAnywhere && rule.direction == .in:
-            "\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it"
-        default:
-            nil
-        }
     }
 }

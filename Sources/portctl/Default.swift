@@ -32,7 +32,7 @@ extension Portctl {
         var name: DefaultName
         @Argument(help: "inbound: drop, reject or accept; outbound: accept or drop; published: filter or accept; routed: accept or drop.")
         var value: String
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {

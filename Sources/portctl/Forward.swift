@@ -36,7 +36,7 @@ extension Portctl {
         var id: String?
         @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
         var comment: String?
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -104,7 +104,7 @@ extension Portctl {
         var id: String?
         @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
         var comment: String?
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {

@@ -79,94 +79,34 @@ extension Portctl {
 
         @Argument(help: ArgumentHelp("A plan saved by 'portctl plan -o'.", valueName: "planfile"))
         var planFile: String?
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try global.reporting {
-                try global.withLock(privileged: "applying the policy", dryRun: change.dryRun) {
-                    if !change.dryRun { try refuseWhileConfirmationPending(global) }
-                    if let planFile {
-                        try applySaved(planFile)
-                        return
+                guard let planFile else {
+                    try show(try global.control.applyPolicyFile(options: change.options), change: change, global: global)
+                    return
+                }
+                let (document, plan, result) = try global.control.applySavedPlan(at: planFile, options: change.options)
+                warn(result.warnings)
+                if change.dryRun {
+                    if change.json {
+                        print(document.encoded(), terminator: "")
+                    } else {
+                        say("dry run: the plan is current; applying it would send:")
+                        print(plan.script, terminator: "")
                     }
-                    let (policy, bytes) = try global.loadExistingWithBytes()
-                    let text = String(decoding: bytes, as: UTF8.self)
-                    try commit(policy, fileText: text, previousText: text, policyChanged: false, global: global, change: change, command: "apply")
+                    if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
+                    return
                 }
-            }
-        }
-
-        /// A batch with its timeout and expiry figures blanked, to compare batches made at
-        /// different moments.
-        static func withoutCountdowns(_ script: String) -> String {
-            script.replacingOccurrences(of: #"(timeout|expires) [0-9dhms]+"#, with: "$1 _", options: .regularExpression)
-        }
-
-        func applySaved(_ path: String) throws {
-            // A saved plan is trusted like the policy file: root's, in folders only root can write.
-            guard let data = try TrustedFiles.read(path, what: "plan file", maximumSize: 4 * PolicyStore.maximumFileSize) else {
-                throw Failure(message: "cannot read plan file \(path): no such file", code: .failure)
-            }
-            let document: PlanDocument
-            do {
-                document = try PlanDocument.decode(data)
-            } catch {
-                throw Failure(message: "\(path): \(error)", code: .invalidData)
-            }
-            if !document.isIntact {
-                throw Failure(message: "plan \(path) was edited after it was saved (its digest does not match its contents); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
-            }
-            let (policy, bytes) = try global.loadExistingWithBytes()
-            if PlanDocument.digest(bytes) != document.policyDigest {
-                throw Failure(message: "plan \(path) is stale: the policy file \(global.paths.policyFile) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
-            }
-            if policy.table != document.table {
-                throw Failure(message: "plan \(path) names table inet \(document.table), but the policy file renders table inet \(policy.table); nothing was applied", code: .failure)
-            }
-            let firewall = Firewall()
-            let live = try firewall.live(table: policy.table)
-            if PlanDocument.digest(live) != document.liveDigest {
-                throw Failure(message: "plan \(path) is stale: table inet \(document.table) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
-            }
-            // The script runs only if it is exactly what the planner makes for this policy against
-            // this table: a saved plan cannot carry anything else into the kernel.
-            var reviewed = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
-            firewall.removePreviousTable(previousTable(global, previousText: nil), in: &reviewed)
-            if reviewed.script != document.script {
-                throw Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
-            }
-            // Time moved on since the review: what is sent is the same plan made now, so that
-            // --for timeouts count from now and an opening that expired meanwhile stays closed.
-            // It must be the reviewed batch but for those countdowns; otherwise the plan is stale.
-            var plan = Planner.plan(policy, live: live)
-            firewall.removePreviousTable(previousTable(global, previousText: nil), in: &plan)
-            if Self.withoutCountdowns(plan.script) != Self.withoutCountdowns(document.script) {
-                throw Failure(message: "plan \(path) is stale: a time-boxed rule expired since the plan was made, so the batch would differ; nothing was applied (run 'portctl plan' again)", code: .failure)
-            }
-            try guardAgainstLockout(policy, force: change.force, confirmSeconds: change.confirm)
-            if change.dryRun {
-                if change.json {
-                    print(document.encoded(), terminator: "")
-                } else {
-                    say("dry run: the plan is current; applying it would send:")
-                    print(plan.script, terminator: "")
+                if plan.isEmpty {
+                    say("the plan has no changes; nothing sent")
+                    return
                 }
-                if !plan.script.isEmpty { throw Failure(message: "", code: .changesPending) }
-                return
+                say("applied plan \(planFile): \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to table inet \(document.table)")
+                if let pending = result.confirmation { say(confirmationLine(pending)) }
             }
-            if plan.script.isEmpty {
-                say("the plan has no changes; nothing sent")
-                return
-            }
-            try refuseWhileConfirmationPending(global)
-            try firewall.run(script: plan.script)
-            if plan.replacesTable { firewall.restoreBans(table: policy.table, stateDirectory: global.paths.stateDirectory) }
-            say("applied plan \(path): \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to table inet \(document.table)")
-            let text = String(decoding: bytes, as: UTF8.self)
-            let entry = try record(command: "apply-plan", global: global, previousText: text, after: text,
-                                   changes: plan.changes.map(PlanDocument.Change.init), script: plan.script, pending: change.confirm != nil)
-            if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
         }
     }
 
@@ -177,7 +117,7 @@ extension Portctl {
             abstract: "Remove portctl's nftables table; the policy file stays, and 'portctl apply' restores it.",
             discussion: "With --confirm SECONDS the table comes back by itself unless 'portctl confirm' runs in time. Like every change, it is recorded in the history, and 'portctl rollback' undoes it.")
 
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -188,40 +128,32 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.withLock(privileged: "removing portctl's table", dryRun: change.dryRun) {
-                    let loaded = try global.store.loadWithBytes()
-                    let table = loaded?.policy.table ?? PortPolicy.defaultTable
-                    let exists = Privilege.hasNetAdmin ? try Firewall().tableExists(table) : true
-                    let plan = ChangePlan(table: table, changes: exists ? [.removeTable(table)] : [],
-                                          script: exists ? Renderer.deleteBatch(table: table) : "", replacesTable: exists)
-                    if change.dryRun {
-                        if change.json, let loaded {
-                            print(PlanDocument(plan: plan, policy: loaded.policy, policyFile: global.paths.policyFile,
-                                               policyBytes: loaded.bytes, liveDigest: "unknown").encoded(), terminator: "")
-                        } else if change.json {
+                let result = try global.control.disable(options: change.options)
+                let plan = result.plan ?? ChangePlan(table: result.policy.table, changes: [], batch: Batch(), replacesTable: false)
+                let table = plan.table
+                warn(result.warnings)
+                if change.dryRun {
+                    if change.json {
+                        guard !result.previousBytes.isEmpty else {
                             throw Failure(message: "--json needs a policy file: there is none at \(global.paths.policyFile)", code: .failure)
-                        } else if exists {
-                            say("dry run: nothing written. This batch would remove table inet \(table):")
-                            print(plan.script, terminator: "")
-                        } else {
-                            say("table inet \(table) is not in the kernel; nothing to remove")
                         }
-                        if exists { throw Failure(message: "", code: .changesPending) }
-                        return
-                    }
-                    if !exists {
+                        print(PlanDocument(plan: plan, policy: result.policy, policyFile: global.paths.policyFile,
+                                           policyBytes: result.previousBytes, liveDigest: "unknown").encoded(), terminator: "")
+                    } else if !plan.isEmpty {
+                        say("dry run: nothing written. This batch would remove table inet \(table):")
+                        print(plan.script, terminator: "")
+                    } else {
                         say("table inet \(table) is not in the kernel; nothing to remove")
-                        return
                     }
-                    try refuseWhileConfirmationPending(global)
-                    try Firewall().remove(table: table)
-                    say("disabled: table inet \(table) removed; the policy file is unchanged")
-                    let text = loaded.map { String(decoding: $0.bytes, as: UTF8.self) }
-                    let entry = try record(command: "disable", global: global, previousText: text, after: text,
-                                           changes: plan.changes.map(PlanDocument.Change.init), script: plan.script,
-                                           pending: change.confirm != nil)
-                    if let seconds = change.confirm { try armConfirmation(entry, seconds: seconds, global: global) }
+                    if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
+                    return
                 }
+                guard result.applied else {
+                    say("table inet \(table) is not in the kernel; nothing to remove")
+                    return
+                }
+                say("disabled: table inet \(table) removed; the policy file is unchanged")
+                if let pending = result.confirmation { say(confirmationLine(pending)) }
             }
         }
     }

@@ -25,7 +25,7 @@ extension Portctl {
         var limit: String?
         @Option(name: .customLong("for"), help: ArgumentHelp("Close again by itself after this long (90s, 30m, 2h, 1d): the kernel expires it, no daemon needed.", valueName: "duration"))
         var duration: String?
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -55,7 +55,7 @@ extension Portctl {
         )
 
         @OptionGroup var target: PortArguments
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -80,7 +80,7 @@ extension Portctl {
         @OptionGroup var target: PortArguments
         @OptionGroup var naming: RuleNaming
         @OptionGroup var routing: RoutedOptions
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -101,7 +101,7 @@ extension Portctl {
         @OptionGroup var target: PortArguments
         @OptionGroup var naming: RuleNaming
         @OptionGroup var routing: RoutedOptions
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -121,7 +121,7 @@ extension Portctl {
 
         @Argument(help: "The rule id.")
         var id: String
-        @OptionGroup var change: ChangeOptions
+        @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -152,7 +152,7 @@ struct RuleNaming: ParsableArguments {
 
 /// Adds a deny or reject rule.
 private func block(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming,
-                   _ change: ChangeOptions, _ global: GlobalOptions) throws {
+                   _ change: ChangeFlags, _ global: GlobalOptions) throws {
     let request = try global.reporting { try naming.apply(to: target.request()) }
     try changePolicy(global, change, command: action.rawValue) { policy in [try policy.block(request, action: action)] }
 }
@@ -167,7 +167,7 @@ struct RoutedOptions: ParsableArguments {
 
 /// Adds a routed block (`deny --routed`, `reject --routed`).
 private func routedRule(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming, _ routing: RoutedOptions,
-                        _ change: ChangeOptions, _ global: GlobalOptions) throws {
+                        _ change: ChangeFlags, _ global: GlobalOptions) throws {
     let route = try global.reporting { () throws(PolicyError) -> RoutedRule in
         if target.out || target.fromFile != nil || naming.log {
             throw .invalidRule("--routed takes --from, --to, --interface, --out-interface, --id and --comment")

@@ -41,35 +41,30 @@ extension Portctl {
         func run() throws {
             try global.reporting {
                 // Against a saved listing, nothing of the machine's is read but the policy file.
-                try global.withLock(privileged: "reading the kernel's table (use --live FILE to plan against a saved listing)",
-                                    dryRun: live != nil) {
-                    let (policy, bytes) = try global.loadExistingWithBytes()
-                    let plan: ChangePlan
-                    let liveDigest: String
-                    if let live {
-                        guard let data = FileManager.default.contents(atPath: live) else {
-                            throw Failure(message: "cannot read listing \(live)", code: .failure)
-                        }
-                        let liveTable = try LiveTable.read(json: String(decoding: data, as: UTF8.self), table: policy.table)
-                        plan = Planner.plan(policy, live: liveTable)
-                        liveDigest = PlanDocument.digest(liveTable)
-                    } else {
-                        let planned = try Firewall().plan(policy, stateDirectory: global.paths.stateDirectory,
-                                                          previousTable: previousTable(global, previousText: nil))
-                        (plan, liveDigest) = (planned.plan, planned.liveFingerprint)
+                let policy: PortPolicy, bytes: Data, plan: ChangePlan, liveDigest: String
+                if let live {
+                    (policy, bytes) = try global.loadExistingWithBytes()
+                    guard let data = FileManager.default.contents(atPath: live) else {
+                        throw Failure(message: "cannot read listing \(live)", code: .failure)
                     }
-                    let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
-                                                policyBytes: bytes, liveDigest: liveDigest)
-                    if let output { try TrustedFiles.write(document.encoded(), to: output, what: "plan file") }
-                    switch json ? .json : format {
-                    case .text: print(PlanOutput.text(plan), terminator: "")
-                    case .json: print(document.encoded(), terminator: "")
-                    case .nft: print(plan.script, terminator: "")
-                    }
-                    if let output, format == .text, !json { say("plan saved to \(output)") }
-                    if live == nil { for line in publishedWarnings(policy) { warn(line) } }
-                    if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
+                    let liveTable = try LiveTable.read(json: String(decoding: data, as: UTF8.self), table: policy.table)
+                    plan = Planner.plan(policy, live: liveTable)
+                    liveDigest = PlanDocument.digest(liveTable)
+                } else {
+                    try requireNetAdmin("reading the kernel's table (use --live FILE to plan against a saved listing)")
+                    (policy, bytes, plan, liveDigest) = try global.control.plan()
                 }
+                let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
+                                            policyBytes: bytes, liveDigest: liveDigest)
+                if let output { try TrustedFiles.write(document.encoded(), to: output, what: "plan file") }
+                switch json ? .json : format {
+                case .text: print(PlanOutput.text(plan), terminator: "")
+                case .json: print(document.encoded(), terminator: "")
+                case .nft: print(plan.script, terminator: "")
+                }
+                if let output, format == .text, !json { say("plan saved to \(output)") }
+                if live == nil { warn(global.control.publishedWarnings(policy)) }
+                if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
             }
         }
     }

@@ -32,7 +32,53 @@ struct Failure: Error {
             return Failure(message: text, code: error.kind == .permissionDenied ? .needsPrivilege : .failure)
         case let error as SystemError: return Failure(message: error.description, code: .failure)
         case let error as LiveTable.ReadError: return Failure(message: error.description, code: .invalidData)
+        case let error as ChangeError: return from(error)
         default: return Failure(message: String(describing: error), code: .failure)
+        }
+    }
+}
+
+extension Failure {
+    /// The pipeline's refusals in the CLI's words: its commands, its flags, its exit codes.
+    static func from(_ error: ChangeError) -> Failure {
+        switch error {
+        case let .needsPrivilege(doing):
+            return Failure(message: "\(doing) needs root or CAP_NET_ADMIN (try: sudo portctl ...)", code: .needsPrivilege)
+        case let .noPolicyFile(path):
+            return Failure(message: "no policy file at \(path); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
+        case let .awaitingConfirmation(sequence, secondsLeft):
+            return Failure(message: "change #\(sequence) awaits confirmation (rolls back in \(secondsLeft)s): run 'portctl confirm' to keep it or 'portctl rollback' to undo it, then try again", code: .failure)
+        case let .wouldLockOut(decision, connection, expiring):
+            return Failure(message: LockoutGuard.refusal(decision, connection: connection, expiring: expiring), code: .failure)
+        case let .unreadableSSHConnection(value):
+            return Failure(message: "cannot check this change against locking out your SSH session: SSH_CONNECTION \(quoted(value)) is not \"CLIENT PORT SERVER PORT\"; fix the variable, or add --force to change without the check", code: .failure)
+        case let .untrustedStateFolder(path):
+            return Failure(message: "refusing the state folder \(path): users other than root could have written it (it, a folder above it, or a link on the way is theirs); fix: make it root's, mode 700, reached through root's folders", code: .failure)
+        case let .nothingToRollBack(directory):
+            return Failure(message: "nothing to roll back: no change has been applied with this state directory (\(directory))", code: .failure)
+        case let .missingHistory(sequence, directory):
+            return Failure(message: "cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", code: .failure)
+        case let .confirmedTooLate(sequence, time):
+            return Failure(message: "too late: the change was rolled back at \(time) (history #\(sequence))", code: .failure)
+        case let .savedPlan(path, problem):
+            switch problem {
+            case .missing:
+                return Failure(message: "cannot read plan file \(path): no such file", code: .failure)
+            case let .unreadable(reason):
+                return Failure(message: "\(path): \(reason)", code: .invalidData)
+            case .edited:
+                return Failure(message: "plan \(path) was edited after it was saved (its digest does not match its contents); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            case let .policyChanged(policyFile):
+                return Failure(message: "plan \(path) is stale: the policy file \(policyFile) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
+            case let .otherTable(planned, policy):
+                return Failure(message: "plan \(path) names table inet \(planned), but the policy file renders table inet \(policy); nothing was applied", code: .failure)
+            case let .tableChanged(table):
+                return Failure(message: "plan \(path) is stale: table inet \(table) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
+            case .notPortctls:
+                return Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            case .expiredSince:
+                return Failure(message: "plan \(path) is stale: a time-boxed rule expired since the plan was made, so the batch would differ; nothing was applied (run 'portctl plan' again)", code: .failure)
+            }
         }
     }
 }
@@ -51,36 +97,29 @@ struct GlobalOptions: ParsableArguments {
 
     var store: PolicyStore { PolicyStore(paths: paths) }
 
+    /// The library's change pipeline, on these paths.
+    var control: ChangeControl { ChangeControl(paths: paths) }
+
     /// Loads the policy file, failing when there is none.
     func loadExisting() throws -> PortPolicy {
-        try loadExistingWithBytes().policy
+        try control.requirePolicy().policy
     }
 
     /// Loads the policy file and keeps its bytes, failing when there is none.
     func loadExistingWithBytes() throws -> (policy: PortPolicy, bytes: Data) {
-        guard let loaded = try store.loadWithBytes() else {
-            throw Failure(message: "no policy file at \(paths.policyFile); run 'portctl open PORT' to create one, or pass --policy", code: .failure)
-        }
-        return loaded
+        try control.requirePolicy()
     }
 
     /// Runs `body` holding the state folder's lock, after checking the privilege that `doing`
-    /// needs (exit 77 before any file is touched). A dry run without the privilege runs without
-    /// the lock and the state folder: it cannot read the kernel, and it writes nothing.
+    /// needs (exit 77 before any file is touched); see ``ChangeControl/withLock(privileged:dryRun:_:)``.
     func withLock<T>(privileged doing: String, dryRun: Bool = false, _ body: () throws -> T) throws -> T {
-        if dryRun && !Privilege.hasNetAdmin { return try body() }
-        if !dryRun { try requireNetAdmin(doing) }
-        return try store.withLock(body)
+        try control.withLock(privileged: doing, dryRun: dryRun, body)
     }
 
     /// For commands that read the state folder without the lock (`history`, `status`): one that
     /// others could have written (it, a folder above it, or a link on the way) is not read.
     func refuseUntrustedStateFolder() throws {
-        let path = paths.stateDirectory
-        var info = stat()
-        if lstat(path, &info) == 0, !TrustedFiles.isTrustedStateDirectory(path) {
-            throw Failure(message: "refusing the state folder \(path): users other than root could have written it (it, a folder above it, or a link on the way is theirs); fix: make it root's, mode 700, reached through root's folders", code: .failure)
-        }
+        try control.refuseUntrustedStateFolder()
     }
 
     /// Runs `body`, turning every library error into a one-line ``Failure``.
@@ -95,8 +134,10 @@ struct GlobalOptions: ParsableArguments {
 
 /// Fails with exit 77 unless the process may change nftables.
 func requireNetAdmin(_ doing: String) throws {
-    if !Privilege.hasNetAdmin {
-        throw Failure(message: "\(doing) needs root or CAP_NET_ADMIN (try: sudo portctl ...)", code: .needsPrivilege)
+    do {
+        try ChangeControl().requirePrivilege(doing)
+    } catch {
+        throw Failure.from(error)
     }
 }
 
@@ -108,12 +149,6 @@ func say(_ line: String) {
 /// Prints a warning line to standard error.
 func warn(_ line: String) {
     FileHandle.standardError.write(Data("warning: \(line)\n".utf8))
-}
-
-/// The server port of the SSH connection portctl runs over, from `SSH_CONNECTION`.
-var sshServerPort: UInt16? {
-    let fields = ProcessInfo.processInfo.environment["SSH_CONNECTION"]?.split(separator: " ") ?? []
-    return fields.count == 4 ? UInt16(fields[3]) : nil
 }
 
 /// A list of sources as typed after `--from`: comma-separated addresses and CIDRs.

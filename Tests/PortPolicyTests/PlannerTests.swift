@@ -112,7 +112,7 @@ import Testing
         let wanted = policy([try rule("a", [26])])
         let plan = Planner.plan(wanted, live: nil)
         #expect(plan.changes == [.createTable, .addRule(id: "a", summary: "allow 26/tcp from any")])
-        #expect(plan.script == Renderer.replaceBatch(wanted))
+        #expect(plan.script == Renderer.replaceBatch(wanted).text)
         #expect(plan.replacesTable)
     }
 

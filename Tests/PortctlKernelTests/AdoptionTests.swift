@@ -81,12 +81,42 @@ struct AnsibleModuleTests {
         }
     }
 
-    @Test func embeddingExampleBuildsAndRuns() throws {
+    /// The mail relay provisioner in Examples/embed changes the kernel through the library (no
+    /// portctl process), and what it did shows in portctl's history and is undone by its rollback.
+    @Test func embeddingExampleProvisionsRelaysThroughTheLibrary() throws {
         let example = productsDirectory.appendingPathComponent("portctl-embed-example").path
-        let outcome = try run([example])
-        #expect(outcome.status == 0, "\(outcome)")
-        #expect(outcome.stdout.contains("table inet portctl {"))
-        #expect(outcome.stdout.contains("+ smtp-alt: allow 26/tcp from 10.0.0.0/8"))
-        #expect(outcome.stdout.contains("203.0.113.5 -> 26/tcp: drop"))
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        func provision(_ arguments: String...) throws -> Outcome {
+            try run(["ip", "netns", "exec", lab.server, example] + arguments, environment: lab.environment)
+        }
+        let bad = try provision("--relays", "198.51.100.0/33")
+        #expect(bad.status == 64 && bad.stderr.split(separator: "\n").count == 1, "\(bad)")
+        #expect(try lab.nft("list", "ruleset").stdout.isEmpty)
+
+        let first = try provision("--relays", "\(NetLab.clientA4)/32")
+        #expect(first.status == 0, "\(first)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
+        #expect(try lab.kernelMatchesPolicy())
+        let again = try provision("--relays", "\(NetLab.clientA4)/32")
+        #expect(again.status == 0 && again.stdout.contains("nothing changed"), "\(again)")
+
+        // Exactly the relays given: the second network replaces the first.
+        let moved = try provision("--relays", "203.0.113.0/24")
+        #expect(moved.status == 0, "\(moved)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .timedOut)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .connected)
+
+        let history = try lab.portctl("history")
+        #expect(history.stdout.contains("mail-relays"), "\(history)")
+        let entries = try lab.portctl("history", "--json")
+        #expect(entries.stdout.contains("portctl-embed-example"), "the history names the tool: \(entries)")
+        let rollback = try lab.portctl("rollback")
+        #expect(rollback.status == 0, "\(rollback)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
+        #expect(try lab.kernelMatchesPolicy())
     }
 }

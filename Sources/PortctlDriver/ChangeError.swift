@@ -1,0 +1,47 @@
+public import PortPolicy
+
+/// Why the change pipeline (``ChangeControl``) refused or stopped. Each case carries the data a
+/// caller needs to say it in its own words; nothing was changed unless the case says otherwise.
+public enum ChangeError: Error, Sendable {
+    /// The process lacks root or CAP_NET_ADMIN, which `doing` needs.
+    case needsPrivilege(doing: String)
+    /// There is no policy file at this path.
+    case noPolicyFile(path: String)
+    /// An earlier change waits for confirmation (``ChangeControl/confirm()``) and rolls back in
+    /// `secondsLeft` seconds unless confirmed.
+    case awaitingConfirmation(sequence: Int, secondsLeft: Int)
+    /// The policy would block a new SSH login over the connection the process runs in.
+    case wouldLockOut(decision: Decision, connection: SSHConnection, expiring: PortRule?)
+    /// `SSH_CONNECTION` is set but cannot be read, so the lockout check cannot run.
+    case unreadableSSHConnection(value: String)
+    /// The state folder could have been written by users other than root.
+    case untrustedStateFolder(path: String)
+    /// No change was ever recorded in this state folder.
+    case nothingToRollBack(stateDirectory: String)
+    /// The policy a change replaced is missing from the state folder's history.
+    case missingHistory(sequence: Int, stateDirectory: String)
+    /// Confirmation came after the watchdog had rolled the change back.
+    case confirmedTooLate(sequence: Int, rolledBackAt: String)
+    /// A saved plan cannot be applied; nothing was sent.
+    case savedPlan(path: String, problem: SavedPlanProblem)
+}
+
+/// Why a saved plan was not applied.
+public enum SavedPlanProblem: Sendable, Hashable {
+    /// No such file.
+    case missing
+    /// Not a plan document (the decoder's message).
+    case unreadable(String)
+    /// Its digest does not match its contents: edited after it was saved.
+    case edited
+    /// The policy file changed since the plan was made.
+    case policyChanged(policyFile: String)
+    /// The plan names another table than the policy renders.
+    case otherTable(planned: String, policy: String)
+    /// portctl's table changed since the plan was made.
+    case tableChanged(table: String)
+    /// The batch is not what portctl plans for that policy and table.
+    case notPortctls
+    /// A time-boxed rule expired since the plan was made, so the batch would differ.
+    case expiredSince
+}
