@@ -13,8 +13,9 @@ short_description: Open, close, deny or reject ports through portctl (nftables)
 description:
   - Allows a port from some sources (C(state=open)) or removes that opening (C(state=closed)),
     by running C(portctl open) or C(portctl close) on the managed host.
-  - Blocks a port from some sources, silently (C(state=denied), C(portctl deny): clients see
-    "filtered") or with a TCP reset / ICMP port-unreachable (C(state=rejected), C(portctl reject)).
+  - Blocks a port from some sources, silently (C(state=denied), C(portctl deny), clients see
+    the port as filtered) or with a TCP reset or ICMP port-unreachable (C(state=rejected),
+    C(portctl reject)).
     Blocks win over any allow for the same traffic. C(state=closed) removes openings only; a block
     is lifted with C(portctl remove ID) or by the whole policy (the C(portctl_policy) module).
   - Idempotent; supports check mode and diff mode.

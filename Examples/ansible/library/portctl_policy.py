@@ -19,7 +19,7 @@ description:
     portctl refuses fails the task with portctl's one-line error, and neither the policy file nor the
     kernel is touched.
   - Check mode reports C(changed) and, with C(--diff), the old and new policy text and the plan in
-    portctl's terms (C(+ smtp-alt: allow 26/tcp from 10.0.0.0/8)); it changes nothing.
+    portctl's terms, for example C(+ smtp-alt) C(allow 26/tcp from 10.0.0.0/8); it changes nothing.
   - Idempotent. The task is C(ok) when the file already holds exactly this text and the kernel
     matches it; a kernel that drifted from an unchanged file is re-applied (C(changed)).
   - The file is written as given, byte for byte (portctl rewrites it only on its own edits).
@@ -40,16 +40,19 @@ options:
     description:
       - The policy file on the host. Default C($PORTCTL_POLICY) from the task's environment, else
         C(/etc/portctl/policy.yaml). C($PORTCTL_STATE_DIR) is honoured by portctl the same way.
-      - A symlink stays a symlink: its target is replaced, as portctl does.
+      - A symlink stays a symlink (its target is replaced), as portctl does.
     type: path
   confirm:
     description:
       - Apply with C(portctl apply --confirm N), so that portctl's watchdog restores the previous policy
         and ruleset by itself unless the change is confirmed within N seconds (1 to 86400).
       - With O(auto_confirm) (the default) the module runs C(portctl confirm) at the end of its own
-        run. That proves the module's run survived the change, not that a new SSH login gets in;
-        for that set O(auto_confirm=false) and confirm from a later task over a new connection
-        (see docs/ansible.md).
+        run. That proves only that the module ran to its end (portctl's baseline keeps established
+        connections, the module's own included), not that a new SSH login gets in; for that set
+        O(auto_confirm=false) and confirm from a later task over a new connection (docs/ansible.md).
+      - On a host where portctl has recorded no change yet, portctl takes the file as it stands
+        (already the new one) as the policy before, so an unconfirmed first apply is not rolled
+        back; the module warns.
     type: int
   auto_confirm:
     description: With O(confirm), run C(portctl confirm) when the apply succeeded. When false the change
