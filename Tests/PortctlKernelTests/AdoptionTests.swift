@@ -22,6 +22,8 @@ struct AnsibleModuleTests {
         environment["ANSIBLE_LOCAL_TEMP"] = lab.directory.appendingPathComponent("ansible-local").path
         environment["ANSIBLE_REMOTE_TEMP"] = lab.directory.appendingPathComponent("ansible-remote").path
         environment["HOME"] = lab.directory.path
+        // The action plugin is imported by the controller: no __pycache__ in the source tree.
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
         return environment
     }
 
