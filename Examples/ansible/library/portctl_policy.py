@@ -316,11 +316,13 @@ def main():
         module.exit_json(**result)
 
     # Write the file (only when its text changes), then make the kernel match it.
+    made_folder = None
     if file_changed:
         folder = os.path.dirname(real)
         try:
             if not os.path.isdir(folder):
                 os.makedirs(folder, mode=0o755)
+                made_folder = folder
             if old_stat is not None:
                 mode, owner = stat.S_IMODE(old_stat.st_mode) & ~0o022, (old_stat.st_uid, old_stat.st_gid)
             else:
@@ -349,6 +351,8 @@ def main():
             try:
                 if old is None:
                     os.unlink(real)
+                    if made_folder:
+                        os.rmdir(made_folder)
                     restored = "the new policy file was removed again"
                 else:
                     write_atomically(real, old, stat.S_IMODE(old_stat.st_mode), (old_stat.st_uid, old_stat.st_gid))
@@ -365,9 +369,9 @@ def main():
 
     if p["confirm"] is not None:
         # apply refuses to run while an earlier change awaits confirmation, so whatever is pending
-        # now is this change (nothing is, when the kernel already matched).
+        # now is this change (nothing is when the kernel already matched: confirm then says so).
         pending = "confirm within" in out
-        if pending and p["auto_confirm"]:
+        if p["auto_confirm"]:
             code, out, err = module.run_command([binary, "confirm", "--policy", path])
             if code != 0:
                 module.fail_json(msg=one_line(err, out), rc=code, stderr=err, **result)
