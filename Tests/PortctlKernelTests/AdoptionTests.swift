@@ -8,18 +8,38 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 struct AnsibleModuleTests {
     static let venv = packageRoot.appendingPathComponent(".build/ansible-venv/bin")
 
-    func ansible(_ lab: NetLab, _ arguments: String, extra: [String] = []) throws -> (changed: Bool, result: [String: Any], outcome: Outcome) {
+    /// The environment ansible runs in: the lab's portctl paths (the modules hand them on to
+    /// portctl), the built portctl first on PATH, the example modules and action plugins, and
+    /// Ansible's own files inside the lab's folder.
+    static func environment(_ lab: NetLab) -> [String: String] {
         var environment = lab.environment
         environment["PATH"] = productsDirectory.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         environment["ANSIBLE_LIBRARY"] = packageRoot.appendingPathComponent("Examples/ansible/library").path
+        environment["ANSIBLE_ACTION_PLUGINS"] = packageRoot.appendingPathComponent("Examples/ansible/action_plugins").path
         environment["ANSIBLE_LOCALHOST_WARNING"] = "False"
-        environment["ANSIBLE_PYTHON_INTERPRETER"] = Self.venv.appendingPathComponent("python3").path
+        environment["ANSIBLE_NOCOLOR"] = "True"
+        environment["ANSIBLE_PYTHON_INTERPRETER"] = venv.appendingPathComponent("python3").path
         environment["ANSIBLE_LOCAL_TEMP"] = lab.directory.appendingPathComponent("ansible-local").path
         environment["ANSIBLE_REMOTE_TEMP"] = lab.directory.appendingPathComponent("ansible-remote").path
         environment["HOME"] = lab.directory.path
+        // The action plugin is imported by the controller: no __pycache__ in the source tree.
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        return environment
+    }
+
+    /// The venv holds exactly the ansible-core pinned in scripts/ansible-requirements.txt.
+    static func expectPinnedAnsible() throws {
+        let pin = try String(contentsOf: packageRoot.appendingPathComponent("scripts/ansible-requirements.txt"), encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("ansible-core==") }.map { String($0.dropFirst("ansible-core==".count)) }
+        let installed = try run([venv.appendingPathComponent("python3").path, "-c", "import ansible.release; print(ansible.release.__version__)"])
+        #expect(pin != nil && installed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == pin,
+                "scripts/test installs the ansible-core pinned in scripts/ansible-requirements.txt (\(pin ?? "no pin")) into .build/ansible-venv: \(installed)")
+    }
+
+    func ansible(_ lab: NetLab, _ arguments: String, extra: [String] = []) throws -> (changed: Bool, result: [String: Any], outcome: Outcome) {
         let outcome = try run(["ip", "netns", "exec", lab.server, Self.venv.appendingPathComponent("ansible").path,
                                "localhost", "-c", "local", "-i", "localhost,", "-m", "portctl", "-a", arguments] + extra,
-                              environment: environment)
+                              environment: Self.environment(lab))
         guard let range = outcome.stdout.range(of: "=> ") else { return (false, [:], outcome) }
         let json = try JSONSerialization.jsonObject(with: Data(outcome.stdout[range.upperBound...].utf8)) as? [String: Any] ?? [:]
         return (json["changed"] as? Bool ?? false, json, outcome)
@@ -27,7 +47,8 @@ struct AnsibleModuleTests {
 
     @Test func checkModeChangesNothingThenARealRunOpensThenNoChange() throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.venv.appendingPathComponent("ansible").path),
-                "ansible-core is installed by scripts/install-deps into .build/ansible-venv")
+                "ansible-core is installed by scripts/test into .build/ansible-venv")
+        try Self.expectPinnedAnsible()
         let lab = try NetLab()
         defer { lab.cleanup() }
         try lab.listen(26)

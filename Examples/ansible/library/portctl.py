@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # -*- coding: utf-8 -*-
-"""Ansible module: open or close a port with portctl on the managed host.
+"""Ansible module: open, close, deny or reject a port with portctl on the managed host.
 
 It drives the portctl CLI (which must be installed on the host) through its JSON output, so
 check mode and diff mode come from portctl itself: `--dry-run --json` predicts the change and
@@ -9,10 +9,15 @@ the policy file as it would be written, without touching the file or the kernel.
 
 DOCUMENTATION = r"""
 module: portctl
-short_description: Open or close ports through portctl (nftables)
+short_description: Open, close, deny or reject ports through portctl (nftables)
 description:
   - Allows a port from some sources (C(state=open)) or removes that opening (C(state=closed)),
     by running C(portctl open) or C(portctl close) on the managed host.
+  - Blocks a port from some sources, silently (C(state=denied), C(portctl deny), clients see
+    the port as filtered) or with a TCP reset or ICMP port-unreachable (C(state=rejected),
+    C(portctl reject)).
+    Blocks win over any allow for the same traffic. C(state=closed) removes openings only; a block
+    is lifted with C(portctl remove ID) or by the whole policy (the C(portctl_policy) module).
   - Idempotent; supports check mode and diff mode.
 options:
   port:
@@ -31,8 +36,9 @@ options:
     default: []
     aliases: [sources]
   state:
-    description: Whether the port should be open to those sources, or not.
-    choices: [open, closed]
+    description: Whether the port should be open to those sources, not opened by any rule, or blocked
+      for them (dropped, or refused).
+    choices: [open, closed, denied, rejected]
     default: open
     type: str
   policy:
@@ -50,11 +56,26 @@ EXAMPLES = r"""
     port: "26"
     from: [10.0.0.0/8]
     state: open
+
+- name: Nobody reaches telnet, and they are not told so
+  portctl:
+    port: "23"
+    state: denied
+
+- name: The old relay is refused quickly instead of timing out
+  portctl:
+    port: "26"
+    from: [203.0.113.0/24]
+    state: rejected
 """
 
 import json
 
 from ansible.module_utils.basic import AnsibleModule
+
+# Each state is one portctl command, idempotent by itself: its dry run exits 0 when the policy
+# and the kernel already say so.
+VERBS = {"open": "open", "closed": "close", "denied": "deny", "rejected": "reject"}
 
 
 def run(module, argv):
@@ -77,7 +98,7 @@ def main():
             port=dict(type="str", required=True),
             proto=dict(type="str", default="tcp", choices=["tcp", "udp", "both"]),
             **{"from": dict(type="list", elements="str", default=[], aliases=["sources"])},
-            state=dict(type="str", default="open", choices=["open", "closed"]),
+            state=dict(type="str", default="open", choices=list(VERBS)),
             policy=dict(type="path"),
             portctl=dict(type="str", default="portctl"),
         ),
@@ -86,7 +107,7 @@ def main():
     p = module.params
     base = [p["portctl"]]
     global_options = ["--policy", p["policy"]] if p["policy"] else []
-    verb = "open" if p["state"] == "open" else "close"
+    verb = VERBS[p["state"]]
     argv = [p["portctl"], verb, "%s/%s" % (p["port"], p["proto"])]
     for source in p["from"]:
         argv += ["--from", source]

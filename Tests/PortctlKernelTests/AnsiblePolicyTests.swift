@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+
+/// The whole policy through Ansible: ansible-playbook (the pinned ansible-core) runs one playbook
+/// with both modules, `portctl_policy` and `portctl`, against localhost inside a lab's server
+/// namespace, and real connections from the lab's clients show what the kernel does.
+@Suite(.serialized, .enabled(if: KernelLab.available, Comment(rawValue: KernelLab.reason)))
+struct AnsiblePolicyTests {
+    /// One ansible-playbook run and its recap line for localhost.
+    struct PlaybookRun: CustomStringConvertible {
+        let outcome: Outcome
+        let ok: Int
+        let changed: Int
+        let failed: Int
+        var description: String { outcome.description }
+    }
+
+    /// The policy the play gives: SSH from anywhere, 26 from client A's network only.
+    static let goodPolicy = """
+        # the mail relays' firewall (kept by Ansible)
+        version: 1
+        defaults:
+          inbound: drop
+        rules:
+          - id: ssh
+            ports: 22
+          - id: smtp-alt
+            ports: 26
+            from: [198.51.100.0/24]
+            comment: mail relays
+
+        """
+
+    /// The same policy with a host-bits error portctl names in one line.
+    static let badPolicy = goodPolicy.replacingOccurrences(of: "from: [198.51.100.0/24]", with: "from: [198.51.100.1/24]")
+
+    /// The playbook: the whole policy (from `src:` on the controller or inline `content:`, as the
+    /// extra vars say) with a confirm deadline, and single-port blocks with the older module.
+    static let playbook = """
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: the whole firewall policy
+              portctl_policy:
+                src: "{{ policy_src | default(omit) }}"
+                content: "{{ policy_text | default(omit) }}"
+                confirm: 60
+              tags: [policy]
+            - name: client A may no longer reach 26
+              portctl:
+                port: "26"
+                from: [198.51.100.2]
+                state: denied
+              tags: [blocks]
+            - name: client B's network is refused on 26 rather than left to time out
+              portctl:
+                port: "26"
+                from: [203.0.113.0/24]
+                state: rejected
+              tags: [blocks]
+
+        """
+
+    func playbook(_ lab: NetLab, _ arguments: [String]) throws -> PlaybookRun {
+        let outcome = try run(["ip", "netns", "exec", lab.server, AnsibleModuleTests.venv.appendingPathComponent("ansible-playbook").path,
+                               "-i", "localhost,", "-c", "local", lab.directory.appendingPathComponent("site.yml").path] + arguments,
+                              environment: AnsibleModuleTests.environment(lab))
+        let recap = outcome.stdout.firstMatch(of: #/localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)/#)
+        return PlaybookRun(outcome: outcome, ok: recap.flatMap { Int($0.1) } ?? -1,
+                           changed: recap.flatMap { Int($0.2) } ?? -1, failed: recap.flatMap { Int($0.3) } ?? -1)
+    }
+
+    /// The last history entry's confirmation state ("confirmed", "pending", ...).
+    func lastConfirmation(_ lab: NetLab) throws -> String? {
+        let history = try lab.portctl("history", "--json")
+        let entries = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+        return entries?.last?["confirmation"] as? String
+    }
+
+    @Test func checkModePredictsTheRunAppliesTheRerunIsOkABadPolicyChangesNothing() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: AnsibleModuleTests.venv.appendingPathComponent("ansible-playbook").path),
+                "ansible-core is installed by scripts/test into .build/ansible-venv")
+        try AnsibleModuleTests.expectPinnedAnsible()
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        let directory = lab.directory
+        let good = directory.appendingPathComponent("good.yaml"), bad = directory.appendingPathComponent("bad.yaml")
+        try Self.goodPolicy.write(to: good, atomically: true, encoding: .utf8)
+        try Self.badPolicy.write(to: bad, atomically: true, encoding: .utf8)
+        try Self.playbook.write(to: directory.appendingPathComponent("site.yml"), atomically: true, encoding: .utf8)
+        let inline = directory.appendingPathComponent("inline.yml")
+        try ("policy_text: |\n" + Self.goodPolicy.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n")).write(to: inline, atomically: true, encoding: .utf8)
+        let content = ["-e", "@" + inline.path], fromSource = ["-e", "policy_src=" + good.path]
+
+        // Check mode (inline content): changed, with the policy text and portctl's plan as the
+        // diff; no policy file, an empty ruleset, and traffic untouched.
+        let check = try playbook(lab, ["--tags", "policy", "--check", "--diff"] + content)
+        #expect(check.outcome.status == 0 && check.changed == 1 && check.failed == 0, "\(check)")
+        let shown = check.outcome.stdout
+        #expect(shown.contains("+    from: [198.51.100.0/24]"), "the diff shows the policy text: \(check)")
+        #expect(shown.contains("+ table inet portctl (missing: it will be created)")
+                && shown.contains("+ ssh: allow 22/tcp from any")
+                && shown.contains("+ smtp-alt: allow 26/tcp from 198.51.100.0/24"), "the diff shows the plan: \(check)")
+        #expect(!FileManager.default.fileExists(atPath: lab.policyPath), "check mode writes no policy file")
+        #expect(try lab.nft("list", "ruleset").stdout.isEmpty, "check mode leaves the kernel alone")
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .connected)
+
+        // The run (the policy from the controller file through the action plugin): the file holds
+        // exactly that text, the kernel matches it, the change is confirmed, and packets follow.
+        let real = try playbook(lab, ["--tags", "policy"] + fromSource)
+        #expect(real.outcome.status == 0 && real.changed == 1, "\(real)")
+        #expect(lab.policyBytes() == Data(Self.goodPolicy.utf8), "the policy file holds the text byte for byte")
+        let mode = try FileManager.default.attributesOfItem(atPath: lab.policyPath)[.posixPermissions] as? Int
+        #expect(mode == 0o644)
+        #expect(try lab.kernelMatchesPolicy())
+        #expect(try lastConfirmation(lab) == "confirmed", "the module confirmed its --confirm change")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".policy.yaml.") }
+        #expect(leftovers.isEmpty, "no temporary file is left next to the policy: \(leftovers)")
+
+        // The rerun (inline content again, same text): ok, and the kernel is not touched at all.
+        let applied = try lab.ruleset()
+        let again = try playbook(lab, ["--tags", "policy"] + content)
+        #expect(again.outcome.status == 0 && again.changed == 0 && again.ok == 1, "\(again)")
+        #expect(try lab.ruleset() == applied)
+
+        // A bad policy: the task fails with portctl's one-line error; file and kernel as they were.
+        let bytes = lab.policyBytes()
+        let refused = try playbook(lab, ["--tags", "policy"] + ["-e", "policy_src=" + bad.path])
+        #expect(refused.outcome.status != 0 && refused.failed == 1, "\(refused)")
+        let said = refused.outcome.stdout + refused.outcome.stderr
+        #expect(said.contains("portctl: \(lab.policyPath) (new content, not written): rule")
+                && said.contains("host bits are set; did you mean 198.51.100.0/24?"), "\(refused)")
+        #expect(lab.policyBytes() == bytes)
+        #expect(try lab.ruleset() == applied)
+
+        // An apply portctl refuses after the file was written (an earlier change awaits
+        // confirmation): the previous file is put back and the kernel is as it was.
+        try #require(lab.portctl(["open", "27", "--from", "203.0.113.0/24", "--confirm", "120"]).status == 0)
+        let pendingBytes = lab.policyBytes(), pendingRuleset = try lab.ruleset()
+        let blocked = try playbook(lab, ["--tags", "policy"] + content)
+        let blockedSaid = blocked.outcome.stdout + blocked.outcome.stderr
+        #expect(blocked.outcome.status != 0 && blockedSaid.contains("awaits confirmation"), "\(blocked)")
+        #expect(blockedSaid.contains("the previous policy file was put back"), "\(blocked)")
+        #expect(lab.policyBytes() == pendingBytes)
+        #expect(try lab.ruleset() == pendingRuleset)
+        try #require(lab.portctl("rollback").status == 0)
+        #expect(lab.policyBytes() == bytes)
+    }
+
+    @Test func theOlderModuleDeniesAndRejectsAndTheWholePolicyThenShowsThemAsChanges() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        let good = lab.directory.appendingPathComponent("good.yaml")
+        try Self.goodPolicy.write(to: good, atomically: true, encoding: .utf8)
+        try Self.playbook.write(to: lab.directory.appendingPathComponent("site.yml"), atomically: true, encoding: .utf8)
+        let fromSource = ["-e", "policy_src=" + good.path]
+        try #require(try playbook(lab, ["--tags", "policy"] + fromSource).changed == 1)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+
+        // state: denied drops client A on 26; state: rejected refuses client B's network.
+        let blocks = try playbook(lab, ["--tags", "blocks"])
+        #expect(blocks.outcome.status == 0 && blocks.changed == 2, "\(blocks)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .timedOut)
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .refused)
+        #expect(try lab.kernelMatchesPolicy())
+        let again = try playbook(lab, ["--tags", "blocks"])
+        #expect(again.outcome.status == 0 && again.changed == 0 && again.ok == 2, "\(again)")
+
+        // The whole-policy module owns the file: the blocks are not in its text, so its check
+        // mode now predicts removing them.
+        let check = try playbook(lab, ["--tags", "policy", "--check", "--diff"] + fromSource)
+        #expect(check.changed == 1, "\(check)")
+        #expect(check.outcome.stdout.contains("- deny-tcp-26: deny 26/tcp from 198.51.100.2")
+                && check.outcome.stdout.contains("- reject-tcp-26: reject 26/tcp from 203.0.113.0/24"), "\(check)")
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .timedOut, "check mode changed nothing")
+    }
+}
