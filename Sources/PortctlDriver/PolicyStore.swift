@@ -4,48 +4,6 @@ public import PortPolicy
 import Glibc
 #endif
 
-/// A failure of the machine rather than of the input: a file that cannot be read or written, a
-/// lock that cannot be taken.
-public struct SystemError: Error, Sendable, CustomStringConvertible {
-    /// The one-line message.
-    public let description: String
-
-    /// Makes an error from a message.
-    public init(_ description: String) { self.description = description }
-
-    /// Makes an error from an errno value and what was being done.
-    static func errno(_ code: Int32, _ doing: String) -> SystemError {
-        SystemError("\(doing): \(String(cString: strerror(code)))")
-    }
-}
-
-/// Where portctl keeps its files: the policy file and the state directory (locks, snapshots).
-public struct PortctlPaths: Sendable, Hashable {
-    /// The policy file.
-    public var policyFile: String
-    /// The state directory.
-    public var stateDirectory: String
-
-    /// The policy file used when neither `--policy` nor `PORTCTL_POLICY` names one.
-    public static let defaultPolicyFile = "/etc/portctl/policy.yaml"
-    /// The state directory used when `PORTCTL_STATE_DIR` names none.
-    public static let defaultStateDirectory = "/var/lib/portctl"
-
-    /// Makes paths from parts.
-    public init(policyFile: String, stateDirectory: String) {
-        self.policyFile = policyFile
-        self.stateDirectory = stateDirectory
-    }
-
-    /// Resolves the paths: `--policy`, else `PORTCTL_POLICY`, else the default; `PORTCTL_STATE_DIR`,
-    /// else the default.
-    public static func resolve(policyOption: String?, environment: [String: String]) -> PortctlPaths {
-        let policy = policyOption ?? environment["PORTCTL_POLICY"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultPolicyFile
-        let state = environment["PORTCTL_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultStateDirectory
-        return PortctlPaths(policyFile: policy, stateDirectory: state)
-    }
-}
-
 /// Reads and writes the policy file, atomically and under the state directory's lock.
 public struct PolicyStore: Sendable {
     /// The files this store uses.
@@ -131,26 +89,4 @@ public struct PolicyFileError: Error, Sendable, CustomStringConvertible {
 
     /// `FILE: message`.
     public var description: String { "\(path): \(error)" }
-}
-
-/// The machine's services database.
-public enum SystemServices {
-    /// Reads `/etc/services`; an empty table when it is missing (numbers still work).
-    public static func load(path: String = "/etc/services") -> ServiceTable {
-        guard let data = FileManager.default.contents(atPath: path),
-              let text = String(data: data, encoding: .utf8) else { return ServiceTable() }
-        return ServiceTable(parsing: text)
-    }
-}
-
-/// What the process may do.
-public enum Privilege {
-    /// Whether the process has CAP_NET_ADMIN (effective), read from `/proc/self/status`.
-    public static var hasNetAdmin: Bool {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
-        else { return geteuid() == 0 }
-        return mask & (1 << 12) != 0
-    }
 }

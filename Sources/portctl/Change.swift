@@ -3,74 +3,6 @@ import Foundation
 import PortPolicy
 import PortctlDriver
 
-/// Options of every command that changes something.
-struct ChangeFlags: ParsableArguments {
-    @Flag(name: .long, help: "Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.")
-    var dryRun = false
-
-    @Option(name: .long, help: ArgumentHelp("Roll the change back automatically (policy file and ruleset) unless 'portctl confirm' runs within this many seconds (1 to 86400).", valueName: "seconds"))
-    var confirm: Int?
-
-    @Flag(name: .long, help: "Apply even if the change would block new SSH logins over the connection portctl runs in.")
-    var force = false
-
-    @Flag(name: .long, help: "With --dry-run: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).")
-    var json = false
-
-    /// The library's options for these flags.
-    var options: ChangeOptions { ChangeOptions(dryRun: dryRun, confirmSeconds: confirm, force: force) }
-
-    func validate() throws {
-        if let confirm, !(1...86400).contains(confirm) {
-            throw ValidationError("invalid --confirm \"\(confirm)\": give seconds from 1 to 86400")
-        }
-        if json && !dryRun {
-            throw ValidationError("--json goes with --dry-run (other output is for people); use 'portctl plan --json' or 'portctl status --json'")
-        }
-        if confirm != nil && dryRun {
-            throw ValidationError("--confirm and --dry-run do not go together: a dry run applies nothing to confirm")
-        }
-    }
-}
-
-/// The ports and addresses `open`, `close`, `deny` and `reject` take.
-struct PortArguments: ParsableArguments {
-    @Argument(help: ArgumentHelp("Ports: 26, 26/tcp, 53/udp, 53/both, 8000-8100/tcp, 25,26,587/tcp, or a service name (smtp). A bare port means TCP.", valueName: "ports"))
-    var ports: String
-
-    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it: any source.", valueName: "addr"))
-    var from: [SourceList] = []
-
-    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
-    var to: [SourceList] = []
-
-    @Option(name: .customLong("from-file"), help: ArgumentHelp("Source addresses from a file, a pipe or - (standard input): one address or CIDR per line, # comments allowed, at most 32 MiB.", valueName: "file"))
-    var fromFile: String?
-
-    @Flag(name: .long, help: "Make an outbound rule (matches destination port; --to names destinations).")
-    var out = false
-
-    @Option(name: .long, help: ArgumentHelp("Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.", valueName: "name"))
-    var interface: String?
-
-    /// Builds the request, with every value checked.
-    func request(comment: String? = nil, id: String? = nil) throws(PolicyError) -> PortRequest {
-        let spec = try PortSpec(parsing: ports, services: SystemServices.load())
-        let outbound = out || !to.isEmpty
-        if outbound && !from.isEmpty {
-            throw .invalidRule("--from names sources of inbound traffic; an outbound rule names destinations with --to")
-        }
-        var sources: [IPNetwork] = []
-        for list in outbound ? to : from { sources += try list.parse() }
-        if let fromFile {
-            if outbound { throw .invalidRule("--from-file names sources of inbound traffic; an outbound rule names destinations with --to") }
-            sources += try readAddressFile(fromFile)
-        }
-        return PortRequest(spec: spec, sources: sources, direction: outbound ? .out : .in,
-                           interface: interface, comment: comment, id: id)
-    }
-}
-
 /// Edits the policy through the library's pipeline (see ``ChangeControl/change(_:options:edit:)``)
 /// and prints what changed, or with `--dry-run`, what would.
 func changePolicy(_ global: GlobalOptions, _ change: ChangeFlags, command: String,
@@ -189,4 +121,28 @@ func describe(_ change: PolicyChange) -> String {
     case let .unchanged(reason):
         "unchanged: \(reason)"
     }
+}
+
+/// Adds a deny or reject rule.
+func block(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming,
+                   _ change: ChangeFlags, _ global: GlobalOptions) throws {
+    let request = try global.reporting { try naming.apply(to: target.request()) }
+    try changePolicy(global, change, command: action.rawValue) { policy in [try policy.block(request, action: action)] }
+}
+
+/// Adds a routed block (`deny --routed`, `reject --routed`).
+func routedRule(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming, _ routing: RoutedOptions,
+                        _ change: ChangeFlags, _ global: GlobalOptions) throws {
+    let route = try global.reporting { () throws(PolicyError) -> RoutedRule in
+        if target.out || target.fromFile != nil || naming.log {
+            throw .invalidRule("--routed takes --from, --to, --interface, --out-interface, --id and --comment")
+        }
+        let spec = try PortSpec(parsing: target.ports, services: SystemServices.load())
+        var from: [IPNetwork] = [], to: [IPNetwork] = []
+        for list in target.from { from += try list.parse() }
+        for list in target.to { to += try list.parse() }
+        return RoutedRule(id: naming.id ?? "", ports: spec.ports, proto: spec.proto, action: action, sources: from, destinations: to,
+                          inInterface: target.interface, outInterface: routing.outInterface, comment: naming.comment)
+    }
+    try changePolicy(global, change, command: action.rawValue) { policy in [try policy.add(route)] }
 }

@@ -2,11 +2,6 @@ import ArgumentParser
 import Foundation
 import PortPolicy
 
-/// The defaults `portctl default` sets.
-enum DefaultName: String, ExpressibleByArgument, CaseIterable {
-    case inbound, outbound, published, routed
-}
-
 extension Portctl {
     /// `portctl default`: set what happens to traffic no rule matches (ufw's `ufw default deny incoming`).
     struct Default: ParsableCommand {
@@ -69,4 +64,9 @@ extension Portctl {
             }
         }
     }
+}
+
+/// The defaults `portctl default` sets.
+enum DefaultName: String, ExpressibleByArgument, CaseIterable {
+    case inbound, outbound, published, routed
 }

@@ -3,14 +3,6 @@ import Foundation
 import PortPolicy
 import PortctlDriver
 
-/// The library's plan type (inside `Portctl`, `Plan` names the command).
-typealias ChangePlan = Plan
-
-/// How `plan` prints.
-enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json, nft
-}
-
 extension Portctl {
     /// `portctl plan`: what apply would change, without changing anything.
     struct Plan: ParsableCommand {
@@ -68,26 +60,12 @@ extension Portctl {
             }
         }
     }
+}
 
-    /// `portctl check`: validate the policy, with the kernel's help when allowed.
-    struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "check",
-            abstract: "Validate the policy file and its rendered ruleset (the kernel checks it too, with CAP_NET_ADMIN).")
+/// The library's plan type (inside `Portctl`, `Plan` names the command).
+typealias ChangePlan = Plan
 
-        @OptionGroup var global: GlobalOptions
-
-        func run() throws {
-            try global.reporting {
-                let policy = try global.loadExisting()
-                say("policy \(global.paths.policyFile): valid (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
-                if Privilege.hasNetAdmin {
-                    try Firewall().check(policy)
-                    say("ruleset: the kernel accepted it in check mode (nothing was committed)")
-                } else {
-                    say("ruleset: rendered, but not checked by the kernel: that needs root or CAP_NET_ADMIN")
-                }
-            }
-        }
-    }
+/// How `plan` prints.
+enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, nft
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import PortPolicy
 #if canImport(Glibc)
 import Glibc
@@ -128,82 +128,6 @@ public enum PortProbe {
 
     static func state(for error: Int32) -> PortState {
         error == ECONNREFUSED ? .closed : .filtered
-    }
-}
-
-/// What `status` needs from the kernel.
-public struct KernelSnapshot: Sendable {
-    /// Whether portctl's table is in the kernel.
-    public var tablePresent: Bool
-    /// Whether the table is switched off (`flags dormant`, set outside portctl): it filters nothing.
-    public var dormant: Bool
-    /// Whether the table matches the policy (an empty plan).
-    public var inSync: Bool
-    /// How many changes the plan from the kernel to the policy holds (0 when in sync).
-    public var changes: Int = 0
-    /// Named counter values in portctl's table: name to packets and bytes.
-    public var counters: [String: (packets: Int, bytes: Int)]
-    /// Base chains of other tables on the input hook (their drop wins over portctl's accept).
-    public var otherInputChains: [ForeignChain]
-}
-
-extension Firewall {
-    /// Reads what `status` shows: whether portctl's table matches the policy, its counter values,
-    /// and the other tables' input-hook chains. Nothing is changed.
-    ///
-    /// Other tables are read through `list chains` only: nft 1.0.6 cannot list a dormant table as
-    /// JSON, and anyone's dormant table would spoil a `list ruleset`.
-    /// nft 1.0.6 fetches every set element for a full listing of the table (a second or more at
-    /// 100,000 addresses). When nothing has been committed since portctl last saw the table match
-    /// this policy (``LiveCache``), the listing leaves the elements out.
-    public func snapshot(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> KernelSnapshot {
-        let others = LiveTable.baseChains(json: try backend.listJSON("list chains"))
-            .filter { $0.hook == "input" && !($0.family == "inet" && $0.table == policy.table) }
-        let desired = Renderer.model(policy, now: now)
-        if !desired.hasTimedSets,
-           let generation = LiveCache.confirmedGeneration(table: policy.table, fingerprint: desired.fingerprint,
-                                                          firewall: self, stateDirectory: stateDirectory),
-           let listing = try listing(table: policy.table, terse: true), listing.flags == 0,
-           // Still nothing committed since the cache was checked: the terse listing is of that state.
-           backend.generation() == generation, try LiveTable.read(json: listing.json, table: policy.table)?.isPortctls == true {
-            return KernelSnapshot(tablePresent: true, dormant: false, inSync: true,
-                                  counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)
-        }
-        let before = backend.generation()
-        guard let listing = try listing(table: policy.table) else {
-            return KernelSnapshot(tablePresent: false, dormant: false, inSync: false, counters: [:], otherInputChains: others)
-        }
-        guard var live = try LiveTable.read(json: listing.json, table: policy.table) else {
-            return KernelSnapshot(tablePresent: false, dormant: false, inSync: false, counters: [:], otherInputChains: others)
-        }
-        live.flags = listing.flags
-        guard live.isPortctls else { throw ForeignTableError(table: policy.table) }
-        let changes = Planner.plan(policy, desired: desired, live: live, now: now).changes.count
-        let inSync = changes == 0
-        // Cached only when nothing was committed during the listing (see ``plan(_:stateDirectory:held:)``).
-        if inSync, !desired.hasTimedSets, !policy.rules.contains(where: { $0.isExpired(at: now) }),
-           let before, backend.generation() == before {
-            LiveCache.record(table: policy.table, fingerprint: desired.fingerprint, firewall: self, stateDirectory: stateDirectory,
-                             generation: before)
-        }
-        return KernelSnapshot(tablePresent: true, dormant: live.isDormant, inSync: inSync, changes: changes,
-                              counters: LiveTable.counterValues(json: listing.json, table: policy.table), otherInputChains: others)
-    }
-
-    /// Everything `portctl metrics` and `status --nagios` report, read without the write lock
-    /// and, when the generation cache vouches for the table, without listing set elements.
-    public func metrics(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> (snapshot: MetricsSnapshot, changes: Int) {
-        let kernel = try snapshot(for: policy, stateDirectory: stateDirectory, now: now)
-        let published = (try? publishedPorts(excluding: policy.table)) ?? []
-        var findings: [Finding.Severity: Int] = [:]
-        for finding in ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published, at: now) {
-            findings[finding.severity, default: 0] += 1
-        }
-        let lastApply = (try? StateStore(directory: stateDirectory).latest()).flatMap { $0 }.flatMap { Timestamp.parse($0.time) }
-        var snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
-                                       counters: kernel.counters, lastApply: lastApply, findings: findings, now: now)
-        snapshot.bans = BanStore(directory: stateDirectory).load(now: now).count
-        return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }
 }
 

@@ -4,42 +4,6 @@ import PortPolicy
 import PortctlDriver
 
 extension Portctl {
-    /// `portctl confirm`: keep a change applied with `--confirm`.
-    struct Confirm: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "confirm",
-            abstract: "Keep the change applied with --confirm (run it from a new connection: that proves you can still get in).")
-
-        @OptionGroup var global: GlobalOptions
-
-        func run() throws {
-            try global.reporting {
-                if let sequence = try global.control.confirm() {
-                    say("confirmed change #\(sequence); it stays")
-                } else {
-                    say("no change is waiting for confirmation")
-                }
-            }
-        }
-    }
-
-    /// `portctl rollback`: undo the last applied change.
-    struct Rollback: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "rollback",
-            abstract: "Restore the policy file and ruleset in force before the last applied change (run it again to redo).")
-
-        @Flag(name: .long, help: "Roll back even if the restored policy would block new SSH logins over this connection.")
-        var force = false
-        @OptionGroup var global: GlobalOptions
-
-        func run() throws {
-            try global.reporting {
-                say(describe(try global.control.rollBack(command: "rollback", force: force)))
-            }
-        }
-    }
-
     /// `portctl history`: the change-control trail.
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -76,22 +40,6 @@ extension Portctl {
                     say("#\(entry.sequence)  \(entry.time)  \(entry.command)  \(who)  \(entry.changes.count) change\(entry.changes.count == 1 ? "" : "s")\(status)")
                 }
             }
-        }
-    }
-
-    /// The hidden watchdog behind `--confirm`: sleeps until the deadline, then rolls back unless
-    /// the confirmation it was started for has been confirmed or replaced.
-    struct Watchdog: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "watchdog", shouldDisplay: false)
-
-        @Option(help: "The confirmation token to watch.")
-        var token: String
-        @OptionGroup var global: GlobalOptions
-
-        func run() throws {
-            signal(SIGHUP, SIG_IGN)
-            DetachedProcess.closeInheritedDescriptors()
-            try global.control.runWatchdog(token: token)
         }
     }
 }

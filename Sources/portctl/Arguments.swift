@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+/// Options of every command that changes something.
+struct ChangeFlags: ParsableArguments {
+    @Flag(name: .long, help: "Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.")
+    var dryRun = false
+
+    @Option(name: .long, help: ArgumentHelp("Roll the change back automatically (policy file and ruleset) unless 'portctl confirm' runs within this many seconds (1 to 86400).", valueName: "seconds"))
+    var confirm: Int?
+
+    @Flag(name: .long, help: "Apply even if the change would block new SSH logins over the connection portctl runs in.")
+    var force = false
+
+    @Flag(name: .long, help: "With --dry-run: print the plan as JSON, with the policy as it would be written (see docs/change-control.md).")
+    var json = false
+
+    /// The library's options for these flags.
+    var options: ChangeOptions { ChangeOptions(dryRun: dryRun, confirmSeconds: confirm, force: force) }
+
+    func validate() throws {
+        if let confirm, !(1...86400).contains(confirm) {
+            throw ValidationError("invalid --confirm \"\(confirm)\": give seconds from 1 to 86400")
+        }
+        if json && !dryRun {
+            throw ValidationError("--json goes with --dry-run (other output is for people); use 'portctl plan --json' or 'portctl status --json'")
+        }
+        if confirm != nil && dryRun {
+            throw ValidationError("--confirm and --dry-run do not go together: a dry run applies nothing to confirm")
+        }
+    }
+}
+
+/// The ports and addresses `open`, `close`, `deny` and `reject` take.
+struct PortArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp("Ports: 26, 26/tcp, 53/udp, 53/both, 8000-8100/tcp, 25,26,587/tcp, or a service name (smtp). A bare port means TCP.", valueName: "ports"))
+    var ports: String
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it: any source.", valueName: "addr"))
+    var from: [SourceList] = []
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
+    var to: [SourceList] = []
+
+    @Option(name: .customLong("from-file"), help: ArgumentHelp("Source addresses from a file, a pipe or - (standard input): one address or CIDR per line, # comments allowed, at most 32 MiB.", valueName: "file"))
+    var fromFile: String?
+
+    @Flag(name: .long, help: "Make an outbound rule (matches destination port; --to names destinations).")
+    var out = false
+
+    @Option(name: .long, help: ArgumentHelp("Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.", valueName: "name"))
+    var interface: String?
+
+    /// Builds the request, with every value checked.
+    func request(comment: String? = nil, id: String? = nil) throws(PolicyError) -> PortRequest {
+        let spec = try PortSpec(parsing: ports, services: SystemServices.load())
+        let outbound = out || !to.isEmpty
+        if outbound && !from.isEmpty {
+            throw .invalidRule("--from names sources of inbound traffic; an outbound rule names destinations with --to")
+        }
+        var sources: [IPNetwork] = []
+        for list in outbound ? to : from { sources += try list.parse() }
+        if let fromFile {
+            if outbound { throw .invalidRule("--from-file names sources of inbound traffic; an outbound rule names destinations with --to") }
+            sources += try readAddressFile(fromFile)
+        }
+        return PortRequest(spec: spec, sources: sources, direction: outbound ? .out : .in,
+                           interface: interface, comment: comment, id: id)
+    }
+}
+
+/// The id, comment and logging a new rule may be given.
+struct RuleNaming: ParsableArguments {
+    @Flag(name: .long, help: "Log matching packets (at most 10 lines a minute) with the prefix 'portctl ID: '.")
+    var log = false
+
+    @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
+    var comment: String?
+    @Option(name: .long, help: ArgumentHelp("The rule id (a letter, then letters, digits, '.', '_', '-'); derived from the ports when omitted.", valueName: "id"))
+    var id: String?
+
+    /// The request with these options.
+    func apply(to request: PortRequest) -> PortRequest {
+        var request = request
+        request.comment = comment
+        request.id = id
+        request.log = log
+        return request
+    }
+}
+
+/// `--routed` and the interface it leaves by, for `deny` and `reject`.
+struct RoutedOptions: ParsableArguments {
+    @Flag(name: .long, help: "Block routed traffic (this host as a router, no DNAT): --from names senders, --to receivers.")
+    var routed = false
+    @Option(name: .customLong("out-interface"), help: ArgumentHelp("With --routed: only traffic leaving by this interface.", valueName: "name"))
+    var outInterface: String?
+}
+
+/// A list of sources as typed after `--from`: comma-separated addresses and CIDRs.
+struct SourceList: ExpressibleByArgument {
+    let networks: [IPNetwork]
+    let text: String
+
+    init?(argument: String) {
+        text = argument
+        networks = []
+    }
+
+    /// Parses the text; errors name the bad item.
+    func parse() throws(PolicyError) -> [IPNetwork] {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false)
+        var result: [IPNetwork] = []
+        for item in items {
+            let trimmed = item.trimmingASCIISpaces()
+            result.append(try IPNetwork(parsing: trimmed))
+        }
+        return result
+    }
+}
+
+/// Reads an address file (`--from-file`): a file, a pipe or `-`, up to the policy file's cap,
+/// one address or CIDR per line; errors name the file and the line.
+func readAddressFile(_ path: String) throws(PolicyError) -> [IPNetwork] {
+    let data: Data
+    do {
+        data = try TrustedFiles.readInput(path, limit: PolicyStore.maximumFileSize)
+    } catch {
+        throw .invalidDocument("cannot read address file \(path): \(error)")
+    }
+    return try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: path)
+}

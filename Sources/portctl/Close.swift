@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl close`: undo `open`.
+    struct Close: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "close",
+            abstract: "Remove what opened ports (or only some of its sources).",
+            discussion: """
+            Without --from, the ports are removed from every allow rule that opens them. With \
+            --from, only those sources are removed; a rule left without sources is removed, \
+            never widened to any source.
+            """
+        )
+
+        @OptionGroup var target: PortArguments
+        @OptionGroup var change: ChangeFlags
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let request = try global.reporting { try target.request() }
+            try changePolicy(global, change, command: "close") { policy in
+                // A forward of these ports goes too: closing a port closes it whatever way it was opened.
+                let forwards = request.direction == .in && request.sources.isEmpty
+                    ? policy.closeForwards(request.spec.ports, proto: request.spec.proto) : []
+                let closed = try policy.close(request)
+                if !forwards.isEmpty, closed.allSatisfy({ if case .unchanged = $0 { true } else { false } }) { return forwards }
+                return closed + forwards
+            }
+        }
+    }
+}
