@@ -38,12 +38,10 @@ while !arguments.isEmpty {
     switch flag {
     case "--relays":
         guard !arguments.isEmpty else { fail("--relays needs a value: addresses or CIDRs, comma-separated", code: 64) }
-        for item in arguments.removeFirst().split(separator: ",", omittingEmptySubsequences: false) {
-            do {
-                relays.append(try IPNetwork(parsing: String(item)))
-            } catch {
-                fail("\(error)", code: 64)
-            }
+        do {
+            relays += try IPNetwork.parseCommaList(arguments.removeFirst())
+        } catch {
+            fail("\(error)", code: 64)
         }
     case "--confirm":
         guard let seconds = arguments.first.flatMap(Int.init), (1...86400).contains(seconds) else {

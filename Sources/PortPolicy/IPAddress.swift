@@ -331,6 +331,16 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
 }
 
 extension IPNetwork {
+    /// Parses addresses and CIDRs separated by commas, as typed after `--from`
+    /// (`198.51.100.0/24, 2001:db8::/32`); spaces around items are allowed, empty items are not.
+    public static func parseCommaList(_ text: String) throws(PolicyError) -> [IPNetwork] {
+        var result: [IPNetwork] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            result.append(try IPNetwork(parsing: item.trimmingASCIISpaces()))
+        }
+        return result
+    }
+
     /// Parses an address list file: one address or CIDR per line; blank lines and `#` comments
     /// (whole-line or trailing) are ignored. Errors name the line.
     public static func parseList(_ text: String, name: String) throws(PolicyError) -> [IPNetwork] {

@@ -91,9 +91,7 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 
     /// The digest the document's contents give now (see ``digest``).
     public var contentDigest: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let changeText = String(decoding: (try? encoder.encode(changes)) ?? Data(), as: UTF8.self)
+        let changeText = (try? JSONText.line(changes)) ?? ""
         let parts = [format, String(version), table, String(inSync), String(replacesTable), policyFile, policyDigest, liveDigest,
                      String(plannedAt), changeText, script, PolicyFile.encode(policy)]
         return Self.digest(Array(parts.joined(separator: "\u{0}").utf8))
@@ -131,9 +129,7 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 
     /// Pretty, key-sorted JSON text.
     public func encoded() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self) + "\n"
+        JSONText.pretty(self)
     }
 }
 

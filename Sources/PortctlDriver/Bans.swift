@@ -64,10 +64,8 @@ public struct BanStore: Sendable {
 
     /// Appends bans to the log (the caller holds the lock), synced to disk.
     public func append(_ bans: [Ban]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var text = ""
-        for ban in bans { text += String(decoding: try encoder.encode(ban), as: UTF8.self) + "\n" }
+        for ban in bans { text += try JSONText.line(ban) + "\n" }
         let fd = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(errno, "cannot write \(logPath)") }
         defer { close(fd) }

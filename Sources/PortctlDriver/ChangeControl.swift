@@ -70,7 +70,7 @@ public struct ChangeResult: Sendable {
     public var policyChanged: Bool
     /// The plan against the live table; nil for a dry run without the privilege to read it.
     public var plan: Plan?
-    /// ``PlanDocument/digest(_:)`` of the live table when planned ("unknown" without a plan).
+    /// `PlanDocument/digest(_:)` of the live table when planned ("unknown" without a plan).
     public var liveDigest: String
     /// The policy file's bytes before the change (empty when there was none).
     public var previousBytes: [UInt8]
@@ -214,6 +214,29 @@ public struct ChangeControl: Sendable {
             let text = String(decoding: loaded.bytes, as: UTF8.self)
             var result = try commit(loaded.policy, fileText: text, previous: loaded, policyChanged: false,
                                     options: options, command: "apply")
+            if let orphan { result.warnings.insert(.orphanRolledBack(orphan), at: 0) }
+            return result
+        }
+    }
+
+    /// Makes `text` the policy: validates it, plans it against the kernel, guards the SSH
+    /// session, applies it, and only then writes it over the policy file byte for byte, as one
+    /// recorded change (a rollback restores the file and table before it, or removes both when
+    /// there was no policy). `source` names where the text came from, in errors.
+    public func replacePolicy(with text: String, source: String, options: ChangeOptions = ChangeOptions()) throws -> ChangeResult {
+        let policy: PortPolicy
+        do {
+            policy = try PolicyFile.decode(text)
+        } catch {
+            throw PolicyFileError(path: source, error: error)
+        }
+        return try withLock(privileged: "applying the policy", dryRun: options.dryRun) {
+            let orphan = options.dryRun ? nil : try refuseWhileConfirmationPending()
+            let loaded = try store.loadWithBytes()
+            let changed = loaded.map { String(decoding: $0.bytes, as: UTF8.self) != text } ?? true
+            var result = try commit(policy, fileText: text, previous: loaded, policyChanged: changed,
+                                    options: options, command: "apply")
+            result.createdPolicyFile = loaded == nil
             if let orphan { result.warnings.insert(.orphanRolledBack(orphan), at: 0) }
             return result
         }
@@ -548,6 +571,74 @@ public struct ChangeControl: Sendable {
             default:
                 nil
             }
+        }
+    }
+}
+
+/// What a ban did, or with ``ChangeOptions/dryRun``, would do.
+public struct BanResult: Sendable {
+    /// The bans added (or that would be).
+    public var banned: [Ban]
+    /// Sources left alone because a ban covers them already, with the covering ban's network.
+    public var alreadyBanned: [(network: IPNetwork, by: String)]
+    /// The batch that adds them.
+    public var batch: Batch
+}
+
+extension ChangeControl {
+    /// Bans sources on every port, before any allow, until `expires` (or until unbanned). Bans
+    /// are state, kept in the state folder and put back whenever the table is rewritten.
+    /// Refuses to ban the SSH client the process runs for unless `options.force`.
+    public func ban(_ networks: [IPNetwork], expires: Date?, comment: String?, options: ChangeOptions = ChangeOptions()) throws -> BanResult {
+        try withLock(privileged: "banning", dryRun: options.dryRun) {
+            let policy = try requirePolicy().policy
+            if !options.force, let client = environment["SSH_CONNECTION"].flatMap(SSHConnection.init(environmentValue:))?.client,
+               let own = networks.first(where: { $0.contains(client) }) {
+                throw ChangeError.wouldBanOwnClient(network: own, client: client)
+            }
+            let store = BanStore(directory: paths.stateDirectory)
+            // Single addresses go into a plain set: banning one again only renews it, so the
+            // list is read only when networks are banned (their sets must not overlap).
+            let merged = IPNetwork.merged(networks)
+            let anyNetwork = merged.contains { $0.prefixLength < $0.family.bitWidth }
+            let existing = privileged && anyNetwork ? store.load() : []
+            var result = BanResult(banned: [], alreadyBanned: [], batch: Batch())
+            for network in merged {
+                if let covering = existing.first(where: { ($0.parsed.map { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) ?? false }) {
+                    result.alreadyBanned.append((network, covering.network))
+                    continue
+                }
+                if network.prefixLength < network.family.bitWidth,
+                   let overlap = existing.first(where: { ($0.parsed.map { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) ?? false }) {
+                    throw ChangeError.banCoversBan(network: network, banned: overlap.network)
+                }
+                result.banned.append(Ban(network: network, expires: expires, comment: comment))
+            }
+            result.batch = Firewall.banBatch(result.banned, table: policy.table)
+            if options.dryRun || result.banned.isEmpty { return result }
+            do {
+                try firewall.addBans(result.banned, table: policy.table)
+            } catch let error as NftablesError where error.kind == .notFound {
+                throw ChangeError.noBanSets(table: policy.table)
+            }
+            try store.append(result.banned)
+            return result
+        }
+    }
+
+    /// Lifts bans. Returns the sources unbanned and those that were not banned (the kernel
+    /// may have let them go already: that is no error).
+    public func unban(_ networks: [IPNetwork]) throws -> (lifted: [IPNetwork], notBanned: [IPNetwork]) {
+        try withLock(privileged: "lifting bans") {
+            let policy = try requirePolicy().policy
+            let store = BanStore(directory: paths.stateDirectory)
+            var bans = store.load()
+            let listed = Set(bans.compactMap(\.parsed))
+            let lifted = networks.filter(listed.contains)
+            try firewall.removeBans(lifted, table: policy.table)
+            bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }
+            try store.save(bans)
+            return (lifted, networks.filter { !listed.contains($0) })
         }
     }
 }

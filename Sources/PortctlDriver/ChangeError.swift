@@ -22,6 +22,12 @@ public enum ChangeError: Error, Sendable {
     case missingHistory(sequence: Int, stateDirectory: String)
     /// Confirmation came after the watchdog had rolled the change back.
     case confirmedTooLate(sequence: Int, rolledBackAt: String)
+    /// The ban would ban the SSH client the process runs for.
+    case wouldBanOwnClient(network: IPNetwork, client: IPAddress)
+    /// A network to ban covers a network banned already (interval sets must not overlap).
+    case banCoversBan(network: IPNetwork, banned: String)
+    /// portctl's table in the kernel has no ban sets (it predates them, or is missing).
+    case noBanSets(table: String)
     /// A saved plan cannot be applied; nothing was sent.
     case savedPlan(path: String, problem: SavedPlanProblem)
 }

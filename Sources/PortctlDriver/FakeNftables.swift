@@ -1,14 +1,14 @@
 public import PortPolicy
 import Synchronization
 
-/// A kernel in memory, for tests: it applies typed batches (``Batch``) to its tables with the
+/// A kernel in memory, for tests: it applies typed batches (`Batch`) to its tables with the
 /// kernel's contract as portctl relies on it. A batch takes effect whole or not at all; a
 /// missing table, chain, set, element or counter fails with the kernel's "No such file or
 /// directory"; deleting a chain, set or counter that a rule still uses, or a chain that still
 /// has rules, fails with "Device or resource busy"; an interval element that overlaps another
 /// without being equal fails with "File exists". Elements are kept as they were added, as the
 /// kernel keeps them (two adjacent networks stay two elements), and read back merged, as
-/// ``LiveTable`` reads a listing.
+/// `LiveTable` reads a listing.
 ///
 /// What it does not model: expiry of timed elements (they never expire), rule handles, counter
 /// values, other tables than portctl's (``Firewall/publishedPorts(excluding:)`` finds none),

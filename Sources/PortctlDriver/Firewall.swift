@@ -14,7 +14,7 @@ public struct Firewall: Sendable {
 
     /// Reads portctl's table from the kernel, or nil when the table does not exist. Its flags
     /// come from netlink (a dormant table is drift, never "in sync"); a table that portctl did not
-    /// create (``Table/isPortctls``) is refused with ``ForeignTableError``.
+    /// create (`Table/isPortctls`) is refused with ``ForeignTableError``.
     public func live(table: String) throws -> Table? {
         guard let live = try backend.readTable(table) else { return nil }
         guard live.isPortctls else { throw ForeignTableError(table: table) }

@@ -168,9 +168,7 @@ public struct StateStore: Sendable {
     }
 
     static func json(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) + "\n"
+        JSONText.pretty(value)
     }
 
     /// Who is running this, for the trail: login name (or uid) and the SSH client.

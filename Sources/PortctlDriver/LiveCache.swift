@@ -14,7 +14,7 @@ public struct LiveCache: Codable, Sendable, Hashable {
     /// The network namespace, by its cookie (never reused, unlike its inode number):
     /// generations are per namespace.
     public var namespace: String
-    /// ``Table/fingerprint`` of the table at that generation.
+    /// `Table/fingerprint` of the table at that generation.
     public var fingerprint: String
 
     static func path(_ stateDirectory: String) -> String { stateDirectory + "/live-cache.json" }
@@ -136,7 +136,7 @@ extension Firewall {
         return KernelPlan(plan: plan, liveFingerprint: PlanDocument.digest(live), desiredFingerprint: fingerprint)
     }
 
-    /// Applies a plan made with ``plan(_:stateDirectory:)`` and remembers the result.
+    /// Applies a plan made with ``plan(_:stateDirectory:held:previousTable:)`` and remembers the result.
     ///
     /// The generation is read before the commit, and the commit's own is the next one. (Asking
     /// after a large commit waits about 10 ms for the kernel.) Should anyone else commit in

@@ -107,7 +107,7 @@ public enum TrustedFiles {
         }
     }
 
-    /// Resolves a file's path (see ``walk(_:for:followLast:createMode:)``) and checks the folder
+    /// Resolves a file's path (see `walk(_:for:followLast:createMode:)`) and checks the folder
     /// that holds it strictly: others must not be able to write it even when it is sticky.
     public static func resolve(_ path: String, for what: String) throws -> String {
         let real = try walk(path, for: what)

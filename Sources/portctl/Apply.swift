@@ -19,16 +19,39 @@ extension Portctl {
             only if the batch is exactly what portctl plans for that policy and table (an \
             edited plan is refused); otherwise it says why and changes nothing. The plan file \
             must be root's, in folders only root can write, like the policy file.
+
+            With --new FILE: makes FILE the policy in one change. It is validated, planned, \
+            checked against locking out your SSH session and applied, and only then written \
+            over the policy file, byte for byte; 'portctl rollback' restores the previous file \
+            and table (or removes both when there was none). With --dry-run --json it prints \
+            the plan for FILE and writes nothing (what configuration management needs).
             """
         )
 
         @Argument(help: ArgumentHelp("A plan saved by 'portctl plan -o'.", valueName: "planfile"))
         var planFile: String?
+        @Option(name: .customLong("new"), help: ArgumentHelp("Make this file (or - for standard input) the policy: apply it, then write it over the policy file, as one change.", valueName: "file"))
+        var newPolicy: String?
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
+        func validate() throws {
+            if planFile != nil && newPolicy != nil {
+                throw ValidationError("give a saved plan or --new FILE, not both")
+            }
+        }
+
         func run() throws {
             try global.reporting {
+                if let newPolicy {
+                    let data = try TrustedFiles.readInput(newPolicy, limit: PolicyStore.maximumFileSize)
+                    let result = try global.control.replacePolicy(with: String(decoding: data, as: UTF8.self), source: newPolicy,
+                                                                  options: change.options)
+                    var report: [String] = []
+                    if result.policyChanged && !change.dryRun { report.append("wrote \(global.paths.policyFile) from \(newPolicy)") }
+                    try show(result, change: change, global: global, report: report)
+                    return
+                }
                 guard let planFile else {
                     try show(try global.control.applyPolicyFile(options: change.options), change: change, global: global)
                     return

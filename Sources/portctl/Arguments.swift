@@ -8,8 +8,15 @@ struct ChangeFlags: ParsableArguments {
     @Flag(name: .long, help: "Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.")
     var dryRun = false
 
-    @Option(name: .long, help: ArgumentHelp("Roll the change back automatically (policy file and ruleset) unless 'portctl confirm' runs within this many seconds (1 to 86400).", valueName: "seconds"))
-    var confirm: Int?
+    @Option(name: .long, help: ArgumentHelp("Roll the change back automatically (policy file and ruleset) unless 'portctl confirm' runs within this time: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.", valueName: "time"))
+    var confirm: String?
+
+    /// `--confirm` in seconds: a bare number of seconds, or a duration; nil when not given or invalid.
+    var confirmSeconds: Int? {
+        guard let confirm else { return nil }
+        let seconds = confirm.allSatisfy(\.isASCII) ? Int(confirm) ?? (try? parseDuration(confirm)) : nil
+        return seconds.flatMap { (1...86400).contains($0) ? $0 : nil }
+    }
 
     @Flag(name: .long, help: "Apply even if the change would block new SSH logins over the connection portctl runs in.")
     var force = false
@@ -18,11 +25,11 @@ struct ChangeFlags: ParsableArguments {
     var json = false
 
     /// The library's options for these flags.
-    var options: ChangeOptions { ChangeOptions(dryRun: dryRun, confirmSeconds: confirm, force: force) }
+    var options: ChangeOptions { ChangeOptions(dryRun: dryRun, confirmSeconds: confirmSeconds, force: force) }
 
     func validate() throws {
-        if let confirm, !(1...86400).contains(confirm) {
-            throw ValidationError("invalid --confirm \"\(confirm)\": give seconds from 1 to 86400")
+        if let confirm, confirmSeconds == nil {
+            throw ValidationError("invalid --confirm \"\(confirm)\": give seconds (1 to 86400) or a duration like 90s, 5m or 1h30m, up to 24h")
         }
         if json && !dryRun {
             throw ValidationError("--json goes with --dry-run (other output is for people); use 'portctl plan --json' or 'portctl status --json'")
@@ -101,23 +108,15 @@ struct RoutedOptions: ParsableArguments {
 
 /// A list of sources as typed after `--from`: comma-separated addresses and CIDRs.
 struct SourceList: ExpressibleByArgument {
-    let networks: [IPNetwork]
     let text: String
 
     init?(argument: String) {
         text = argument
-        networks = []
     }
 
-    /// Parses the text; errors name the bad item.
+    /// Parses the text (``IPNetwork/parseCommaList(_:)``); errors name the bad item.
     func parse() throws(PolicyError) -> [IPNetwork] {
-        let items = text.split(separator: ",", omittingEmptySubsequences: false)
-        var result: [IPNetwork] = []
-        for item in items {
-            let trimmed = item.trimmingASCIISpaces()
-            result.append(try IPNetwork(parsing: trimmed))
-        }
-        return result
+        try IPNetwork.parseCommaList(text)
     }
 }
 

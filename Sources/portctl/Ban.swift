@@ -60,50 +60,16 @@ extension Portctl {
             }
             let networks = asked.networks, expires = asked.expires
             try global.reporting {
-                try global.withLock(privileged: "banning", dryRun: change.dryRun) {
-                    let policy = try global.loadExisting()
-                    if let value = ProcessInfo.processInfo.environment["SSH_CONNECTION"], !change.force,
-                       let client = SSHConnection(environmentValue: value)?.client,
-                       let own = networks.first(where: { $0.contains(client) }) {
-                        throw Failure(message: "refusing: banning \(own) would ban your own SSH client \(client); add --force to ban it anyway", code: .failure)
-                    }
-                    let state = BanStore(directory: global.paths.stateDirectory)
-                    // Single addresses go into a plain set: banning one again only renews it, so
-                    // the list is read only when networks are banned (their sets must not overlap).
-                    let merged = IPNetwork.merged(networks)
-                    let anyNetwork = merged.contains { $0.prefixLength < $0.family.bitWidth }
-                    let existing = Privilege.hasNetAdmin && anyNetwork ? state.load() : []
-                    var fresh: [Ban] = []
-                    for network in merged {
-                        if let covering = existing.first(where: { ($0.parsed.map { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) ?? false }) {
-                            say("\(network) is already banned (by \(covering.network))")
-                            continue
-                        }
-                        if network.prefixLength < network.family.bitWidth,
-                           let overlap = existing.first(where: { ($0.parsed.map { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) ?? false }) {
-                            throw Failure(message: "\(network) covers the banned network \(overlap.network): unban it first", code: .usage)
-                        }
-                        fresh.append(Ban(network: network, expires: expires, comment: comment))
-                    }
-                    let batch = Firewall.banBatch(fresh, table: policy.table)
-                    if change.dryRun {
-                        say("dry run: nothing written. This batch would ban \(fresh.count) source\(fresh.count == 1 ? "" : "s"):")
-                        print(batch.text, terminator: "")
-                        if !fresh.isEmpty { throw Failure(message: "", code: .changesPending) }
-                        return
-                    }
-                    if fresh.isEmpty { return }
-                    let added = Result { () throws(NftablesError) in try Firewall().addBans(fresh, table: policy.table) }
-                    if case let .failure(error) = added {
-                        if error.kind == .notFound {
-                            throw Failure(message: "table inet \(policy.table) has no ban sets in the kernel: run 'portctl apply' first", code: .failure)
-                        }
-                        throw error
-                    }
-                    try state.append(fresh)
-                    for ban in fresh {
-                        say("banned \(ban.network)\(ban.expires.map { " until \($0)" } ?? "")\(ban.comment.map { " (\($0))" } ?? "")")
-                    }
+                let result = try global.control.ban(networks, expires: expires, comment: comment, options: change.options)
+                for (network, covering) in result.alreadyBanned { say("\(network) is already banned (by \(covering))") }
+                if change.dryRun {
+                    say("dry run: nothing written. This batch would ban \(result.banned.count) source\(result.banned.count == 1 ? "" : "s"):")
+                    print(result.batch.text, terminator: "")
+                    if !result.banned.isEmpty { throw Failure(message: "", code: .changesPending) }
+                    return
+                }
+                for ban in result.banned {
+                    say("banned \(ban.network)\(ban.expires.map { " until \($0)" } ?? "")\(ban.comment.map { " (\($0))" } ?? "")")
                 }
             }
         }

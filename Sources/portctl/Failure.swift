@@ -60,6 +60,12 @@ extension Failure {
             return Failure(message: "cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", code: .failure)
         case let .confirmedTooLate(sequence, time):
             return Failure(message: "too late: the change was rolled back at \(time) (history #\(sequence))", code: .failure)
+        case let .wouldBanOwnClient(network, client):
+            return Failure(message: "refusing: banning \(network) would ban your own SSH client \(client); add --force to ban it anyway", code: .failure)
+        case let .banCoversBan(network, banned):
+            return Failure(message: "\(network) covers the banned network \(banned): unban it first", code: .usage)
+        case let .noBanSets(table):
+            return Failure(message: "table inet \(table) has no ban sets in the kernel: run 'portctl apply' first", code: .failure)
         case let .savedPlan(path, problem):
             switch problem {
             case .missing:

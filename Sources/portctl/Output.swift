@@ -1,4 +1,5 @@
 import Foundation
+import PortPolicy
 
 /// Prints a line to standard output.
 func say(_ line: String) {
@@ -10,11 +11,9 @@ func warn(_ line: String) {
     FileHandle.standardError.write(Data("warning: \(line)\n".utf8))
 }
 
-/// Encodes a value as pretty, key-sorted JSON text.
+/// Encodes a value as pretty, key-sorted JSON text (no final newline: `print` adds one).
 func jsonText(_ value: some Encodable) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+    String(JSONText.pretty(value).dropLast())
 }
 
 /// Prints rows as aligned columns (the last column is not padded).

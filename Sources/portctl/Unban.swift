@@ -21,19 +21,10 @@ extension Portctl {
                 return networks
             }
             try global.reporting {
-                try global.withLock(privileged: "lifting bans") {
-                    let policy = try global.loadExisting()
-                    let state = BanStore(directory: global.paths.stateDirectory)
-                    var bans = state.load()
-                    let listed = Set(bans.compactMap(\.parsed))
-                    // fail2ban unbans what it banned; an address the kernel already let go is fine.
-                    for network in networks where !listed.contains(network) { say("\(network) is not banned") }
-                    let lifted = networks.filter(listed.contains)
-                    try Firewall().removeBans(lifted, table: policy.table)
-                    bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }
-                    try state.save(bans)
-                    for network in lifted { say("unbanned \(network)") }
-                }
+                let (lifted, notBanned) = try global.control.unban(networks)
+                // fail2ban unbans what it banned; an address the kernel already let go is fine.
+                for network in notBanned { say("\(network) is not banned") }
+                for network in lifted { say("unbanned \(network)") }
             }
         }
     }

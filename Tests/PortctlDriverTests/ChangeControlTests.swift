@@ -207,6 +207,28 @@ struct ChangeControlTests {
         #expect(try kernelSources() == ["198.51.100.0/24"])
     }
 
+    @Test func aNewPolicyIsAppliedThenWrittenByteForByteAndRollsBack() throws {
+        let control = control()
+        let text = "# relays, as reviewed\n" + PolicyFile.encode(PortPolicy(rules: [
+            PortRule(id: "smtp-alt", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "198.51.100.0/24")]),
+        ]))
+        let dry = try control.replacePolicy(with: text, source: "candidate", options: ChangeOptions(dryRun: true))
+        #expect(try dry.isPending && scratch.policyText == nil && fake.readTable(PortPolicy.defaultTable) == nil)
+        let result = try control.replacePolicy(with: text, source: "candidate")
+        #expect(result.applied && result.createdPolicyFile)
+        #expect(scratch.policyText == text)
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+        #expect(!(try control.replacePolicy(with: text, source: "candidate")).isPending, "the same text again changes nothing")
+
+        #expect(throws: PolicyFileError.self) { _ = try control.replacePolicy(with: "rules: [oops", source: "candidate") }
+        #expect(scratch.policyText == text)
+
+        // The first replace created the policy: rolling it back removes file and table.
+        _ = try control.rollBack()
+        #expect(scratch.policyText == nil)
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil)
+    }
+
     @Test func withoutPrivilegeNothingIsTouched() throws {
         var control = control()
         control.privileged = false

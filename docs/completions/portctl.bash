@@ -483,11 +483,14 @@ _portctl_apply() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--confirm --policy)
+    non_repeating_options=(--new --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
+    '--new')
+        return
+        ;;
     '--confirm')
         return
         ;;
