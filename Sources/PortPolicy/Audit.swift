@@ -272,11 +272,11 @@ public enum ExposureAudit {
         let rules = policy.effective(at: now).rules.filter {
             $0.direction == .in && $0.proto.members.contains(proto) && $0.ports.contains { $0.contains(port) }
         }
-        if let block = rules.first(where: { $0.action != .allow && $0.sources.isEmpty && $0.interface == nil }) {
+        if let block = rules.first(where: { $0.action != .allow && $0.isFromAnywhere && $0.interface == nil }) {
             return .blocked(block)
         }
         let allows = rules.filter { $0.action == .allow }
-        if let open = allows.first(where: { $0.sources.isEmpty }) { return .anySource(open) }
+        if let open = allows.first(where: { $0.isFromAnywhere }) { return .anySource(open) }
         if !allows.isEmpty { return .someSources(allows) }
         return policy.inbound == .accept ? .anySource(nil) : .blocked(nil)
     }

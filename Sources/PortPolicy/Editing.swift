@@ -20,6 +20,9 @@ public struct PortRequest: Sendable, Hashable {
     public var expires: Date?
     /// Whether to log matches.
     public var log = false
+    /// Address files (`--from @FILE`), read: their paths go into the policy, their addresses
+    /// into the rule's sources.
+    public var sourceFiles: [SourceFile] = []
 
     /// Makes a request.
     public init(spec: PortSpec, sources: [IPNetwork] = [], direction: Direction = .in,
@@ -166,22 +169,39 @@ extension PortPolicy {
         for index in candidates where rules[index].proto != request.spec.proto && request.spec.proto != .both {
             throw .invalidRule("rule \(quoted(rules[index].id)) opens \(rules[index].portsDescription); close \(rules[index].portsDescription) or remove the rule by id")
         }
-        if !request.sources.isEmpty {
+        if !request.sources.isEmpty || !request.sourceFiles.isEmpty {
             let exact = candidates.filter { PortRange.merged(rules[$0].ports) == wanted }
             guard exact.count == 1, let index = exact.first else {
                 throw .invalidRule("to close \(what) for some sources, name the ports exactly as one rule opens them (portctl list)")
             }
             var rule = rules[index]
-            if rule.sources.isEmpty {
+            if rule.isFromAnywhere {
                 throw .invalidRule("rule \(quoted(rule.id)) opens \(what) to any source; close it without --from, then open it for the sources that should keep access")
             }
             let listed = Set(rule.sources)
             for source in request.sources where !listed.contains(source) {
                 throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) does not list it; it allows \(Planner.addressList(rule.sources))")
             }
+            for file in request.sourceFiles where !rule.sourceFiles.contains(where: { $0.path == file.path }) {
+                throw .invalidSource("@" + file.path, reason: "rule \(quoted(rule.id)) does not read that file")
+            }
             let removed = Set(request.sources)
-            rule.sources.removeAll { removed.contains($0) }
-            if rule.sources.isEmpty {
+            if rule.readsFiles {
+                for source in request.sources where !rule.inlineSources.contains(source) {
+                    throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) reads it from \(rule.sourceFile(of: source).map { "@" + $0 } ?? "a file"); remove it there, or close --from @FILE to drop the whole file")
+                }
+                rule.inlineSources.removeAll { removed.contains($0) }
+                rule.sourceFiles.removeAll { file in request.sourceFiles.contains { $0.path == file.path } }
+                if rule.sourceFiles.isEmpty {
+                    rule.sources = rule.inlineSources
+                    rule.inlineSources = []
+                } else {
+                    rule.recomputeSources()
+                }
+            } else {
+                rule.sources.removeAll { removed.contains($0) }
+            }
+            if rule.isFromAnywhere {
                 rules.remove(at: index)
                 return [.removed(rule)]
             }
@@ -235,25 +255,37 @@ extension PortPolicy {
             if request.log { rule.log = true }
             if let comment = request.comment { rule.comment = comment }
             var added: [IPNetwork] = []
-            if !rule.sources.isEmpty {
-                if request.sources.isEmpty {
+            if !rule.isFromAnywhere {
+                if request.sources.isEmpty && request.sourceFiles.isEmpty {
                     rule.sources = []
+                    rule.sourceFiles = []
+                    rule.inlineSources = []
                 } else {
                     let have = Set(rule.sources)
                     var seen = Set<IPNetwork>()
                     added = request.sources.filter { !have.contains($0) && seen.insert($0).inserted }
-                    rule.sources += added
+                    if rule.readsFiles || !request.sourceFiles.isEmpty {
+                        if !rule.readsFiles { rule.inlineSources = rule.sources }
+                        rule.inlineSources += added
+                        for file in request.sourceFiles where !rule.sourceFiles.contains(where: { $0.path == file.path }) {
+                            rule.sourceFiles.append(file)
+                            added += (file.networks ?? []).filter { !have.contains($0) && seen.insert($0).inserted }
+                        }
+                        rule.recomputeSources()
+                    } else {
+                        rule.sources += added
+                    }
                 }
             }
             if rule == original {
                 return .unchanged("rule \(quoted(rule.id)) already applies \(rule.portsDescription) to "
-                    + (rule.sources.isEmpty ? "any source" : "every source given"))
+                    + (rule.isFromAnywhere ? "any source" : "every source given"))
             }
             var candidate = self
             candidate.rules[index] = rule
             try candidate.validate()
             self = candidate
-            if rule.sources != original.sources { return .widened(rule, addedSources: added) }
+            if rule.sources != original.sources || rule.sourceFiles != original.sourceFiles { return .widened(rule, addedSources: added) }
             return .updated(rule)
         }
         var rule = PortRule(id: request.id ?? derivedID(action: action, proto: request.spec.proto, ports: ports),
@@ -263,6 +295,11 @@ extension PortPolicy {
         rule.limit = request.limit
         rule.expires = request.expires
         rule.log = request.log
+        if !request.sourceFiles.isEmpty {
+            rule.inlineSources = request.sources
+            rule.sourceFiles = request.sourceFiles
+            rule.recomputeSources()
+        }
         var candidate = self
         candidate.rules.append(rule)
         try candidate.validate()

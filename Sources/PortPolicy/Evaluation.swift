@@ -99,7 +99,7 @@ extension PortRule {
     /// Whether the rule's match (not its action) covers the packet.
     public func matches(_ packet: Packet, unknownInterfaceMatches: Bool = false) -> Bool {
         guard proto.members.contains(packet.proto), ports.contains(where: { $0.contains(packet.port) }) else { return false }
-        if !sources.isEmpty && !sources.contains(where: { $0.contains(packet.source) }) { return false }
+        if !isFromAnywhere && !sources.contains(where: { $0.contains(packet.source) }) { return false }
         if let interface {
             guard let name = packet.interface else { return unknownInterfaceMatches }
             return interface.hasSuffix("*") ? name.hasPrefix(interface.dropLast()) : name == interface
@@ -213,7 +213,7 @@ extension PortPolicy {
                 reason += value == .accept ? "no rule matches \(packet.port)/\(packet.proto.rawValue)" : "no rule opens \(packet.port)/\(packet.proto.rawValue)"
             } else {
                 reason += "no rule allows \(packet.source); " + near.map { rule in
-                    rule.sources.isEmpty
+                    rule.isFromAnywhere
                         ? "rule \(rule.id) allows it only on \(rule.interface ?? "?")"
                         : "rule \(rule.id) allows only \(Planner.addressList(IPNetwork.merged(rule.sources)))" + (rule.interface.map { " on \($0)" } ?? "")
                 }.joined(separator: "; ")

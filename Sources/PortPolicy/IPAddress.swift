@@ -343,7 +343,9 @@ extension IPNetwork {
 
     /// Parses an address list file: one address or CIDR per line; blank lines and `#` comments
     /// (whole-line or trailing) are ignored. Errors name the line.
-    public static func parseList(_ text: String, name: String) throws(PolicyError) -> [IPNetwork] {
+    /// With `allowEmpty`, a list of no addresses is no error (an address file a rule reads may be
+    /// emptied: the rule then matches no one).
+    public static func parseList(_ text: String, name: String, allowEmpty: Bool = false) throws(PolicyError) -> [IPNetwork] {
         var networks: [IPNetwork] = []
         networks.reserveCapacity(text.utf8.count / 12)
         var lineNumber = 0
@@ -359,7 +361,7 @@ extension IPNetwork {
                 throw .invalidDocument("\(name), line \(lineNumber): \(error)")
             }
         }
-        if networks.isEmpty {
+        if networks.isEmpty && !allowEmpty {
             throw .invalidDocument("\(name) lists no addresses; it needs one address or CIDR per line")
         }
         return networks

@@ -489,7 +489,12 @@ extension PortRule {
     /// One line for people: `allow 26/tcp from 10.0.0.0/8 on eth0, limited to 6/minute per source`.
     public var summary: String {
         var text = "\(action.rawValue) \(portsDescription) \(direction == .in ? "from" : "to") "
-        text += Planner.addressList(IPNetwork.merged(sources))
+        if readsFiles {
+            let files = sourceFiles.map { "@\($0.path) (\($0.networks?.count ?? 0) address\($0.networks?.count == 1 ? "" : "es"))" }
+            text += (inlineSources.isEmpty ? [] : [Planner.addressList(IPNetwork.merged(inlineSources))]).joined() + (inlineSources.isEmpty ? "" : ", ") + files.joined(separator: ", ")
+        } else {
+            text += Planner.addressList(IPNetwork.merged(sources))
+        }
         if let interface { text += " on \(interface)" }
         if let limit { text += ", limited to \(limit) per source" }
         if log { text += ", logged" }

@@ -10,7 +10,9 @@ public enum PolicyFile {
     public static let version = 1
 
     /// Parses policy text (YAML, or JSON when it starts with `{`) and validates the result.
-    public static func decode(_ text: String) throws(PolicyError) -> PortPolicy {
+    /// Rules that name address files (`@PATH`) have them read with `readSourceFile`; without a
+    /// reader such a policy does not validate.
+    public static func decode(_ text: String, readSourceFile: ((String) throws(PolicyError) -> [IPNetwork])? = nil) throws(PolicyError) -> PortPolicy {
         if text.utf8.contains(0) {
             throw .invalidDocument("the policy file holds NUL bytes: it is not a YAML or JSON text file")
         }
@@ -30,17 +32,18 @@ public enum PolicyFile {
         guard case .mapping = document else {
             throw .invalidDocument("the policy file must be a mapping of keys (version, defaults, rules), not \(document.kindDescription)")
         }
-        let policy = try PortPolicy(document: document)
+        var policy = try PortPolicy(document: document)
+        if let readSourceFile { try policy.resolveSourceFiles(readSourceFile) }
         try policy.validate()
         return policy
     }
 
     /// Parses policy data, refusing anything that is not UTF-8 text.
-    public static func decode(_ data: Data) throws(PolicyError) -> PortPolicy {
+    public static func decode(_ data: Data, readSourceFile: ((String) throws(PolicyError) -> [IPNetwork])? = nil) throws(PolicyError) -> PortPolicy {
         guard let text = String(data: data, encoding: .utf8) else {
             throw .invalidDocument("the policy file is not UTF-8 text (is it a binary file?)")
         }
-        return try decode(text)
+        return try decode(text, readSourceFile: readSourceFile)
     }
 
     /// Writes a policy as YAML. Every string is double-quoted, so no value can change the
@@ -71,13 +74,15 @@ public enum PolicyFile {
             out += "    protocol: \(rule.proto.rawValue)\n"
             let ports = rule.ports.map { $0.first == $0.last ? "\($0.first)" : yamlString($0.description) }
             out += "    ports: [\(ports.joined(separator: ", "))]\n"
-            if !rule.sources.isEmpty {
+            let written = rule.sourceFiles.isEmpty ? rule.sources.map(\.description)
+                : rule.inlineSources.map(\.description) + rule.sourceFiles.map { "@" + $0.path }
+            if !written.isEmpty {
                 let key = rule.direction == .in ? "from" : "to"
-                if rule.sources.count <= 4 {
-                    out += "    \(key): [\(rule.sources.map { yamlString($0.description) }.joined(separator: ", "))]\n"
+                if written.count <= 4 {
+                    out += "    \(key): [\(written.map(yamlString).joined(separator: ", "))]\n"
                 } else {
                     out += "    \(key):\n"
-                    for source in rule.sources { out += "      - \(yamlString(source.description))\n" }
+                    for source in written { out += "      - \(yamlString(source))\n" }
                 }
             }
             if let interface = rule.interface { out += "    interface: \(yamlString(interface))\n" }
@@ -291,7 +296,12 @@ extension PortRule: Codable {
                 throw PolicyError.invalidRule("`\(wrong)` is for \(direction == .in ? "outbound" : "inbound") rules; an \(direction == .in ? "inbound" : "outbound") rule names addresses with `\(right)`")
             }
             if let value = rule[right] {
-                sources = try Self.addresses(value, key: right, path: rule.path(right))
+                let (networks, files) = try Self.addresses(value, key: right, path: rule.path(right), files: direction == .in)
+                sources = networks
+                if !files.isEmpty {
+                    inlineSources = networks
+                    sourceFiles = files.map { SourceFile(path: $0) }
+                }
             }
             interface = try rule.string("interface")
             comment = try rule.string("comment")
@@ -330,22 +340,36 @@ extension PortRule: Codable {
     }
 
     static func addresses(_ value: DocumentValue, key: String, path: String) throws(PolicyError) -> [IPNetwork] {
+        try addresses(value, key: key, path: path, files: false).networks
+    }
+
+    /// The addresses of a `from`/`to` value, and with `files`, the paths of `@FILE` items.
+    static func addresses(_ value: DocumentValue, key: String, path: String, files allowFiles: Bool) throws(PolicyError) -> (networks: [IPNetwork], files: [String]) {
+        var files: [String] = []
+        func item(_ text: String) throws(PolicyError) -> IPNetwork? {
+            guard text.hasPrefix("@") else { return try IPNetwork(parsing: text) }
+            guard allowFiles else { throw .invalidSource(text, reason: "address files (@FILE) are for the `from` of rules") }
+            let file = String(text.dropFirst())
+            try PortRule.validateSourceFilePath(file)
+            if !files.contains(file) { files.append(file) }
+            return nil
+        }
         switch value {
         case let .scalar(text, _):
-            return [try IPNetwork(parsing: text)]
+            return (try item(text).map { [$0] } ?? [], files)
         case let .list(items):
             if items.isEmpty {
                 throw .invalidRule("`\(key): []` would match nobody; leave `\(key)` out to mean any address")
             }
             var networks: [IPNetwork] = []
             networks.reserveCapacity(items.count)
-            for item in items {
-                guard case let .scalar(text, _) = item else {
-                    throw .invalidDocument("\(path): expected addresses like 10.0.0.0/8, found \(item.kindDescription)")
+            for entry in items {
+                guard case let .scalar(text, _) = entry else {
+                    throw .invalidDocument("\(path): expected addresses like 10.0.0.0/8, found \(entry.kindDescription)")
                 }
-                networks.append(try IPNetwork(parsing: text))
+                if let network = try item(text) { networks.append(network) }
             }
-            return networks
+            return (networks, files)
         case .null:
             throw .invalidRule("`\(key):` with no value would match nobody; leave `\(key)` out to mean any address")
         case .mapping:
@@ -361,7 +385,9 @@ extension PortRule: Codable {
         try container.encode(direction, forKey: AnyKey("direction"))
         try container.encode(proto, forKey: AnyKey("protocol"))
         try container.encode(ports.map(\.description), forKey: AnyKey("ports"))
-        if !sources.isEmpty {
+        if !sourceFiles.isEmpty {
+            try container.encode(inlineSources.map(\.description) + sourceFiles.map { "@" + $0.path }, forKey: AnyKey("from"))
+        } else if !sources.isEmpty {
             try container.encode(sources, forKey: AnyKey(direction == .in ? "from" : "to"))
         }
         try container.encodeIfPresent(interface, forKey: AnyKey("interface"))

@@ -100,6 +100,21 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(count)/\(unit.rawValue)" }
 }
 
+/// A file a rule reads addresses from: one address or CIDR per line, `#` comments.
+public struct SourceFile: Sendable, Hashable {
+    /// The file's absolute path, as the policy names it (after `@`).
+    public var path: String
+    /// The addresses read from it, or nil while it has not been read: such a rule does not
+    /// validate (it would otherwise look like a rule for any source).
+    public var networks: [IPNetwork]?
+
+    /// Names a file, read or not yet.
+    public init(path: String, networks: [IPNetwork]? = nil) {
+        self.path = path
+        self.networks = networks
+    }
+}
+
 /// One rule of a policy: which ports, from whom, and what to do.
 public struct PortRule: Sendable, Hashable {
     /// The stable id; it names the rule's nftables counter and sets and is its nftables comment.
@@ -126,6 +141,13 @@ public struct PortRule: Sendable, Hashable {
     public var expires: Date?
     /// Whether matches are logged (rate-limited) with a `portctl` prefix.
     public var log: Bool = false
+    /// Files the rule's addresses are also read from (`@PATH` in `from:`), in order. Their
+    /// contents are part of ``sources`` once read (``resolveSourceFiles(_:)``); the policy file
+    /// keeps only the paths.
+    public var sourceFiles: [SourceFile] = []
+    /// For a rule that reads files: the addresses written in the policy itself (``sources`` is
+    /// these followed by every file's). Unused otherwise.
+    public var inlineSources: [IPNetwork] = []
 
     /// Makes a rule; call ``PortPolicy/validate()`` (or ``validate()``) before using it.
     public init(id: String, ports: [PortRange], proto: TransportProtocol = .tcp,
@@ -141,13 +163,37 @@ public struct PortRule: Sendable, Hashable {
         self.comment = comment
     }
 
+    /// Reads the rule's source files with `read` and makes ``sources`` the inline addresses
+    /// followed by theirs. Errors name the file.
+    public mutating func resolveSourceFiles(_ read: (String) throws(PolicyError) -> [IPNetwork]) throws(PolicyError) {
+        guard !sourceFiles.isEmpty else { return }
+        for index in sourceFiles.indices { sourceFiles[index].networks = try read(sourceFiles[index].path) }
+        recomputeSources()
+    }
+
+    /// ``sources`` from ``inlineSources`` and the files read.
+    mutating func recomputeSources() {
+        guard !sourceFiles.isEmpty else { return }
+        sources = inlineSources + sourceFiles.flatMap { $0.networks ?? [] }
+    }
+
+    /// The file an address of this rule comes from, when it is in none of the inline ones.
+    public func sourceFile(of network: IPNetwork) -> String? {
+        guard !sourceFiles.isEmpty, !inlineSources.contains(network) else { return nil }
+        return sourceFiles.first { $0.networks?.contains(network) ?? false }?.path
+    }
+
     /// Whether the rule has expired at `now`.
     public func isExpired(at now: Date) -> Bool {
         expires.map { $0 <= now } ?? false
     }
 
     /// Whether the rule applies to any remote address.
-    public var isFromAnywhere: Bool { sources.isEmpty }
+    public var isFromAnywhere: Bool { sources.isEmpty && sourceFiles.isEmpty }
+
+    /// Whether the rule reads addresses from files: it then always matches through its address
+    /// sets, which an empty file leaves empty (no one), never "any".
+    public var readsFiles: Bool { !sourceFiles.isEmpty }
 
     /// The ports in admin notation: `26/tcp`, `25,26,587/tcp`, `8000-8100/both`.
     public var portsDescription: String {
@@ -172,8 +218,26 @@ public struct PortRule: Sendable, Hashable {
             if expires != nil && direction != .in {
                 throw .invalidRule("an expiry applies to inbound rules only")
             }
+            for file in sourceFiles {
+                try Self.validateSourceFilePath(file.path)
+                if direction != .in { throw .invalidRule("@FILE address lists are for inbound rules' `from`") }
+                if file.networks == nil {
+                    throw .invalidSource("@" + file.path, reason: "the file was not read, so the rule's sources are unknown")
+                }
+            }
+            if !sourceFiles.isEmpty && sources != inlineSources + sourceFiles.flatMap({ $0.networks ?? [] }) {
+                throw .invalidRule("its sources do not match its inline addresses and files")
+            }
         } catch {
             throw .inRule(id, error)
+        }
+    }
+
+    /// Refuses a source file path that is not absolute or could not be written back as it is.
+    public static func validateSourceFilePath(_ path: String) throws(PolicyError) {
+        guard path.hasPrefix("/"), path.utf8.count <= 4096,
+              !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{7f}" || $0 == "\"" || $0 == "\\" }) else {
+            throw .invalidSource("@" + path, reason: "an address file is named by its absolute path, like @/etc/portctl/relays.txt, without quotes, backslashes or control characters")
         }
     }
 
@@ -281,6 +345,20 @@ public struct PortPolicy: Sendable, Hashable {
 
     /// The rule with this id.
     public func rule(id: String) -> PortRule? { rules.first { $0.id == id } }
+
+    /// Reads every rule's address files (see ``PortRule/resolveSourceFiles(_:)``); a file named
+    /// by several rules is read once.
+    public mutating func resolveSourceFiles(_ read: (String) throws(PolicyError) -> [IPNetwork]) throws(PolicyError) {
+        var cache: [String: [IPNetwork]] = [:]
+        for index in rules.indices where !rules[index].sourceFiles.isEmpty {
+            try rules[index].resolveSourceFiles { path throws(PolicyError) in
+                if let known = cache[path] { return known }
+                let networks = try read(path)
+                cache[path] = networks
+                return networks
+            }
+        }
+    }
 
     /// The policy as it applies at `now`: without the rules that have expired.
     public func effective(at now: Date) -> PortPolicy {

@@ -51,7 +51,7 @@ public enum Renderer {
                     continue
                 }
                 let elements = setElements(rule, family)
-                if elements.isEmpty { continue }
+                if elements.isEmpty && !rule.readsFiles { continue }
                 if let expires = rule.expires {
                     sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements, kind: .timed,
                                            expiresIn: max(1, Int(expires.timeIntervalSince(now).rounded(.up)))))
@@ -60,7 +60,7 @@ public enum Renderer {
                 }
             }
             if let limit = rule.limit {
-                for family in IPFamily.allCases where rule.sources.isEmpty || rule.sources.contains(where: { $0.family == family }) {
+                for family in IPFamily.allCases where rule.isFromAnywhere || rule.readsFiles || rule.sources.contains(where: { $0.family == family }) {
                     sets.append(AddressSet(name: rateSetName(rule.id, family), family: family, elements: [],
                                            kind: .meter(timeout: limit.unit.seconds, size: 65535)))
                 }
@@ -230,7 +230,7 @@ public enum Renderer {
     /// The elements of a rule's set for one family: its merged sources, or the whole family for
     /// a time-boxed rule without sources (its openness has to live in a set to time out).
     static func setElements(_ rule: PortRule, _ family: IPFamily) -> [IPNetwork] {
-        if rule.sources.isEmpty {
+        if rule.isFromAnywhere {
             guard rule.expires != nil else { return [] }
             return [try! IPNetwork(address: IPAddress(family: family, bits: 0)!, prefixLength: 0)]
         }
@@ -239,7 +239,8 @@ public enum Renderer {
 
     /// Whether ``setElements(_:_:)`` is non-empty, without merging anything.
     static func hasSetElements(_ rule: PortRule, _ family: IPFamily) -> Bool {
-        rule.sources.isEmpty ? rule.expires != nil : rule.sources.contains { $0.family == family }
+        if rule.readsFiles { return true }
+        return rule.sources.isEmpty ? rule.expires != nil : rule.sources.contains { $0.family == family }
     }
 
     /// The name of a rule's per-source rate-limit set for one family: `ID-rate4` or `ID-rate6`.
@@ -465,7 +466,7 @@ public enum Renderer {
     public static func rules(for rule: PortRule, path: Path) -> [Rule] {
         let field = rule.direction == .in ? "saddr" : "daddr"
         var addressMatches: [(IPFamily?, Statement?)] = []
-        let usesSets = !rule.sources.isEmpty || rule.expires != nil
+        let usesSets = !rule.isFromAnywhere || rule.expires != nil
         if !usesSets {
             addressMatches = [(nil, nil)]
         } else {

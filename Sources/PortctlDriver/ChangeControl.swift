@@ -226,7 +226,7 @@ public struct ChangeControl: Sendable {
     public func replacePolicy(with text: String, source: String, options: ChangeOptions = ChangeOptions()) throws -> ChangeResult {
         let policy: PortPolicy
         do {
-            policy = try PolicyFile.decode(text)
+            policy = try PolicyStore.decode(text)
         } catch {
             throw PolicyFileError(path: source, error: error)
         }
@@ -427,11 +427,11 @@ public struct ChangeControl: Sendable {
         if latest.before != nil && beforeText == nil {
             throw ChangeError.missingHistory(sequence: latest.sequence, stateDirectory: paths.stateDirectory)
         }
-        let table = (state.text(latest.after) ?? beforeText).flatMap { try? PolicyFile.decode($0) }?.table ?? PortPolicy.defaultTable
+        let table = (state.text(latest.after) ?? beforeText).flatMap { try? PolicyStore.decode($0) }?.table ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
         if let text = beforeText {
-            let previous = try PolicyFile.decode(text)
+            let previous = try PolicyStore.decode(text)
             _ = try guardLockout(previous, force: force)
             plan = Planner.plan(previous, live: live)
             try firewall.apply(plan)
@@ -506,7 +506,7 @@ public struct ChangeControl: Sendable {
     /// The table the policy named before this change: the last recorded change's, else the file's.
     func previousTable(previousText: String?) -> String? {
         let text = (try? state.latest()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
-        return text.flatMap { try? PolicyFile.decode($0) }?.table
+        return text.flatMap { try? PolicyStore.decode($0) }?.table
     }
 
     /// Records an applied change. `before` is the policy in force before: what the previous

@@ -39,10 +39,34 @@ public struct PolicyStore: Sendable {
     public func loadWithBytes() throws -> (policy: PortPolicy, bytes: Data)? {
         guard let data = try readData() else { return nil }
         do {
-            return (try PolicyFile.decode(data), data)
+            return (try Self.decode(data), data)
         } catch {
             throw PolicyFileError(path: paths.policyFile, error: error)
         }
+    }
+
+    /// Decodes policy data, reading the address files its rules name (``readSourceFile(_:)``).
+    public static func decode(_ data: Data) throws(PolicyError) -> PortPolicy {
+        try PolicyFile.decode(data, readSourceFile: readSourceFile)
+    }
+
+    /// Decodes policy text, reading the address files its rules name.
+    public static func decode(_ text: String) throws(PolicyError) -> PortPolicy {
+        try PolicyFile.decode(text, readSourceFile: readSourceFile)
+    }
+
+    /// Reads an address file a rule names (`@PATH`): trusted like the policy file (root's, in
+    /// folders only root can write), at most ``maximumFileSize``, one address or CIDR per line.
+    /// A missing or unreadable file is an error naming it.
+    public static func readSourceFile(_ path: String) throws(PolicyError) -> [IPNetwork] {
+        let data: Data?
+        do {
+            data = try TrustedFiles.read(path, what: "address file", maximumSize: maximumFileSize)
+        } catch {
+            throw .invalidSource("@" + path, reason: "cannot read the address file: \(error)")
+        }
+        guard let data else { throw .invalidSource("@" + path, reason: "the address file does not exist") }
+        return try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: path, allowEmpty: true)
     }
 
     /// Replaces the policy file atomically (see ``TrustedFiles/writeAtomically(_:to:mode:durable:)``).

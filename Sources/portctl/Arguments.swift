@@ -45,7 +45,7 @@ struct PortArguments: ParsableArguments {
     @Argument(help: ArgumentHelp("Ports: 26, 26/tcp, 53/udp, 53/both, 8000-8100/tcp, 25,26,587/tcp, or a service name (smtp). A bare port means TCP.", valueName: "ports"))
     var ports: String
 
-    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it: any source.", valueName: "addr"))
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it: any source.", valueName: "addr"))
     var from: [SourceList] = []
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
@@ -68,13 +68,23 @@ struct PortArguments: ParsableArguments {
             throw .invalidRule("--from names sources of inbound traffic; an outbound rule names destinations with --to")
         }
         var sources: [IPNetwork] = []
-        for list in outbound ? to : from { sources += try list.parse() }
+        var files: [SourceFile] = []
+        for list in outbound ? to : from {
+            let (networks, paths) = try list.parseWithFiles()
+            sources += networks
+            if outbound && !paths.isEmpty { throw .invalidRule("@FILE address lists name sources of inbound traffic (--from)") }
+            for path in paths where !files.contains(where: { $0.path == path }) {
+                files.append(SourceFile(path: path, networks: try PolicyStore.readSourceFile(path)))
+            }
+        }
         if let fromFile {
             if outbound { throw .invalidRule("--from-file names sources of inbound traffic; an outbound rule names destinations with --to") }
             sources += try readAddressFile(fromFile)
         }
-        return PortRequest(spec: spec, sources: sources, direction: outbound ? .out : .in,
-                           interface: interface, comment: comment, id: id)
+        var request = PortRequest(spec: spec, sources: sources, direction: outbound ? .out : .in,
+                                  interface: interface, comment: comment, id: id)
+        request.sourceFiles = files
+        return request
     }
 }
 
@@ -117,6 +127,23 @@ struct SourceList: ExpressibleByArgument {
     /// Parses the text (``IPNetwork/parseCommaList(_:)``); errors name the bad item.
     func parse() throws(PolicyError) -> [IPNetwork] {
         try IPNetwork.parseCommaList(text)
+    }
+
+    /// Parses the text, taking `@FILE` items as address files: their absolute paths (a relative
+    /// path is taken from the current folder).
+    func parseWithFiles() throws(PolicyError) -> (networks: [IPNetwork], files: [String]) {
+        var networks: [IPNetwork] = [], files: [String] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingASCIISpaces() }) {
+            guard item.hasPrefix("@") else {
+                networks.append(try IPNetwork(parsing: item))
+                continue
+            }
+            var path = String(item.dropFirst())
+            if !path.isEmpty && !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+            try PortRule.validateSourceFilePath(path)
+            files.append(path)
+        }
+        return (networks, files)
     }
 }
 

@@ -33,7 +33,7 @@ func show(_ result: ChangeResult, change: ChangeFlags, global: GlobalOptions, re
             warn(result.warnings)
             if let plan = result.plan {
                 say("dry run: nothing written. The kernel would change like this:")
-                print(PlanOutput.text(plan), terminator: "")
+                print(PlanOutput.text(plan, policy: result.policy), terminator: "")
                 if !plan.isEmpty {
                     say("nftables batch:")
                     print(plan.script, terminator: "")
@@ -55,7 +55,7 @@ func show(_ result: ChangeResult, change: ChangeFlags, global: GlobalOptions, re
     }
     // The edit's own lines were printed already; show the rest (drift, or everything for apply).
     let shown = result.policyChanged ? ChangePlan(table: plan.table, changes: plan.changes.filter(\.isDrift), batch: Batch(), replacesTable: false) : plan
-    for line in PlanOutput.lines(shown) { say(line) }
+    for line in PlanOutput.lines(shown, policy: result.policy) { say(line) }
     let policy = result.policy
     let held = policy.rules.count + policy.forwards.count + policy.routes.count
     say("applied: table inet \(policy.table) holds \(held) rule\(held == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")

@@ -29,9 +29,11 @@ extension Portctl {
                 return
             }
             let rows = policy.rules.map { rule -> [String] in
-                var sources = rule.sources.prefix(3).map(\.description).joined(separator: ", ")
-                if rule.sources.isEmpty { sources = "any" }
-                if rule.sources.count > 3 { sources += " (+\(rule.sources.count - 3) more)" }
+                let listed = rule.readsFiles ? rule.inlineSources : rule.sources
+                var sources = (listed.prefix(3).map(\.description) + rule.sourceFiles.map { "@\($0.path) (\($0.networks?.count ?? 0))" })
+                    .joined(separator: ", ")
+                if rule.isFromAnywhere { sources = "any" }
+                if listed.count > 3 { sources += " (+\(listed.count - 3) more)" }
                 var comment = rule.comment ?? ""
                 if let expires = rule.expires {
                     comment = (rule.isExpired(at: Date()) ? "[expired] " : "[until \(PolicyFile.timestamp(expires))] ") + comment

@@ -50,7 +50,7 @@ extension Portctl {
                                             policyBytes: bytes, liveDigest: liveDigest)
                 if let output { try TrustedFiles.write(document.encoded(), to: output, what: "plan file") }
                 switch json ? .json : format {
-                case .text: print(PlanOutput.text(plan), terminator: "")
+                case .text: print(PlanOutput.text(plan, policy: policy), terminator: "")
                 case .json: print(document.encoded(), terminator: "")
                 case .nft: print(plan.script, terminator: "")
                 }

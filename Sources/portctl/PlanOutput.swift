@@ -14,7 +14,9 @@ enum PlanOutput {
     }
 
     /// One line per change.
-    static func lines(_ plan: Plan) -> [String] {
+    /// One line per change; with the policy, source changes of rules that read address files
+    /// name the files.
+    static func lines(_ plan: Plan, policy: PortPolicy? = nil) -> [String] {
         plan.changes.map { change in
             switch change {
             case .createTable:
@@ -30,7 +32,8 @@ enum PlanOutput {
             case let .changeRule(id, before, after):
                 paint("~ \(id): \(before) -> \(after)", "33")
             case let .changeSources(id, added, removed):
-                paint("~ \(id): sources " + (added.map { "+\($0)" } + removed.map { "-\($0)" }).joined(separator: " "), "33")
+                paint("~ \(id): sources " + (added.map { "+\($0)" } + removed.map { "-\($0)" }).joined(separator: " ")
+                    + (policy?.rule(id: id).map { rule in rule.readsFiles ? " (rule reads " + rule.sourceFiles.map { "@" + $0.path }.joined(separator: ", ") + ")" : "" } ?? ""), "33")
             case let .changeDefault(direction, from, to):
                 paint("~ default \(direction == .in ? "inbound" : "outbound"): \(from) -> \(to)", "33")
             case let .changeRouted(from, to):
@@ -44,9 +47,9 @@ enum PlanOutput {
     }
 
     /// The human report of a plan, with a closing line.
-    static func text(_ plan: Plan) -> String {
+    static func text(_ plan: Plan, policy: PortPolicy? = nil) -> String {
         if plan.isEmpty { return "table inet \(plan.table) matches the policy: nothing to change\n" }
-        var out = lines(plan).joined(separator: "\n") + "\n"
+        var out = lines(plan, policy: policy).joined(separator: "\n") + "\n"
         let drift = plan.changes.filter(\.isDrift).count
         let changes = plan.changes.count - drift
         out += "\(changes) change\(changes == 1 ? "" : "s")"

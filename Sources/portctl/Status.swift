@@ -50,6 +50,8 @@ extension Portctl {
                 var ports: [String]
                 var proto: String
                 var sources: [String]
+                /// Address files the sources are read from (sources then lists what they held).
+                var sourceFiles: [String]
                 var interface: String?
                 var limit: String?
                 var log: Bool
@@ -111,7 +113,7 @@ extension Portctl {
                     rules: effective.rules.map { rule in
                         .init(id: rule.id, action: rule.action.rawValue, direction: rule.direction.rawValue,
                               ports: rule.ports.map(\.description), proto: rule.proto.rawValue,
-                              sources: rule.sources.map(\.description), interface: rule.interface,
+                              sources: rule.sources.map(\.description), sourceFiles: rule.sourceFiles.map(\.path), interface: rule.interface,
                               limit: rule.limit?.description, log: rule.log,
                               expires: rule.expires.map(PolicyFile.timestamp),
                               expiresIn: rule.expires.map { max(0, Int($0.timeIntervalSince(now))) },
@@ -170,7 +172,10 @@ extension Portctl {
                     if let limit = rule.limit { notes.append("limit \(limit) per source") }
                     if rule.log { notes.append("logged") }
                     if let left = rule.expiresIn { notes.append("expires in \(Planner.duration(left))") }
-                    let sources = rule.sources.isEmpty ? "any" : rule.sources.prefix(2).joined(separator: ", ") + (rule.sources.count > 2 ? " +\(rule.sources.count - 2)" : "")
+                    var sources = rule.sources.isEmpty ? "any" : rule.sources.prefix(2).joined(separator: ", ") + (rule.sources.count > 2 ? " +\(rule.sources.count - 2)" : "")
+                    if !rule.sourceFiles.isEmpty {
+                        sources = (rule.sources.isEmpty ? "none" : sources) + " (from " + rule.sourceFiles.map { "@" + $0 }.joined(separator: ", ") + ")"
+                    }
                     return [rule.id, rule.action, "\(rule.ports.joined(separator: ","))/\(rule.proto)", sources,
                             "\(rule.packets)", "\(rule.bytes)", notes.joined(separator: "; ")]
                 }

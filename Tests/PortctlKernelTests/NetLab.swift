@@ -244,7 +244,11 @@ final class NetLab {
     /// The plan from the kernel's real listing to the policy file (see ``kernelMatchesPolicy(_:)``).
     func kernelPlan(_ path: String? = nil) throws -> Plan {
         let data = try #require(FileManager.default.contents(atPath: path ?? policyPath))
-        let policy = try PolicyFile.decode(data)
+        // Address files (`@PATH`) are read here as they are on disk, not through portctl.
+        let policy = try PolicyFile.decode(data) { file throws(PolicyError) in
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw .invalidSource("@" + file, reason: "unreadable") }
+            return try IPNetwork.parseList(text, name: file, allowEmpty: true)
+        }
         let listing = try nft("-j", "list", "table", "inet", policy.table)
         if listing.status != 0 && !listing.stderr.contains("No such file or directory") {
             throw LabError(message: "nft -j list table failed: \(listing)")

@@ -95,7 +95,7 @@ _portctl_open() {
     local -i ret=1
     local -ar arg_specs=(
         ':ports:'
-        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
         '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
@@ -123,7 +123,7 @@ _portctl_close() {
     local -i ret=1
     local -ar arg_specs=(
         ':ports:'
-        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
         '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
@@ -146,7 +146,7 @@ _portctl_deny() {
     local -i ret=1
     local -ar arg_specs=(
         ':ports:'
-        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
         '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
@@ -174,7 +174,7 @@ _portctl_reject() {
     local -i ret=1
     local -ar arg_specs=(
         ':ports:'
-        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable. Without it\: any source.]:addr:'
+        '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
         '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
