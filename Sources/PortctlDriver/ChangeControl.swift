@@ -233,7 +233,8 @@ public struct ChangeControl: Sendable {
         return try withLock(privileged: "applying the policy", dryRun: options.dryRun) {
             let orphan = options.dryRun ? nil : try refuseWhileConfirmationPending()
             let loaded = try store.loadWithBytes()
-            let changed = loaded.map { String(decoding: $0.bytes, as: UTF8.self) != text } ?? true
+            // Bytes, not strings: Swift's String equality calls "é" and "e\u{301}" the same.
+            let changed = loaded.map { Array($0.bytes) != Array(text.utf8) } ?? true
             var result = try commit(policy, fileText: text, previous: loaded, policyChanged: changed,
                                     options: options, command: "apply")
             result.createdPolicyFile = loaded == nil
