@@ -103,9 +103,12 @@ struct PackageTests {
 /// Swift: in a private mount namespace (`unshare -m`) with an empty tmpfs over the toolchain,
 /// with `PATH` holding only the system's folders and no `LD_LIBRARY_PATH`.
 final class PackageLab {
+    /// This checkout, whose `.build/package` scripts/package writes to.
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
+    /// Why the suite is skipped, and how to make it run.
     static let reason = "the package tests need .build/package/portctl_VERSION_ARCH.deb (./scripts/package; scripts/test builds it), unshare and dpkg-deb, and root"
+    /// `PATH` on a host without Swift.
     static let systemPath = "/usr/sbin:/usr/bin:/sbin:/bin"
 
     /// The .deb for this tree's version (the debug build's `--version`) and this machine's architecture.
@@ -120,6 +123,7 @@ final class PackageLab {
             .map { folder.appendingPathComponent($0) }
     }()
 
+    /// Whether the package and the tools to unpack it and hide the toolchain are here.
     static var found: Bool {
         deb != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg-deb")
@@ -142,7 +146,9 @@ final class PackageLab {
         return folder.path
     }()
 
+    /// The .deb under test.
     let deb: URL
+    /// A temporary folder for this test alone, removed by ``cleanup()``.
     let directory: URL
     /// The extracted package (`dpkg-deb -x`).
     let root: URL
@@ -162,6 +168,7 @@ final class PackageLab {
         }
     }
 
+    /// Removes the extracted package.
     func cleanup() {
         try? FileManager.default.removeItem(at: directory)
     }
