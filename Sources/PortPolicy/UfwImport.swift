@@ -590,11 +590,13 @@ enum AddressBlocks {
         return result
     }
 
-    /// Without duplicates and without networks another one in the list holds; first seen first.
+    /// Sorted, without duplicates and without networks another one in the list holds. Sorted by
+    /// first address, wider first, a block that another holds comes right after the kept block
+    /// that holds it (blocks are nested or apart), so one pass does it.
     static func normalized(_ list: [IPNetwork]) -> [IPNetwork] {
         var result: [IPNetwork] = []
-        for network in list where !result.contains(where: { covers($0, network) }) {
-            result.removeAll { covers(network, $0) }
+        for network in list.sorted() {
+            if let last = result.last, covers(last, network) { continue }
             result.append(network)
         }
         return result
@@ -745,19 +747,40 @@ struct UfwTranslation {
         }
         // One finding for the same words about the same command: ufw's IPv4 and IPv6 twins.
         var grouped: [(finding: RuleFinding, numbers: [Int])] = []
+        var groupIndex: [RuleFinding: Int] = [:]
         var seen: Set<Int> = []
         for rule in all where seen.insert(rule.number).inserted {
             for finding in ruleFindings[rule.number] ?? [] {
-                if let index = grouped.firstIndex(where: { $0.finding == finding }) {
+                if let index = groupIndex[finding] {
                     grouped[index].numbers.append(rule.number)
                 } else {
+                    groupIndex[finding] = grouped.count
                     grouped.append((finding, [rule.number]))
                 }
             }
         }
-        findings += grouped.map { item in
-            UfwImport.Finding(item.finding.kind, item.numbers.map { "[\($0)]" }.joined(separator: ", ") + " " + item.finding.command,
-                              item.finding.message, rules: item.numbers)
+        // And one for the same words about many commands (a ban list after an allow), so a long
+        // list does not bury the rest.
+        var byMessage: [(kind: UfwImport.Finding.Kind, message: String, items: [(command: String, numbers: [Int])])] = []
+        var messageIndex: [RuleFinding: Int] = [:]
+        for item in grouped {
+            let key = RuleFinding(kind: item.finding.kind, command: "", message: item.finding.message)
+            if let index = messageIndex[key] {
+                byMessage[index].items.append((item.finding.command, item.numbers))
+            } else {
+                messageIndex[key] = byMessage.count
+                byMessage.append((item.finding.kind, item.finding.message, [(item.finding.command, item.numbers)]))
+            }
+        }
+        findings += byMessage.map { group in
+            let first = group.items[0]
+            var subject = first.numbers.map { "[\($0)]" }.joined(separator: ", ") + " " + first.command
+            let others = group.items.dropFirst().flatMap(\.numbers)
+            if !others.isEmpty {
+                let shown = others.prefix(5).map { "[\($0)]" }.joined(separator: ", ") + (others.count > 5 ? ", ..." : "")
+                subject += " and \(group.items.count - 1) more \(group.items.count == 2 ? "rule" : "rules") (\(shown))"
+            }
+            return UfwImport.Finding(group.kind, subject, group.message, rules: group.items.flatMap(\.numbers))
         }
         return UfwImport.Result(policy: policy, findings: findings, rules: all, enabled: enabled)
     }
@@ -984,12 +1007,14 @@ struct UfwTranslation {
 
         /// Adds the box's addresses (see ``canAbsorb(_:)``).
         mutating func absorb(_ box: UfwBox) {
-            if let part = parts[box.family] {
-                parts[box.family] = part.other == box.other ? (part.remote + box.remote, part.other) : (part.remote, part.other + box.other)
-            } else {
+            if parts[box.family] == nil {
                 parts[box.family] = (box.remote, box.other)
+            } else if parts[box.family]!.other == box.other {
+                parts[box.family]!.remote += box.remote
+            } else {
+                parts[box.family]!.other += box.other
             }
-            for origin in box.origins where !self.box.origins.contains(origin) { self.box.origins.append(origin) }
+            self.box.origins += box.origins
         }
 
         /// Whether a packet of `box` could match this entry.

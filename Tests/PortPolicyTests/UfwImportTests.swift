@@ -199,10 +199,17 @@ import Testing
     }
 
     @Test func aBanListBecomesOneRuleWithASet() {
-        let bans = (0..<1000).map { "deny any any 0.0.0.0/0 any 203.0.\(113 + $0 / 250).\($0 % 250 + 1) in" }
+        let bans = (0..<20000).map { "deny any any 0.0.0.0/0 any 10.\($0 / 62500).\($0 / 250 % 250).\($0 % 250 + 1) in" }
         let result = Self.translate(bans + ["allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in"])
         #expect(result.policy.rules.map(\.id) == ["deny-both-all", "allow-tcp-22"])
-        #expect(result.policy.rules[0].sources.count == 1000)
+        #expect(result.policy.rules[0].sources.count == 20000)
+        // After an allow, each ban leaves the allowed port out, and one note says so for all of them.
+        let late = Self.translate(["allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in"] + bans)
+        #expect(late.policy.rules.map(\.id) == ["allow-tcp-22", "deny-udp-all", "deny-tcp-1-21.23-65535"])
+        #expect(late.policy.rules[2].sources.count == 20000)
+        let notes = late.findings.filter { $0.kind == .note && !$0.rules.isEmpty }
+        #expect(notes.count == 1 && notes[0].rules.count == 20000, "\(notes.count)")
+        #expect(notes.first?.subject == "[2] ufw deny from 10.0.0.1 and 19999 more rules ([3], [4], [5], [6], [7], ...)")
     }
 
     @Test func sameShapedAllowsStayApartWhenALimitBetweenThemMatters() {
