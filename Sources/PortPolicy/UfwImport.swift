@@ -760,11 +760,12 @@ struct UfwTranslation {
             }
         }
         // And one for the same words about many commands (a ban list after an allow), so a long
-        // list does not bury the rest.
+        // list does not bury the rest; what was not translated keeps a line per ufw rule.
         var byMessage: [(kind: UfwImport.Finding.Kind, message: String, items: [(command: String, numbers: [Int])])] = []
         var messageIndex: [RuleFinding: Int] = [:]
         for item in grouped {
-            let key = RuleFinding(kind: item.finding.kind, command: "", message: item.finding.message)
+            let key = RuleFinding(kind: item.finding.kind, command: item.finding.kind == .untranslated ? item.finding.command : "",
+                                  message: item.finding.message)
             if let index = messageIndex[key] {
                 byMessage[index].items.append((item.finding.command, item.numbers))
             } else {

@@ -210,6 +210,9 @@ import Testing
         let notes = late.findings.filter { $0.kind == .note && !$0.rules.isEmpty }
         #expect(notes.count == 1 && notes[0].rules.count == 20000, "\(notes.count)")
         #expect(notes.first?.subject == "[2] ufw deny from 10.0.0.1 and 19999 more rules ([3], [4], [5], [6], [7], ...)")
+        // What is not translated keeps one line per rule.
+        let ports = Self.translate((1...3).map { "allow udp 30 0.0.0.0/0 \(1000 + $0) 203.0.113.0/24 in" })
+        #expect(ports.untranslated.map(\.subject) == (1...3).map { "[\($0)] ufw allow from 203.0.113.0/24 port \(1000 + $0) to any port 30 proto udp" })
     }
 
     @Test func sameShapedAllowsStayApartWhenALimitBetweenThemMatters() {
