@@ -741,10 +741,14 @@ struct UfwTranslation {
             findings.append(.init(.untranslated, "DEFAULT_OUTPUT_POLICY=\(defaults["DEFAULT_OUTPUT_POLICY"] ?? "")",
                                   "portctl filters outbound traffic only when the policy has outbound rules, and this one has none: outbound traffic will pass"))
         }
-        if policy.routed == .drop {
-            findings.append(.init(.note, "DEFAULT_FORWARD_POLICY=\(defaults["DEFAULT_FORWARD_POLICY"] ?? "DROP")",
-                                  "imported as defaults.routed: drop; on a host running Docker or other containers their own outbound traffic is routed too, and portctl's drop is final where Docker's iptables rules used to let it past ufw: there, run portctl default routed accept"))
-        }
+        // Docker's iptables rules accept its containers' traffic ahead of ufw's; portctl's drop is final.
+        let routedDrop = policy.routed == .drop
+        findings.append(.init(.note, "Docker hosts",
+                              "ufw never filtered what Docker's own iptables rules accept ahead of it: containers' published ports"
+                                + (routedDrop ? " and their outbound traffic" : "") + " now meet the imported policy (defaults.published: filter"
+                                + (routedDrop ? ", and defaults.routed: drop from DEFAULT_FORWARD_POLICY=DROP" : "")
+                                + "); on a host running containers, allow what they need, or run portctl default published accept"
+                                + (routedDrop ? " and portctl default routed accept" : "")))
         // One finding for the same words about the same command: ufw's IPv4 and IPv6 twins.
         var grouped: [(finding: RuleFinding, numbers: [Int])] = []
         var groupIndex: [RuleFinding: Int] = [:]

@@ -86,6 +86,7 @@ import Testing
         #expect(result.untranslated[0].message.contains("[10]") && result.untranslated[0].message.contains("interface"))
         #expect(result.untranslated[1].message.contains("source ports") && result.untranslated[2].message.contains("esp"))
         #expect(result.findings.contains { $0.kind == .approximated && $0.rules == [2, 17] && $0.subject.hasPrefix("[2], [17] ufw limit 22/tcp") && $0.message.contains("6th new connection within 30 s") })
+        #expect(result.findings.contains { $0.kind == .note && $0.subject == "Docker hosts" && $0.message.contains("portctl default routed accept") })
         // The policy is valid and what the file would hold reads back the same.
         try policy.validate()
         #expect(try PolicyFile.decode(PolicyFile.encode(policy)) == policy)
