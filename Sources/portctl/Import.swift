@@ -26,7 +26,8 @@ extension Portctl.Import {
             and 'route' wrote), ufw.conf, the application profiles in applications.d and the \
             settings file (/etc/default/ufw; with --rules DIR, DIR/../default/ufw), and writes the \
             policy file. It changes neither ufw nor the kernel: review with 'portctl plan', then run \
-            'ufw disable' and 'portctl apply'.
+            'portctl apply' (ufw still running: a packet must pass both, and they agree) and \
+            'ufw disable'.
 
             ufw takes the first rule that matches; in portctl deny and reject rules win. The \
             import keeps ufw's outcome: a deny that comes after an allow for some of the same \
@@ -146,7 +147,7 @@ extension Portctl.Import {
                 report(result.findings)
                 if outcome.written {
                     say("imported \(summary(result)) into \(path)")
-                    say("nothing is applied yet: review with 'portctl plan', then run 'ufw disable' and 'portctl apply'")
+                    say("nothing is applied yet: review with 'portctl plan', then run 'portctl apply' and 'ufw disable' (docs/ufw-migration.md)")
                 } else {
                     say("unchanged: \(path) already holds the policy imported from ufw")
                 }
