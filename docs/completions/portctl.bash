@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|import|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route metrics ban unban bans help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route metrics ban unban bans import help' -- "${cur}"))
         ;;
     esac
 }
@@ -742,6 +742,53 @@ _portctl_bans() {
 
     # Offer option value completions
     case "${prev}" in
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_import() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __portctl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    ufw)
+        # Offer subcommand argument completions
+        "_portctl_import_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'ufw' -- "${cur}"))
+        ;;
+    esac
+}
+
+_portctl_import_ufw() {
+    repeating_flags=()
+    non_repeating_flags=(--dry-run --partial --replace --json --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--rules --defaults --limit --policy)
+    __portctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--rules')
+        return
+        ;;
+    '--defaults')
+        return
+        ;;
+    '--limit')
+        return
+        ;;
     '--policy')
         return
         ;;

@@ -75,13 +75,14 @@ _portctl() {
             'ban:Drop every new inbound connection from these addresses or networks, on every port, before any allow (fail2ban'\''s action).'
             'unban:Lift bans made with portctl ban.'
             'bans:List the bans in force: address, expiry, comment; and the packets they dropped.'
+            'import:Write a portctl policy from another firewall'\''s configuration (ufw).'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|import|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -537,6 +538,54 @@ _portctl_bans() {
     local -i ret=1
     local -ar arg_specs=(
         '--json[Print the bans as JSON.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_import() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'ufw:Write the portctl policy that does what ufw'\''s rules and defaults do. Only the file: '\''portctl apply'\'' applies it.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        ufw)
+            "_portctl_import_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_portctl_import_ufw() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--rules[ufw'\''s folder\: user.rules, user6.rules, ufw.conf, applications.d.]:dir:'
+        '--defaults[ufw'\''s settings file (DEFAULT_INPUT_POLICY, ...); default /etc/default/ufw, or DIR/../default/ufw with --rules DIR.]:file:'
+        '--limit[The per-source rate ufw'\''s limit rules become\: COUNT/UNIT, like 10/minute (the default) or 6/minute.]:rate:'
+        '--dry-run[Print the policy it would write (YAML on standard output; findings on standard error) and write nothing. Exits 2 when it would write, 0 when the file already holds it.]'
+        '--partial[Write the policy even though some ufw rules or settings could not be translated (they are listed).]'
+        '--replace[Replace an existing policy file; the old one is kept as FILE.before-import.]'
+        '--json[Print the outcome as JSON\: the policy, the findings, the file and whether it was written.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'

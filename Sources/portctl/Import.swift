@@ -1,0 +1,225 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl import`: a policy file from another firewall's configuration.
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Write a portctl policy from another firewall's configuration (ufw).",
+            subcommands: [Ufw.self]
+        )
+    }
+}
+
+extension Portctl.Import {
+    /// `portctl import ufw`: ufw's rules and defaults as the policy file. A file operation: the
+    /// kernel is left to `portctl apply`.
+    struct Ufw: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ufw",
+            abstract: "Write the portctl policy that does what ufw's rules and defaults do. Only the file: 'portctl apply' applies it.",
+            discussion: """
+            Reads ufw's user.rules and user6.rules (what 'ufw allow', 'deny', 'reject', 'limit' \
+            and 'route' wrote), ufw.conf, the application profiles in applications.d and the \
+            settings file (/etc/default/ufw; with --rules DIR, DIR/../default/ufw), and writes the \
+            policy file. It changes neither ufw nor the kernel: review with 'portctl plan', then run \
+            'portctl apply' (ufw still running: a packet must pass both, and they agree) and \
+            'ufw disable'.
+
+            ufw takes the first rule that matches; in portctl deny and reject rules win. The \
+            import keeps ufw's outcome: a deny that comes after an allow for some of the same \
+            traffic leaves that traffic out, as ufw did, and says so. ufw's limit (a source's sixth \
+            new connection within 30 s is refused) becomes a per-source --limit rate, 10/minute \
+            unless told otherwise. What portctl cannot say (source ports, a destination address \
+            on an inbound rule, protocols other than TCP and UDP, edited before.rules, ...) is \
+            listed one line per ufw rule or setting, and then nothing is written unless --partial.
+
+            An existing policy file is replaced only with --replace (the old one is kept as \
+            FILE.before-import). See docs/ufw-migration.md.
+
+            Exit codes: 0 written, or the file already holds it; 1 something could not be \
+            translated (without --partial), a policy file exists (without --replace), or a file \
+            was refused; 2 --dry-run would write; 64 a bad --rules, --defaults or --limit.
+
+            Examples:
+              portctl import ufw --dry-run
+              portctl import ufw
+              portctl import ufw --rules /srv/host1/etc/ufw --partial --policy /srv/host1/policy.yaml
+            """
+        )
+
+        @Option(name: .long, help: ArgumentHelp("ufw's folder: user.rules, user6.rules, ufw.conf, applications.d.", valueName: "dir"))
+        var rules: String = UfwFolder.defaultFolder
+        @Option(name: .long, help: ArgumentHelp("ufw's settings file (DEFAULT_INPUT_POLICY, ...); default /etc/default/ufw, or DIR/../default/ufw with --rules DIR.", valueName: "file"))
+        var defaults: String?
+        @Option(name: .long, help: ArgumentHelp("The per-source rate ufw's limit rules become: COUNT/UNIT, like 10/minute (the default) or 6/minute.", valueName: "rate"))
+        var limit: String?
+        @Flag(name: .long, help: "Print the policy it would write (YAML on standard output; findings on standard error) and write nothing. Exits 2 when it would write, 0 when the file already holds it.")
+        var dryRun = false
+        @Flag(name: .long, help: "Write the policy even though some ufw rules or settings could not be translated (they are listed).")
+        var partial = false
+        @Flag(name: .long, help: "Replace an existing policy file; the old one is kept as FILE.before-import.")
+        var replace = false
+        @Flag(name: .long, help: "Print the outcome as JSON: the policy, the findings, the file and whether it was written.")
+        var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            if let limit {
+                do {
+                    _ = try RateLimit(parsing: limit)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+        }
+
+        func run() throws {
+            let options = UfwImport.Options(limit: try limit.map { try RateLimit(parsing: $0) } ?? UfwImport.defaultLimit,
+                                            services: SystemServices.load())
+            let configuration: UfwImport.Configuration
+            do {
+                configuration = try UfwFolder.read(folder: rules, settings: defaults)
+            } catch let error as UfwFolder.NotFound {
+                throw Failure(message: error.description, code: .usage)
+            } catch {
+                throw Failure.from(error, verbose: global.verbose)
+            }
+            let result = UfwImport.translate(configuration, options: options)
+            let store = global.store
+            let path = store.paths.policyFile
+            let incomplete = !result.untranslated.isEmpty && !partial
+            if dryRun {
+                let existing = try global.reporting { try store.readData() }
+                let policy = imported(result.policy, existing: existing)
+                let text = PolicyFile.encode(policy)
+                let same = existing == Data(text.utf8)
+                if json {
+                    say(jsonText(Report(result, policy: policy, file: path, written: false)))
+                } else {
+                    print(text, terminator: "")
+                    report(result.findings)
+                }
+                if incomplete { throw incompleteFailure(result) }
+                if existing != nil && !same && !replace {
+                    warn("\(path) holds a policy already: without --replace the import will refuse to replace it")
+                }
+                if same {
+                    if !json { note("unchanged: \(path) already holds this policy") }
+                    return
+                }
+                if !json { note("would write \(path): \(summary(result))") }
+                throw Failure(message: "", code: .changesPending)
+            }
+            if incomplete {
+                if json {
+                    say(jsonText(Report(result, policy: result.policy, file: path, written: false)))
+                } else {
+                    report(result.findings)
+                }
+                throw incompleteFailure(result)
+            }
+            let outcome: (policy: PortPolicy, written: Bool) = try global.reporting {
+                try store.withLock {
+                    if let pending = StateStore(directory: store.paths.stateDirectory).pending() {
+                        throw Failure(message: "change #\(pending.sequence) awaits confirmation: run 'portctl confirm' or 'portctl rollback' first, then import", code: .failure)
+                    }
+                    let existing = try store.readData()
+                    let policy = imported(result.policy, existing: existing)
+                    let text = PolicyFile.encode(policy)
+                    if existing == Data(text.utf8) { return (policy, false) }
+                    if let existing {
+                        guard replace else {
+                            throw Failure(message: "refusing to replace \(path), which holds a policy already: add --replace to replace it (the old file is kept as \(path).before-import), or write another file with --policy FILE", code: .failure)
+                        }
+                        try TrustedFiles.write(String(decoding: existing, as: UTF8.self), to: path + ".before-import", what: "the previous policy file")
+                    }
+                    try store.save(text: text)
+                    return (policy, true)
+                }
+            }
+            if json {
+                say(jsonText(Report(result, policy: outcome.policy, file: path, written: outcome.written)))
+            } else {
+                report(result.findings)
+                if outcome.written {
+                    say("imported \(summary(result)) into \(path)")
+                    say("nothing is applied yet: review with 'portctl plan', then run 'portctl apply' and 'ufw disable' (docs/ufw-migration.md)")
+                } else {
+                    say("unchanged: \(path) already holds the policy imported from ufw")
+                }
+            }
+            if outcome.written { warnAboutSSH(outcome.policy) }
+        }
+
+        /// The imported policy, in the table an existing policy file names (portctl's table stays
+        /// the one portctl already owns).
+        func imported(_ policy: PortPolicy, existing: Data?) -> PortPolicy {
+            guard let existing, let old = try? PolicyFile.decode(existing) else { return policy }
+            var policy = policy
+            policy.table = old.table
+            return policy
+        }
+
+        /// The refusal when something could not be translated and `--partial` is not given.
+        func incompleteFailure(_ result: UfwImport.Result) -> Failure {
+            let count = result.untranslated.count
+            return Failure(message: "\(count) ufw \(count == 1 ? "rule or setting" : "rules or settings") could not be translated (listed as untranslated): \(dryRun ? "the import would write" : "wrote") nothing; add --partial to write the rest", code: .failure)
+        }
+
+        /// `17 ufw rules as 14 portctl rules (inbound drop, outbound accept, routed drop)`.
+        func summary(_ result: UfwImport.Result) -> String {
+            let ufwRules = Set(result.rules.map(\.number)).count
+            let portctlRules = result.policy.rules.count + result.policy.routes.count
+            return "\(ufwRules) ufw rule\(ufwRules == 1 ? "" : "s") as \(portctlRules) portctl rule\(portctlRules == 1 ? "" : "s") "
+                + "(inbound \(result.policy.inbound.rawValue), outbound \(result.policy.outbound.rawValue), routed \(result.policy.routed.rawValue))"
+        }
+
+        /// One line per finding on standard error, marked by kind.
+        func report(_ findings: [UfwImport.Finding]) {
+            for finding in findings {
+                let mark = switch finding.kind {
+                case .untranslated: "untranslated"
+                case .approximated: "approximated"
+                case .note: "note"
+                }
+                FileHandle.standardError.write(Data("\(mark): \(finding)\n".utf8))
+            }
+        }
+
+        /// A line for people on standard error (standard output holds the policy in a dry run).
+        func note(_ line: String) {
+            FileHandle.standardError.write(Data("\(line)\n".utf8))
+        }
+
+        /// Warns when `portctl apply` would refuse the policy from this SSH session.
+        func warnAboutSSH(_ policy: PortPolicy) {
+            guard let value = ProcessInfo.processInfo.environment["SSH_CONNECTION"],
+                  let connection = SSHConnection(environmentValue: value) else { return }
+            let interface = LocalInterfaces.name(holding: connection.server).flatMap { $0 == "lo" ? nil : $0 }
+            if LockoutGuard.blockingDecision(policy, connection: connection, interface: interface) != nil {
+                warn("this policy blocks new SSH logins from \(connection.client) to port \(connection.port), so 'portctl apply' will refuse it from this session: allow it first (portctl open \(connection.port) --from \(connection.client))")
+            }
+        }
+    }
+
+    /// What `--json` prints.
+    struct Report: Encodable {
+        let policy: PortPolicy
+        let findings: [UfwImport.Finding]
+        let ufwRules: Int
+        let file: String
+        let written: Bool
+
+        init(_ result: UfwImport.Result, policy: PortPolicy, file: String, written: Bool) {
+            self.policy = policy
+            findings = result.findings
+            ufwRules = Set(result.rules.map(\.number)).count
+            self.file = file
+            self.written = written
+        }
+    }
+}
