@@ -35,7 +35,8 @@ struct AnsiblePolicyTests {
     static let badPolicy = goodPolicy.replacingOccurrences(of: "from: [198.51.100.0/24]", with: "from: [198.51.100.1/24]")
 
     /// The playbook: the whole policy (from `src:` on the controller or inline `content:`, as the
-    /// extra vars say) with a confirm deadline, and single-port blocks with the older module.
+    /// extra vars say) with a confirm deadline (60 s and confirmed by the module unless the extra
+    /// vars say otherwise), and single-port blocks with the older module.
     static let playbook = """
         - hosts: localhost
           gather_facts: false
@@ -44,7 +45,8 @@ struct AnsiblePolicyTests {
               portctl_policy:
                 src: "{{ policy_src | default(omit) }}"
                 content: "{{ policy_text | default(omit) }}"
-                confirm: 60
+                confirm: "{{ confirm_seconds | default(60) }}"
+                auto_confirm: "{{ auto_confirm | default(true) }}"
               tags: [policy]
             - name: client A may no longer reach 26
               portctl:
@@ -70,11 +72,31 @@ struct AnsiblePolicyTests {
                            changed: recap.flatMap { Int($0.2) } ?? -1, failed: recap.flatMap { Int($0.3) } ?? -1)
     }
 
+    /// portctl's history, oldest first.
+    func history(_ lab: NetLab) throws -> [[String: Any]] {
+        let history = try lab.portctl("history", "--json")
+        return try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
+    }
+
     /// The last history entry's confirmation state ("confirmed", "pending", ...).
     func lastConfirmation(_ lab: NetLab) throws -> String? {
-        let history = try lab.portctl("history", "--json")
-        let entries = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
-        return entries?.last?["confirmation"] as? String
+        try history(lab).last?["confirmation"] as? String
+    }
+
+    /// Waits (bounded) until `condition` holds; whether it did.
+    func waitUntil(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(200_000)
+        }
+        return try condition()
+    }
+
+    /// Files and folders the module left under the lab's folder (its temporary copy of the text).
+    func moduleLeftovers(_ lab: NetLab) -> [String] {
+        let walker = FileManager.default.enumerator(atPath: lab.directory.path)
+        return (walker?.allObjects as? [String] ?? []).filter { $0.split(separator: "/").contains { $0.hasPrefix("portctl_policy-") } }
     }
 
     @Test func checkModePredictsTheRunAppliesTheRerunIsOkABadPolicyChangesNothing() throws {
@@ -116,10 +138,15 @@ struct AnsiblePolicyTests {
         #expect(mode == 0o644)
         #expect(try lab.kernelMatchesPolicy())
         #expect(try lastConfirmation(lab) == "confirmed", "the module confirmed its --confirm change")
+        let recorded = try history(lab)
+        #expect(recorded.count == 1 && recorded.first?["command"] as? String == "apply"
+                && (recorded.first?["arguments"] as? [String])?.contains("--new") == true,
+                "file and kernel changed as one recorded change, portctl apply --new: \(recorded)")
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".policy.yaml.") }
         #expect(leftovers.isEmpty, "no temporary file is left next to the policy: \(leftovers)")
+        #expect(moduleLeftovers(lab).isEmpty, "the module removed its temporary copy: \(moduleLeftovers(lab))")
 
         // The rerun (inline content again, same text): ok, and the kernel is not touched at all.
         let applied = try lab.ruleset()
@@ -137,18 +164,61 @@ struct AnsiblePolicyTests {
         #expect(lab.policyBytes() == bytes)
         #expect(try lab.ruleset() == applied)
 
-        // An apply portctl refuses after the file was written (an earlier change awaits
-        // confirmation): the previous file is put back and the kernel is as it was.
+        // An apply portctl refuses although its dry run planned it (an earlier change awaits
+        // confirmation): the task fails with portctl's line, and portctl changed neither the file
+        // nor the kernel.
         try #require(lab.portctl(["open", "27", "--from", "203.0.113.0/24", "--confirm", "120"]).status == 0)
         let pendingBytes = lab.policyBytes(), pendingRuleset = try lab.ruleset()
         let blocked = try playbook(lab, ["--tags", "policy"] + content)
         let blockedSaid = blocked.outcome.stdout + blocked.outcome.stderr
-        #expect(blocked.outcome.status != 0 && blockedSaid.contains("awaits confirmation"), "\(blocked)")
-        #expect(blockedSaid.contains("the previous policy file was put back"), "\(blocked)")
+        #expect(blocked.outcome.status != 0 && blocked.failed == 1 && blockedSaid.contains("awaits confirmation"), "\(blocked)")
         #expect(lab.policyBytes() == pendingBytes)
         #expect(try lab.ruleset() == pendingRuleset)
         try #require(lab.portctl("rollback").status == 0)
         #expect(lab.policyBytes() == bytes)
+        #expect(moduleLeftovers(lab).isEmpty, "\(moduleLeftovers(lab))")
+    }
+
+    /// The first change on a fresh host (no policy file, no history, an empty ruleset), applied
+    /// with `confirm:` and left unconfirmed, rolls back whole: by `portctl rollback`, and by the
+    /// watchdog at the deadline. Either way the host is as it was: no policy file, no table.
+    @Test func anUnconfirmedFirstApplyRollsBackToNoFileAndAnEmptyRuleset() throws {
+        for (undo, seconds) in [("rollback", 60), ("watchdog", 15)] {
+            let lab = try NetLab()
+            defer { lab.cleanup() }
+            try lab.listen(26)
+            let good = lab.directory.appendingPathComponent("good.yaml")
+            try Self.goodPolicy.write(to: good, atomically: true, encoding: .utf8)
+            try Self.playbook.write(to: lab.directory.appendingPathComponent("site.yml"), atomically: true, encoding: .utf8)
+            try #require(!FileManager.default.fileExists(atPath: lab.policyPath))
+            try #require(try lab.nft("list", "ruleset").stdout.isEmpty)
+
+            let applied = try playbook(lab, ["--tags", "policy", "-v", "-e", "policy_src=" + good.path,
+                                             "-e", "confirm_seconds=\(seconds)", "-e", "auto_confirm=false"])
+            #expect(applied.outcome.status == 0 && applied.changed == 1, "\(undo): \(applied)")
+            #expect(applied.outcome.stdout.contains("\"pending_confirmation\": true"), "\(undo): \(applied)")
+            #expect(lab.policyBytes() == Data(Self.goodPolicy.utf8), "\(undo)")
+            #expect(try lab.kernelMatchesPolicy(), "\(undo)")
+            #expect(try lastConfirmation(lab) == "pending", "\(undo)")
+            #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut, "\(undo): the policy is in force")
+
+            if undo == "rollback" {
+                let rolled = try lab.portctl("rollback")
+                #expect(rolled.status == 0, "\(rolled)")
+            } else {
+                let pending = lab.environment["PORTCTL_STATE_DIR"]! + "/pending-confirm.json"
+                #expect(waitUntil(seconds: Double(seconds) + 30) { !FileManager.default.fileExists(atPath: pending) },
+                        "the watchdog rolled back by the deadline")
+                let entries = try history(lab)
+                #expect(entries.contains { $0["command"] as? String == "auto-rollback" }, "\(entries)")
+            }
+            #expect(waitUntil(seconds: 5) { !FileManager.default.fileExists(atPath: lab.policyPath) },
+                    "\(undo): the policy file the first apply created is removed")
+            #expect(try lab.nft("list", "ruleset").stdout.isEmpty, "\(undo): portctl's table is removed, the ruleset is empty")
+            let entries = try history(lab)
+            #expect(entries.first?["confirmation"] as? String == "rolled back", "\(undo): \(entries)")
+            #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .connected, "\(undo)")
+        }
     }
 
     @Test func theOlderModuleDeniesAndRejectsAndTheWholePolicyThenShowsThemAsChanges() throws {

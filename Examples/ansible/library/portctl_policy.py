@@ -2,29 +2,32 @@
 # -*- coding: utf-8 -*-
 """Ansible module: put a whole portctl policy on the managed host and apply it.
 
-portctl (installed on the host) does the judging: `portctl check` validates the new text and
-`portctl apply --dry-run --json` plans it against the live table, both on a private temporary
-copy, so a bad policy never reaches the policy file or the kernel and check mode predicts the
-change exactly. Only then is the policy file replaced (atomically) and `portctl apply` run.
+portctl (installed on the host) does all of it: `portctl apply --new FILE --dry-run --json` plans
+the new text against the live table (check mode, and the `changed` verdict), and
+`portctl apply --new FILE` validates, guards, applies and only then writes the text over the
+policy file byte for byte, as one change under portctl's lock that `portctl rollback` (or the
+`--confirm` watchdog) undoes whole. FILE is a private temporary copy of the text; the module never
+writes the policy file itself.
 """
 
 DOCUMENTATION = r"""
 module: portctl_policy
 short_description: Set a host's whole portctl policy (nftables) and apply it
 description:
-  - Replaces the portctl policy file on the managed host with O(content) (or the controller file
-    O(src)) and makes the kernel match it with C(portctl apply).
-  - The new text is first validated on the host with C(portctl check) and planned with
-    C(portctl apply --dry-run --json), on a temporary copy in a folder only root can write. A policy
-    portctl refuses fails the task with portctl's one-line error, and neither the policy file nor the
-    kernel is touched.
+  - Makes the portctl policy file on the managed host hold exactly O(content) (or the controller
+    file O(src)) and the kernel match it, in one portctl change (C(portctl apply --new)).
+  - The text goes to portctl through a private temporary file. C(portctl apply --new FILE --dry-run --json)
+    plans it against the live table; C(portctl apply --new FILE) validates it, plans it, applies it
+    in one transaction and only then writes it over the policy file, byte for byte. A policy portctl
+    refuses fails the task with portctl's one-line error, and neither the policy file nor the kernel
+    is touched.
   - Check mode reports C(changed) and, with C(--diff), the old and new policy text and the plan in
     portctl's terms, for example C(+ smtp-alt) C(allow 26/tcp from 10.0.0.0/8); it changes nothing.
   - Idempotent. The task is C(ok) when the file already holds exactly this text and the kernel
     matches it; a kernel that drifted from an unchanged file is re-applied (C(changed)).
-  - The file is written as given, byte for byte (portctl rewrites it only on its own edits).
-  - If C(portctl apply) fails after the file was written, the previous file is put back (or the new
-    one removed when there was none); portctl's apply is one transaction, so the kernel is unchanged.
+  - portctl writes the file (mode 0644, like every portctl write); portctl's history records the
+    change, so C(portctl rollback) puts the previous file and table back, or removes both when there
+    was no policy file before.
   - Needs root (or CAP_NET_ADMIN and ownership of the policy file), like portctl.
 options:
   content:
@@ -50,9 +53,9 @@ options:
         run. That proves only that the module ran to its end (portctl's baseline keeps established
         connections, the module's own included), not that a new SSH login gets in; for that set
         O(auto_confirm=false) and confirm from a later task over a new connection (docs/ansible.md).
-      - On a host where portctl has recorded no change yet, portctl takes the file as it stands
-        (already the new one) as the policy before, so an unconfirmed first apply is not rolled
-        back; the module warns.
+      - An unconfirmed change rolls back whole, the first one on a host too. The previous policy file
+        and ruleset come back, or, when there was no policy file, the file and portctl's table are
+        removed.
     type: int
   auto_confirm:
     description: With O(confirm), run C(portctl confirm) when the apply succeeded. When false the change
@@ -116,7 +119,7 @@ pending_confirmation:
 
 import json
 import os
-import stat
+import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -151,76 +154,24 @@ def plan_line(change, table):
     return "? %s" % json.dumps(change, sort_keys=True)
 
 
-def trusted_folder(folder):
-    """Whether portctl will trust a file in a fresh 0700 folder made inside `folder`: every folder
-    from / down must be root's (or ours) and not writable by others, except a root-owned sticky
-    folder (like /tmp), in which others cannot rename or remove our folder. See docs/security.md."""
-    me = os.geteuid()
-    real = os.path.realpath(folder)
-    parts = [p for p in real.split("/") if p]
-    current = "/"
-    for index in range(len(parts) + 1):
-        if index:
-            current = os.path.join(current, parts[index - 1])
-        try:
-            info = os.lstat(current)
-        except OSError:
-            return False
-        if info.st_uid not in (0, me):
-            return False
-        if info.st_mode & 0o022 and not (info.st_mode & stat.S_ISVTX and info.st_uid == 0):
-            return False
-    return True
-
-
-def candidate_folder(module):
-    """A new folder only root can write, for the temporary copy portctl checks and plans."""
-    bases = []
+def write_candidate(module, data):
+    """The new text in a private temporary file for `portctl apply --new FILE`, which reads any
+    readable file (portctl's trust rules are for the policy file it writes, not for this input).
+    Returns the folder (removed by the caller) and the file."""
+    base = None
     try:
-        bases.append(module.tmpdir)
-    except Exception:  # noqa: BLE001 (the module's own temp dir is only one of the places tried)
+        base = module.tmpdir
+    except Exception:  # noqa: BLE001 (the system's temporary folder serves as well)
         pass
-    bases += [tempfile.gettempdir(), "/run", "/tmp"]
-    for base in bases:
-        if base and os.path.isdir(base) and trusted_folder(base):
-            try:
-                return tempfile.mkdtemp(prefix="portctl-policy-", dir=base)
-            except OSError:
-                continue
-    module.fail_json(msg="no temporary folder that only root can write for portctl to check the policy in (tried %s)"
-                         % ", ".join(b for b in bases if b))
-
-
-def write_atomically(path, data, mode, owner=None):
-    """Replace `path` with `data`: a temporary file created exclusively in the same folder, fsync,
-    rename, fsync of the folder. A crash leaves the old file or the new one."""
-    folder = os.path.dirname(path)
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
-        os.fchmod(fd, mode)
-        if owner is not None:
-            os.fchown(fd, owner[0], owner[1])
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.rename(temporary, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        folder = tempfile.mkdtemp(prefix="portctl_policy-", dir=base)
+        candidate = os.path.join(folder, "content.yaml")
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        module.fail_json(msg="cannot write the policy text to a temporary file for portctl: %s" % error)
+    return folder, candidate
 
 
 def one_line(err, out, replace=None):
@@ -259,113 +210,85 @@ def main():
     path = p["path"] or os.environ.get("PORTCTL_POLICY") or DEFAULT_POLICY
     real = os.path.realpath(path)
     binary = p["portctl"]
-    force = ["--force"] if p["force"] else []
+    target = ["--policy", path] + (["--force"] if p["force"] else [])
     new = p["content"].encode("utf-8")
-    try:
-        with open(real, "rb") as handle:
-            old = handle.read()
-        old_stat = os.stat(real)
-    except FileNotFoundError:
-        old, old_stat = None, None
-    except OSError as error:
-        module.fail_json(msg="cannot read the policy file %s: %s" % (path, error))
+
+    def current():
+        """The policy file's bytes, None when there is none."""
+        try:
+            with open(real, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            module.fail_json(msg="cannot read the policy file %s: %s" % (path, error), **result)
 
     result = dict(changed=False, path=path)
-    workdir = candidate_folder(module)
+    old = current()
+    folder, candidate = write_candidate(module, new)
     try:
-        candidate = os.path.join(workdir, os.path.basename(real) or "policy.yaml")
-        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(new)
         label = (candidate, "%s (new content, not written)" % path)
 
-        # Valid? The file's rules, then the whole rendered batch in the kernel's check mode.
-        code, out, err = module.run_command([binary, "check", "--policy", candidate])
-        if code != 0:
-            module.fail_json(msg=one_line(err, out, label), rc=code, stderr=err, stdout=out, **result)
+        def hide(text):
+            """portctl's output with the temporary file named for what it holds."""
+            return text.replace(candidate, "the task's content")
 
-        # What would change in the kernel: apply's dry run of the candidate against the live table
-        # (exit 0 nothing, 2 something; anything else is a refusal, e.g. the SSH lockout guard).
-        code, out, err = module.run_command([binary, "apply", "--dry-run", "--json", "--policy", candidate] + force)
+        # What would change: apply's dry run of the new text against the live table and the file
+        # (exit 0 nothing, 2 something; anything else is a refusal: an invalid policy, the SSH
+        # lockout guard, the kernel's table unreadable).
+        code, out, err = module.run_command([binary, "apply", "--new", candidate, "--dry-run", "--json"] + target)
         if code not in (0, 2):
-            module.fail_json(msg=one_line(err, out, label), rc=code, stderr=err, stdout=out, **result)
+            module.fail_json(msg=one_line(err, out, label), rc=code, stderr=hide(err), stdout=hide(out), **result)
         try:
             document = json.loads(out)
         except ValueError:
-            module.fail_json(msg="portctl apply --dry-run --json printed no plan document", stdout=out, stderr=err, **result)
+            module.fail_json(msg="portctl apply --new --dry-run --json printed no plan document",
+                             stdout=hide(out), stderr=hide(err), **result)
+
+        table = document.get("table", "portctl")
+        changes = document.get("changes", [])
+        file_changed = old != new
+        if code == 0 and file_changed:
+            # portctl compares the texts as Unicode strings: it sees these as the same policy text
+            # and would leave the file as it is, not byte for byte the content.
+            module.fail_json(msg="portctl sees the content as the text the policy file %s already holds (they differ "
+                                 "only in Unicode normalization, like an accented letter as one code point or two), "
+                                 "so it would leave the file as it is, not byte for byte the content; give the "
+                                 "content in the file's normalization" % path, **result)
+        lines = [plan_line(change, table) for change in changes]
+        result.update(changed=code == 2 or file_changed, file_changed=file_changed, plan=changes, plan_lines=lines)
+        if module._diff:
+            summary = "\n".join(lines) + "\n" if lines else "kernel: table inet %s already matches this policy\n" % table
+            result["diff"] = [
+                dict(before_header=path, after_header=path,
+                     before=old.decode("utf-8", "replace") if old is not None else "",
+                     after=p["content"]),
+                dict(prepared="portctl plan:\n" + summary),
+            ]
+        if module.check_mode or not result["changed"]:
+            module.exit_json(**result)
+
+        # One portctl change: validate, plan, guard, apply, then write the file, all under
+        # portctl's lock. When portctl refuses or fails it has changed nothing.
+        argv = [binary, "apply", "--new", candidate] + target
+        if p["confirm"] is not None:
+            argv += ["--confirm", str(p["confirm"])]
+        code, out, err = module.run_command(argv)
+        if code != 0:
+            module.fail_json(msg=one_line(err, out, label), rc=code, stderr=hide(err), stdout=hide(out), **result)
     finally:
-        for name in os.listdir(workdir):
-            os.unlink(os.path.join(workdir, name))
-        os.rmdir(workdir)
+        shutil.rmtree(folder, ignore_errors=True)
 
-    table = document.get("table", "portctl")
-    changes = document.get("changes", [])
-    kernel_changed = code == 2
-    file_changed = old != new
-    lines = [plan_line(change, table) for change in changes]
-    result.update(changed=kernel_changed or file_changed, file_changed=file_changed, plan=changes, plan_lines=lines)
-    if module._diff:
-        summary = "\n".join(lines) + "\n" if lines else "kernel: table inet %s already matches this policy\n" % table
-        result["diff"] = [
-            dict(before_header=path, after_header=path,
-                 before=old.decode("utf-8", "replace") if old is not None else "",
-                 after=p["content"]),
-            dict(prepared="portctl plan:\n" + summary),
-        ]
-    if module.check_mode or not result["changed"]:
-        module.exit_json(**result)
-
-    # Write the file (only when its text changes), then make the kernel match it.
-    made_folder = None
-    if file_changed:
-        folder = os.path.dirname(real)
-        try:
-            if not os.path.isdir(folder):
-                os.makedirs(folder, mode=0o755)
-                made_folder = folder
-            if old_stat is not None:
-                mode, owner = stat.S_IMODE(old_stat.st_mode) & ~0o022, (old_stat.st_uid, old_stat.st_gid)
-            else:
-                mode, owner = 0o644, None
-            write_atomically(real, new, mode, owner)
-        except OSError as error:
-            module.fail_json(msg="cannot write the policy file %s: %s" % (path, error), **result)
-
-    if p["confirm"] is not None:
-        code, out, err = module.run_command([binary, "history", "--json", "--policy", path])
-        try:
-            first = code == 0 and json.loads(out) == []
-        except ValueError:
-            first = False
-        if first:
-            module.warn("portctl has no history in this state folder yet: it takes the policy file as it "
-                        "stands as the policy before this first apply, so an unconfirmed change would not be "
-                        "rolled back (see docs/ansible.md)")
-    argv = [binary, "apply", "--policy", path] + force
-    if p["confirm"] is not None:
-        argv += ["--confirm", str(p["confirm"])]
-    code, out, err = module.run_command(argv)
-    if code != 0:
-        restored = "the policy file was not changed"
-        if file_changed:
-            try:
-                if old is None:
-                    os.unlink(real)
-                    if made_folder:
-                        os.rmdir(made_folder)
-                    restored = "the new policy file was removed again"
-                else:
-                    write_atomically(real, old, stat.S_IMODE(old_stat.st_mode), (old_stat.st_uid, old_stat.st_gid))
-                    restored = "the previous policy file was put back"
-            except OSError as error:
-                restored = "the previous policy file could NOT be put back: %s" % error
-        result["restored"] = restored
-        module.fail_json(msg=one_line(err, out), rc=code, stderr=err, stdout=out, **result)
+    out, err = hide(out), hide(err)
     result["stdout"] = out
     result["stdout_lines"] = out.splitlines()
     for line in err.splitlines():
         if line.startswith("warning: "):
             module.warn("portctl: " + line[len("warning: "):])
+    if current() != new:
+        module.fail_json(msg="portctl applied the policy, but the policy file %s does not hold the content byte for byte%s"
+                             % (path, "; the change awaits confirmation and rolls back unless confirmed"
+                                if "confirm within" in out else ""), **result)
 
     if p["confirm"] is not None:
         # apply refuses to run while an earlier change awaits confirmation, so whatever is pending
