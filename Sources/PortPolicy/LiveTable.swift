@@ -144,7 +144,25 @@ public enum LiveTable {
         }
         var set = AddressSet(name: name, family: family, elements: elements, kind: kind, expiresIn: expires)
         set.listsRanges = ranges
+        // nft lists a set whose elements count as `"stmt": [{"counter": null}]`.
+        set.countsElements = (object["stmt"] as? [[String: Any]])?.contains { $0.keys.contains("counter") } ?? false
         return set
+    }
+
+    /// The packets each element of a set has counted (sets declared with `counter`), from a
+    /// `list set` listing; elements without a counter are left out.
+    public static func elementPackets(json: String) -> [IPNetwork: Int] {
+        var packets: [IPNetwork: Int] = [:]
+        for set in objects(json, kind: "set") {
+            let family: IPFamily = set["type"] as? String == "ipv6_addr" ? .ipv6 : .ipv4
+            for element in set["elem"] as? [Any] ?? [] {
+                guard let inner = (element as? [String: Any])?["elem"] as? [String: Any],
+                      let counter = inner["counter"] as? [String: Any], let count = counter["packets"] as? Int,
+                      let value = inner["val"], let networks = readElement(value, family: family) else { continue }
+                for network in networks { packets[network, default: 0] += count }
+            }
+        }
+        return packets
     }
 
     static func readElement(_ element: Any, family: IPFamily) -> [IPNetwork]? {

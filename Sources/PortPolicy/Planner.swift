@@ -54,6 +54,12 @@ public struct Plan: Sendable, Hashable {
 
     /// Whether the kernel already matches the policy.
     public var isEmpty: Bool { changes.isEmpty }
+
+    /// Whether the batch creates a ban set anew (a new or rewritten table, or a ban set
+    /// replaced): the bans, which are state, must then be put back.
+    public var recreatesBanSets: Bool {
+        replacesTable || batch.operations.contains { if case let .addSet(_, set) = $0 { Renderer.isBanSet(set.name) } else { false } }
+    }
 }
 
 /// Compares a policy with the live table and plans the smallest atomic batch that makes the
@@ -291,6 +297,8 @@ public enum Planner {
         for set in desired.sets {
             if let have = live.set(set.name), have.family != set.family {
                 changes.append(.drift("set \(set.name) has the wrong type (changed outside portctl); apply replaces it"))
+            } else if let have = live.set(set.name), have.countsElements != set.countsElements {
+                changes.append(.drift("set \(set.name) \(set.countsElements ? "does not count" : "counts") packets per element (made by an older portctl, or changed outside it); apply replaces it\(Renderer.isBanSet(set.name) ? " and puts the bans back" : "")"))
             }
         }
 

@@ -38,8 +38,11 @@ public enum Renderer {
         var counters = policy.rules.map(\.id) + [inboundDefaultCounter, banCounter]
         if policy.hasOutboundRules { counters.append(outboundDefaultCounter) }
         var sets: [AddressSet] = IPFamily.allCases.flatMap { family in
-            [AddressSet(name: banSetName(family, networks: false), family: family, elements: [], kind: .hosts),
-             AddressSet(name: banSetName(family, networks: true), family: family, elements: [], kind: .timed)]
+            var hosts = AddressSet(name: banSetName(family, networks: false), family: family, elements: [], kind: .hosts)
+            var networks = AddressSet(name: banSetName(family, networks: true), family: family, elements: [], kind: .timed)
+            hosts.countsElements = true
+            networks.countsElements = true
+            return [hosts, networks]
         }
         for rule in policy.rules {
             let expired = rule.isExpired(at: now)

@@ -76,7 +76,7 @@ public struct Table: Sendable, Hashable {
         if flags != 0 { text += "flags \(flags)\n" }
         for counter in counters.sorted() { text += "counter \(counter)\n" }
         for set in sets.sorted(by: { $0.name < $1.name }) {
-            text += "set \(set.name) \(set.typeName) \(set.kind) \(AddressSet.elementList(set.elements, separator: ","))\n"
+            text += "set \(set.name) \(set.typeName) \(set.kind)\(set.countsElements ? " counter" : "") \(AddressSet.elementList(set.elements, separator: ","))\n"
         }
         for chain in chains.sorted(by: { $0.name < $1.name }) { text += chain.text }
         for object in unknownObjects { text += object.json + "\n" }
@@ -174,9 +174,14 @@ public struct AddressSet: Sendable, Hashable {
     /// deleted on its own. Not part of equality.
     public var listsRanges = false
 
+    /// Whether every element carries its own packet and byte counter (`counter` in the set):
+    /// the ban sets do, so `portctl bans` can say how often each ban was hit.
+    public var countsElements = false
+
     /// Equality without the expiry countdown.
     public static func == (lhs: AddressSet, rhs: AddressSet) -> Bool {
         lhs.name == rhs.name && lhs.family == rhs.family && lhs.elements == rhs.elements && lhs.kind == rhs.kind
+            && lhs.countsElements == rhs.countsElements
     }
 
     /// Hashes what equality compares.
@@ -185,6 +190,7 @@ public struct AddressSet: Sendable, Hashable {
         hasher.combine(family)
         hasher.combine(elements)
         hasher.combine(kind)
+        hasher.combine(countsElements)
     }
 
     /// Equal, and for timed sets expiring within `tolerance` seconds of each other.
@@ -203,9 +209,9 @@ public struct AddressSet: Sendable, Hashable {
         case let .meter(timeout, size):
             return ["type \(typeName)", "size \(size)", "flags dynamic,timeout", "timeout \(timeout)s"]
         case .hosts:
-            return ["type \(typeName)", "flags timeout"]
+            return ["type \(typeName)", "flags timeout"] + (countsElements ? ["counter"] : [])
         case .interval, .timed:
-            var lines = ["type \(typeName)", kind == .timed ? "flags interval,timeout" : "flags interval"]
+            var lines = ["type \(typeName)", kind == .timed ? "flags interval,timeout" : "flags interval"] + (countsElements ? ["counter"] : [])
             if !elements.isEmpty {
                 let suffix = kind == .timed ? " timeout \(max(1, expiresIn ?? 1))s" : ""
                 lines.append("elements = { " + Self.elementList(elements, suffix: suffix, separator: elementSeparator) + " }")

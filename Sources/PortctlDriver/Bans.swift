@@ -15,6 +15,9 @@ public struct Ban: Codable, Sendable, Hashable {
     public var comment: String?
     /// When it was banned.
     public var added: String
+    /// Packets the ban dropped, read from the kernel's per-element counter (``ChangeControl/bans()``);
+    /// nil when not read. Never stored.
+    public var hits: Int?
 
     /// Makes a ban.
     public init(network: IPNetwork, expires: Date?, comment: String?, added: Date = Date()) {
@@ -120,6 +123,20 @@ extension Firewall {
                 continue
             }
         }
+    }
+
+    /// How many packets each ban has dropped since it was put in the kernel (the ban sets count
+    /// per element); bans the kernel does not hold are missing.
+    public func banHits(table: String) -> [IPNetwork: Int] {
+        var hits: [IPNetwork: Int] = [:]
+        for family in IPFamily.allCases {
+            for networks in [false, true] {
+                let name = Renderer.banSetName(family, networks: networks)
+                guard let json = try? backend.listJSON("list set inet \(table) \(name)") else { continue }
+                hits.merge(LiveTable.elementPackets(json: json)) { $0 + $1 }
+            }
+        }
+        return hits
     }
 
     /// Puts the state folder's bans back after the table was created or rewritten.

@@ -279,7 +279,7 @@ public struct ChangeControl: Sendable {
         result.liveDigest = planned.liveFingerprint
         try firewall.apply(planned, stateDirectory: paths.stateDirectory)
         // A new or rewritten table comes without the bans: they are state, put back from the state folder.
-        if plan.replacesTable { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
+        if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
         if plan.isEmpty && !policyChanged { return result }
         // The history entry is written before the policy file is renamed: a kill between the two
         // leaves a trail of what the kernel holds (plan then shows the file behind), never a change
@@ -351,7 +351,7 @@ public struct ChangeControl: Sendable {
             result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.confirmSeconds)
             if options.dryRun || plan.isEmpty { return (document, plan, result) }
             try firewall.run(plan.batch)
-            if plan.replacesTable { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
+            if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
             let text = String(decoding: bytes, as: UTF8.self)
             let entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil)
             result.applied = true
@@ -436,7 +436,7 @@ public struct ChangeControl: Sendable {
             _ = try guardLockout(previous, force: force)
             plan = Planner.plan(previous, live: live)
             try firewall.apply(plan)
-            if plan.replacesTable { firewall.restoreBans(table: previous.table, stateDirectory: paths.stateDirectory) }
+            if plan.recreatesBanSets { firewall.restoreBans(table: previous.table, stateDirectory: paths.stateDirectory) }
             try store.save(text: text)
         } else {
             // The change being undone created the policy: before it there was no portctl table.
@@ -625,6 +625,18 @@ extension ChangeControl {
             try store.append(result.banned)
             return result
         }
+    }
+
+    /// The bans in force, from the state folder, each with the packets it dropped when the
+    /// kernel can be read.
+    public func bans() throws -> [Ban] {
+        try refuseUntrustedStateFolder()
+        var bans = BanStore(directory: paths.stateDirectory).load()
+        guard privileged, !bans.isEmpty else { return bans }
+        let table = (try? loadPolicy())?.map(\.policy.table) ?? PortPolicy.defaultTable
+        let hits = firewall.banHits(table: table)
+        for index in bans.indices { bans[index].hits = bans[index].parsed.flatMap { hits[$0] } }
+        return bans
     }
 
     /// Lifts bans. Returns the sources unbanned and those that were not banned (the kernel

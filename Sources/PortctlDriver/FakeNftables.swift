@@ -110,6 +110,7 @@ public final class FakeNftables: NftablesBackend {
         for index in table.sets.indices {
             let set = table.sets[index]
             var listed = AddressSet(name: set.name, family: set.family, elements: stored.elements[set.name] ?? [], kind: set.kind)
+            listed.countsElements = set.countsElements
             if case .meter = set.kind { listed = set }
             table.sets[index] = listed
         }

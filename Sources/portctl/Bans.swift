@@ -16,14 +16,14 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                try global.refuseUntrustedStateFolder()
-                let bans = BanStore(directory: global.paths.stateDirectory).load()
+                let bans = try global.control.bans()
                 if json {
                     print(jsonText(bans))
                     return
                 }
                 if bans.isEmpty { say("no bans"); return }
-                printTable([["ADDRESS", "UNTIL", "SINCE", "COMMENT"]] + bans.map { [$0.network, $0.expires ?? "unban", $0.added, $0.comment ?? ""] })
+                printTable([["ADDRESS", "UNTIL", "SINCE", "HITS", "COMMENT"]]
+                    + bans.map { [$0.network, $0.expires ?? "unban", $0.added, $0.hits.map(String.init) ?? "-", $0.comment ?? ""] })
             }
         }
     }

@@ -27,6 +27,11 @@ struct BanTests {
         #expect(explain.stdout.contains("drop (banned: \(NetLab.clientA4)"), "\(explain)")
         let list = try lab.portctl("bans", "--json")
         #expect(list.stdout.contains("f2b-smtp") && list.stdout.contains("2001:db8:1::/64"), "\(list)")
+        // Each ban counts what it dropped: the three refused connections above, SYN retries and all.
+        let bans = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]] ?? []
+        let hits = bans.first { $0["network"] as? String == NetLab.clientA4 }?["hits"] as? Int ?? 0
+        #expect(hits >= 2, "\(list)")
+        #expect(bans.first { $0["network"] as? String == "2001:db8:1::/64" }?["hits"] as? Int ?? 0 >= 1, "\(list)")
         #expect(try lab.portctl("metrics").stdout.contains("portctl_bans 2"))
 
         // A rewritten table (here: gone and back) gets the bans back from the state folder.
