@@ -190,6 +190,12 @@ extension PortPolicy {
                 for source in request.sources where !rule.inlineSources.contains(source) {
                     throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) reads it from \(rule.sourceFile(of: source).map { "@" + $0 } ?? "a file"); remove it there, or close --from @FILE to drop the whole file")
                 }
+                let dropped = Set(request.sourceFiles.map(\.path))
+                for source in request.sources {
+                    if let file = rule.sourceFiles.first(where: { !dropped.contains($0.path) && ($0.networks?.contains(source) ?? false) }) {
+                        throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) also reads it from @\(file.path), so it would keep access; remove it there too")
+                    }
+                }
                 rule.inlineSources.removeAll { removed.contains($0) }
                 rule.sourceFiles.removeAll { file in request.sourceFiles.contains { $0.path == file.path } }
                 if rule.sourceFiles.isEmpty {

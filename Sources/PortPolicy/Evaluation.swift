@@ -197,7 +197,7 @@ extension PortPolicy {
                 explanation.until = PolicyFile.timestamp(expires)
                 verdict += " until \(PolicyFile.timestamp(expires))"
             }
-            var reason = "\(named) \(verb) \(rule.portsDescription) from \(Planner.addressList(IPNetwork.merged(rule.sources)))"
+            var reason = "\(named) \(verb) \(rule.portsDescription) from \(rule.addressesDescription)"
             let overruled = matching.filter { $0.action == .allow && $0.id != rule.id }
             if rule.action != .allow, !overruled.isEmpty {
                 reason += "; blocks win over allows, so \(overruled.map { "rule \($0.id)" }.joined(separator: ", ")) does not apply"
@@ -215,7 +215,7 @@ extension PortPolicy {
                 reason += "no rule allows \(packet.source); " + near.map { rule in
                     rule.isFromAnywhere
                         ? "rule \(rule.id) allows it only on \(rule.interface ?? "?")"
-                        : "rule \(rule.id) allows only \(Planner.addressList(IPNetwork.merged(rule.sources)))" + (rule.interface.map { " on \($0)" } ?? "")
+                        : "rule \(rule.id) allows only \(rule.addressesDescription)" + (rule.interface.map { " on \($0)" } ?? "")
                 }.joined(separator: "; ")
             }
             explanation.message = head + "\(decision.verdict.rawValue) (\(reason))"

@@ -344,8 +344,9 @@ extension IPNetwork {
     /// Parses an address list file: one address or CIDR per line; blank lines and `#` comments
     /// (whole-line or trailing) are ignored. Errors name the line.
     /// With `allowEmpty`, a list of no addresses is no error (an address file a rule reads may be
-    /// emptied: the rule then matches no one).
-    public static func parseList(_ text: String, name: String, allowEmpty: Bool = false) throws(PolicyError) -> [IPNetwork] {
+    /// emptied: the rule then matches no one). With `quiet`, errors do not quote the bad line: a
+    /// file root reads for a policy may be one the caller could not read (a secret).
+    public static func parseList(_ text: String, name: String, allowEmpty: Bool = false, quiet: Bool = false) throws(PolicyError) -> [IPNetwork] {
         var networks: [IPNetwork] = []
         networks.reserveCapacity(text.utf8.count / 12)
         var lineNumber = 0
@@ -358,6 +359,9 @@ extension IPNetwork {
             do {
                 networks.append(try IPNetwork(parsing: trimmed))
             } catch {
+                if quiet {
+                    throw .invalidDocument("\(name), line \(lineNumber): not an IPv4 or IPv6 address or CIDR (the line is not shown: address files are read as root)")
+                }
                 throw .invalidDocument("\(name), line \(lineNumber): \(error)")
             }
         }

@@ -85,9 +85,11 @@ public struct MetricsSnapshot: Sendable {
         family("portctl_table_present", "gauge", "1 when portctl's table is in the kernel, else 0.", [([], tablePresent ? "1" : "0")])
         family("portctl_table_dormant", "gauge", "1 when portctl's table is switched off (flags dormant), else 0.", [([], dormant ? "1" : "0")])
         family("portctl_rules", "gauge", "Rules in the policy in force (expired ones left out).", [([], "\(rules.count)")])
-        family("portctl_rule_sources", "gauge", "Addresses and networks a rule lists (from the policy file; 0 means any).",
+        family("portctl_rule_sources", "gauge", "Addresses and networks a rule lists, its address files' included (0 means any source, unless portctl_rule_source_files says the rule reads files: then no one).",
                effective.rules.map { ([("id", $0.id)], "\($0.sources.count)") } + effective.forwards.map { ([("id", $0.id)], "\($0.sources.count)") }
                    + effective.routes.map { ([("id", $0.id)], "\($0.sources.count)") })
+        family("portctl_rule_source_files", "gauge", "Address files a rule reads its sources from (@FILE in from:).",
+               effective.rules.filter(\.readsFiles).map { ([("id", $0.id)], "\($0.sourceFiles.count)") })
         family("portctl_rule_expiry_timestamp_seconds", "gauge", "When a time-boxed rule (--for) closes, in seconds since 1970.",
                effective.rules.compactMap { rule in rule.expires.map { ([("id", rule.id)], "\(Int($0.timeIntervalSince1970))") } })
         family("portctl_last_apply_timestamp_seconds", "gauge", "When the last change was applied, in seconds since 1970 (0: none recorded).",

@@ -177,6 +177,15 @@ public struct PortRule: Sendable, Hashable {
         sources = inlineSources + sourceFiles.flatMap { $0.networks ?? [] }
     }
 
+    /// Its addresses for people: `any`, up to five and how many more, or for a rule whose
+    /// address files are empty, `no one`.
+    public var addressesDescription: String {
+        if readsFiles && sources.isEmpty {
+            return "no one (its address files are empty: " + sourceFiles.map { "@" + $0.path }.joined(separator: ", ") + ")"
+        }
+        return Planner.addressList(IPNetwork.merged(sources))
+    }
+
     /// The file an address of this rule comes from, when it is in none of the inline ones.
     public func sourceFile(of network: IPNetwork) -> String? {
         guard !sourceFiles.isEmpty, !inlineSources.contains(network) else { return nil }
@@ -235,8 +244,12 @@ public struct PortRule: Sendable, Hashable {
 
     /// Refuses a source file path that is not absolute or could not be written back as it is.
     public static func validateSourceFilePath(_ path: String) throws(PolicyError) {
+        // Controls (C0, DEL, C1) and noncharacters would make the policy file unreadable YAML.
         guard path.hasPrefix("/"), path.utf8.count <= 4096,
-              !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{7f}" || $0 == "\"" || $0 == "\\" }) else {
+              !path.unicodeScalars.contains(where: {
+                  $0.value < 0x20 || (0x7f...0x9f).contains($0.value) || $0.properties.isNoncharacterCodePoint
+                      || $0 == "\"" || $0 == "\\"
+              }) else {
             throw .invalidSource("@" + path, reason: "an address file is named by its absolute path, like @/etc/portctl/relays.txt, without quotes, backslashes or control characters")
         }
     }

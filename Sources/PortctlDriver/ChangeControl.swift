@@ -285,7 +285,7 @@ public struct ChangeControl: Sendable {
         // leaves a trail of what the kernel holds (plan then shows the file behind), never a change
         // that the history does not know.
         var entry = try record(command: command, previousText: previousText, after: fileText, plan: plan,
-                               pending: options.confirmSeconds != nil)
+                               pending: options.confirmSeconds != nil, beforePolicy: previous?.policy, afterPolicy: policy)
         if policyChanged, let fileText {
             do {
                 try store.save(text: fileText)
@@ -293,9 +293,15 @@ public struct ChangeControl: Sendable {
                 entry.confirmation = "undone: the policy file could not be written"
                 try? state.save(entry)
                 // Keep kernel and file in step: put the previous ruleset back.
-                if let previous, let live = try? firewall.live(table: policy.table) {
-                    try? firewall.apply(Planner.plan(previous.policy, live: live))
-                } else if previous == nil {
+                if let previous {
+                    // Back to the previous table, under the previous name (a change may have renamed it).
+                    var undo = Planner.plan(previous.policy, live: (try? firewall.live(table: previous.policy.table)) ?? nil)
+                    if previous.policy.table != policy.table, ((try? firewall.live(table: policy.table)) ?? nil) != nil {
+                        undo.batch.operations.insert(.deleteTable(policy.table), at: 0)
+                    }
+                    try? firewall.apply(undo)
+                    if undo.recreatesBanSets { firewall.restoreBans(table: previous.policy.table, stateDirectory: paths.stateDirectory) }
+                } else {
                     try? firewall.remove(table: policy.table)
                 }
                 throw error
@@ -353,7 +359,8 @@ public struct ChangeControl: Sendable {
             try firewall.run(plan.batch)
             if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
             let text = String(decoding: bytes, as: UTF8.self)
-            let entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil)
+            let entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
+                                   beforePolicy: policy, afterPolicy: policy)
             result.applied = true
             result.entry = entry
             if let seconds = options.confirmSeconds { result.confirmation = try armConfirmation(entry, seconds: seconds) }
@@ -373,20 +380,24 @@ public struct ChangeControl: Sendable {
     /// records that like any change.
     public func disable(options: ChangeOptions = ChangeOptions()) throws -> ChangeResult {
         try withLock(privileged: "removing portctl's table", dryRun: options.dryRun) {
-            let loaded = try store.loadWithBytes()
-            let table = loaded?.policy.table ?? PortPolicy.defaultTable
+            // The file's text is what a rollback restores; its address files need not be readable
+            // to remove the table.
+            let bytes = try store.readData()
+            let loaded = try? store.loadWithBytes()
+            let table = bytes != nil ? try policyTable() : PortPolicy.defaultTable
             let exists = privileged ? try firewall.tableExists(table) : true
             let plan = Plan(table: table, changes: exists ? [.removeTable(table)] : [],
                             batch: exists ? .removing(table) : Batch(), replacesTable: exists)
             var result = ChangeResult(policy: loaded?.policy ?? PortPolicy(), policyChanges: [], createdPolicyFile: false,
                                       policyChanged: false, plan: plan, liveDigest: "unknown",
-                                      previousBytes: loaded.map { Array($0.bytes) } ?? [], applied: false,
+                                      previousBytes: bytes.map { Array($0) } ?? [], applied: false,
                                       entry: nil, confirmation: nil, warnings: [])
             if options.dryRun || !exists { return result }
             if let orphan = try refuseWhileConfirmationPending() { result.warnings.append(.orphanRolledBack(orphan)) }
             try firewall.remove(table: table)
-            let text = loaded.map { String(decoding: $0.bytes, as: UTF8.self) }
-            let entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil)
+            let text = bytes.map { String(decoding: $0, as: UTF8.self) }
+            let entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
+                                   beforePolicy: loaded?.policy, afterPolicy: loaded?.policy)
             result.applied = true
             result.entry = entry
             if let seconds = options.confirmSeconds { result.confirmation = try armConfirmation(entry, seconds: seconds) }
@@ -428,11 +439,13 @@ public struct ChangeControl: Sendable {
         if latest.before != nil && beforeText == nil {
             throw ChangeError.missingHistory(sequence: latest.sequence, stateDirectory: paths.stateDirectory)
         }
-        let table = (state.text(latest.after) ?? beforeText).flatMap { try? PolicyStore.decode($0) }?.table ?? PortPolicy.defaultTable
+        let table = (state.text(latest.after) ?? beforeText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
         if let text = beforeText {
-            let previous = try PolicyStore.decode(text)
+            // The address files as they were when that policy was in force: the kernel gets
+            // back the addresses it had, whatever the files hold now.
+            let previous = try PolicyFile.decode(text, readSourceFile: snapshotReader(latest.beforeFiles))
             _ = try guardLockout(previous, force: force)
             plan = Planner.plan(previous, live: live)
             try firewall.apply(plan)
@@ -450,7 +463,8 @@ public struct ChangeControl: Sendable {
             try state.save(latest)
         }
         try state.setPending(nil)
-        try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false)
+        try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false,
+                          beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles)
         return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
     }
 
@@ -507,23 +521,68 @@ public struct ChangeControl: Sendable {
     /// The table the policy named before this change: the last recorded change's, else the file's.
     func previousTable(previousText: String?) -> String? {
         let text = (try? state.latest()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
-        return text.flatMap { try? PolicyStore.decode($0) }?.table
+        return text.flatMap(Self.tableName)
+    }
+
+    /// The table a policy text names, read without its address files (they do not name it).
+    public static func tableName(_ text: String) -> String? {
+        (try? PolicyFile.decode(text) { _ throws(PolicyError) in [] })?.table
+    }
+
+    /// The table the policy file names, even when an address file it reads is broken: bans,
+    /// unbans and `disable` need no more than that.
+    func policyTable() throws -> String {
+        guard let data = try store.readData() else { throw ChangeError.noPolicyFile(path: paths.policyFile) }
+        if let table = Self.tableName(String(decoding: data, as: UTF8.self)) { return table }
+        return try requirePolicy().policy.table
+    }
+
+    /// Keeps the addresses each address file of `policy` gave, in the history's text store.
+    func snapshot(_ policy: PortPolicy?) throws -> [String: String]? {
+        guard let policy else { return nil }
+        var files: [String: String] = [:]
+        for rule in policy.rules {
+            for file in rule.sourceFiles {
+                guard let networks = file.networks else { continue }
+                files[file.path] = try state.store(networks.map(\.description).joined(separator: "\n") + "\n")
+            }
+        }
+        return files.isEmpty ? nil : files
+    }
+
+    /// Reads address files from a history snapshot, and files the snapshot lacks from disk.
+    func snapshotReader(_ files: [String: String]?) -> (String) throws(PolicyError) -> [IPNetwork] {
+        let state = state
+        return { path throws(PolicyError) in
+            if let digest = files?[path], let text = state.text(digest) {
+                return try IPNetwork.parseList(text, name: path, allowEmpty: true)
+            }
+            return try PolicyStore.readSourceFile(path)
+        }
     }
 
     /// Records an applied change. `before` is the policy in force before: what the previous
-    /// entry applied, else the file as it was.
-    func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool) throws -> HistoryEntry {
-        let before: String? = if let latest = try state.latest() { latest.after } else { try previousText.map(state.store) }
-        return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending)
+    /// entry applied, else the file as it was; likewise for the address files' snapshots.
+    func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool,
+                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?) throws -> HistoryEntry {
+        let latest = try state.latest()
+        let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
+        let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
+        return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
+                                 beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy))
     }
 
     @discardableResult
-    func appendHistory(command: String, before: String?, after: String?, plan: Plan, pending: Bool) throws -> HistoryEntry {
-        try state.record(HistoryEntry(
+    func appendHistory(command: String, before: String?, after: String?, plan: Plan, pending: Bool,
+                       beforeFiles: [String: String]?, afterFiles: [String: String]?) throws -> HistoryEntry {
+        var entry = HistoryEntry(
             sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
             arguments: actor.arguments, policyFile: paths.policyFile, before: before, after: after,
             changes: plan.changes.map(PlanDocument.Change.init), script: try state.store(plan.script),
-            confirmation: pending ? "pending" : nil))
+            confirmation: pending ? "pending" : nil)
+        entry.beforeFiles = beforeFiles
+        entry.afterFiles = afterFiles
+        return try state.record(entry)
     }
 
     // MARK: Guards and warnings
@@ -592,7 +651,7 @@ extension ChangeControl {
     /// Refuses to ban the SSH client the process runs for unless `options.force`.
     public func ban(_ networks: [IPNetwork], expires: Date?, comment: String?, options: ChangeOptions = ChangeOptions()) throws -> BanResult {
         try withLock(privileged: "banning", dryRun: options.dryRun) {
-            let policy = try requirePolicy().policy
+            let table = try policyTable()
             if !options.force, let client = environment["SSH_CONNECTION"].flatMap(SSHConnection.init(environmentValue:))?.client,
                let own = networks.first(where: { $0.contains(client) }) {
                 throw ChangeError.wouldBanOwnClient(network: own, client: client)
@@ -615,12 +674,12 @@ extension ChangeControl {
                 }
                 result.banned.append(Ban(network: network, expires: expires, comment: comment))
             }
-            result.batch = Firewall.banBatch(result.banned, table: policy.table)
+            result.batch = Firewall.banBatch(result.banned, table: table)
             if options.dryRun || result.banned.isEmpty { return result }
             do {
-                try firewall.addBans(result.banned, table: policy.table)
+                try firewall.addBans(result.banned, table: table)
             } catch let error as NftablesError where error.kind == .notFound {
-                throw ChangeError.noBanSets(table: policy.table)
+                throw ChangeError.noBanSets(table: table)
             }
             try store.append(result.banned)
             return result
@@ -633,8 +692,7 @@ extension ChangeControl {
         try refuseUntrustedStateFolder()
         var bans = BanStore(directory: paths.stateDirectory).load()
         guard privileged, !bans.isEmpty else { return bans }
-        let table = (try? loadPolicy())?.map(\.policy.table) ?? PortPolicy.defaultTable
-        let hits = firewall.banHits(table: table)
+        let hits = firewall.banHits(table: (try? policyTable()) ?? PortPolicy.defaultTable)
         for index in bans.indices { bans[index].hits = bans[index].parsed.flatMap { hits[$0] } }
         return bans
     }
@@ -643,12 +701,12 @@ extension ChangeControl {
     /// may have let them go already: that is no error).
     public func unban(_ networks: [IPNetwork]) throws -> (lifted: [IPNetwork], notBanned: [IPNetwork]) {
         try withLock(privileged: "lifting bans") {
-            let policy = try requirePolicy().policy
+            let table = try policyTable()
             let store = BanStore(directory: paths.stateDirectory)
             var bans = store.load()
             let listed = Set(bans.compactMap(\.parsed))
             let lifted = networks.filter(listed.contains)
-            try firewall.removeBans(lifted, table: policy.table)
+            try firewall.removeBans(lifted, table: table)
             bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }
             try store.save(bans)
             return (lifted, networks.filter { !listed.contains($0) })

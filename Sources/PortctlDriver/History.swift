@@ -31,6 +31,12 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     public var script: String
     /// `pending` while a `--confirm` window is open, then `confirmed` or `rolled back`.
     public var confirmation: String?
+    /// The address files the policy before read, as they were then: path to the digest of
+    /// their addresses, one per line. A rollback restores those addresses, not the files'
+    /// contents of the moment.
+    public var beforeFiles: [String: String]?
+    /// The same for the policy after.
+    public var afterFiles: [String: String]?
 
     /// Makes an entry (`record` numbers it).
     public init(sequence: Int, time: String, user: String, sshClient: String?, command: String, arguments: [String],

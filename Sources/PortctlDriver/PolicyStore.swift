@@ -66,7 +66,7 @@ public struct PolicyStore: Sendable {
             throw .invalidSource("@" + path, reason: "cannot read the address file: \(error)")
         }
         guard let data else { throw .invalidSource("@" + path, reason: "the address file does not exist") }
-        return try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: path, allowEmpty: true)
+        return try IPNetwork.parseList(String(decoding: data, as: UTF8.self), name: path, allowEmpty: true, quiet: true)
     }
 
     /// Replaces the policy file atomically (see ``TrustedFiles/writeAtomically(_:to:mode:durable:)``).

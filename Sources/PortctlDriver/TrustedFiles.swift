@@ -126,6 +126,12 @@ public enum TrustedFiles {
         } catch is MissingFolder {
             return nil
         }
+        // Opening a device or a FIFO can act on it (arm a watchdog, release a writer): anything
+        // but a regular file is refused before it is opened. fstat below checks what was opened.
+        var seen = stat()
+        if lstat(real, &seen) == 0, (seen.st_mode & S_IFMT) != S_IFREG {
+            throw SystemError("refusing \(what) \(path): it is not a regular file")
+        }
         let fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             if Glibc.errno == ENOENT { return nil }

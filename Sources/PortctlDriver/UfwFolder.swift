@@ -1,7 +1,7 @@
 import Foundation
 public import PortPolicy
 
-/// Reads a ufw configuration for ``UfwImport``: the folder ufw keeps its rules in (`/etc/ufw`)
+/// Reads a ufw configuration for `UfwImport`: the folder ufw keeps its rules in (`/etc/ufw`)
 /// and its settings file (`/etc/default/ufw`).
 ///
 /// Every file is read through ``TrustedFiles``, as the policy file is: the policy made from them

@@ -45,8 +45,10 @@ extension Portctl {
             try global.reporting {
                 if let newPolicy {
                     let data = try TrustedFiles.readInput(newPolicy, limit: PolicyStore.maximumFileSize)
-                    let result = try global.control.replacePolicy(with: String(decoding: data, as: UTF8.self), source: newPolicy,
-                                                                  options: change.options)
+                    guard let text = String(data: data, encoding: .utf8) else {
+                        throw PolicyFileError(path: newPolicy, error: .invalidDocument("the file is not UTF-8 text (is it a binary file?)"))
+                    }
+                    let result = try global.control.replacePolicy(with: text, source: newPolicy, options: change.options)
                     var report: [String] = []
                     if result.policyChanged && !change.dryRun { report.append("wrote \(global.paths.policyFile) from \(newPolicy)") }
                     try show(result, change: change, global: global, report: report)

@@ -103,8 +103,9 @@ func describe(_ change: PolicyChange) -> String {
     case let .added(rule):
         "added rule \(rule.id): \(rule.summary)"
     case let .widened(rule, added):
-        added.isEmpty
+        added.isEmpty && rule.isFromAnywhere
             ? "widened rule \(rule.id): \(rule.portsDescription) now applies to ANY source"
+            : added.isEmpty ? "extended rule \(rule.id): \(rule.portsDescription) now also reads " + rule.sourceFiles.map { "@" + $0.path }.joined(separator: ", ")
             : "extended rule \(rule.id): \(rule.portsDescription) now also \(rule.direction == .in ? "from" : "to") \(added.map(\.description).joined(separator: ", "))"
     case let .removed(rule):
         "removed rule \(rule.id) (\(rule.summary))"

@@ -56,7 +56,11 @@ extension Portctl {
                         throw Failure(message: "cannot read plan file \(plan)", code: .failure)
                     }
                     do {
-                        policy = try PlanDocument.decode(data).policy
+                        // Address files are read as they are now (a saved plan keeps their paths).
+                        var saved = try PlanDocument.decode(data).policy
+                        try saved.resolveSourceFiles(PolicyStore.readSourceFile)
+                        try saved.validate()
+                        policy = saved
                     } catch {
                         throw Failure(message: "\(plan): \(error)", code: .invalidData)
                     }

@@ -158,9 +158,9 @@ extension Portctl.Import {
         /// The imported policy, in the table an existing policy file names (portctl's table stays
         /// the one portctl already owns).
         func imported(_ policy: PortPolicy, existing: Data?) -> PortPolicy {
-            guard let existing, let old = try? PolicyFile.decode(existing) else { return policy }
+            guard let existing, let table = ChangeControl.tableName(String(decoding: existing, as: UTF8.self)) else { return policy }
             var policy = policy
-            policy.table = old.table
+            policy.table = table
             return policy
         }
 

@@ -61,7 +61,7 @@ extension Portctl {
                 var bytes: Int
 
                 enum CodingKeys: String, CodingKey {
-                    case id, action, direction, ports, proto = "protocol", sources, interface, limit, log, expires, expiresIn, packets, bytes
+                    case id, action, direction, ports, proto = "protocol", sources, sourceFiles, interface, limit, log, expires, expiresIn, packets, bytes
                 }
             }
             struct Defaults: Encodable {

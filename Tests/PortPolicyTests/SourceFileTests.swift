@@ -73,6 +73,22 @@ struct SourceFileTests {
         #expect(policy.rule(id: "relays") == nil, "a rule left with no addresses and no files goes")
     }
 
+    @Test func closingAnAddressAlsoInAFileIsRefused() throws {
+        var policy = try PolicyFile.decode(Self.text.replacingOccurrences(of: "203.0.113.7", with: "198.51.100.0/24"), readSourceFile: Self.read)
+        let spec = PortSpec(ports: [try PortRange(26)], proto: .tcp)
+        do {
+            _ = try policy.close(PortRequest(spec: spec, sources: [try IPNetwork(parsing: "198.51.100.0/24")]))
+            Issue.record("the file would keep the address in: the close must be refused")
+        } catch {
+            #expect("\(error)".contains("also reads it from @/etc/portctl/relays.txt"), "\(error)")
+        }
+        let nobody = try #require(policy.rule(id: "nobody"))
+        #expect(policy.explain(Packet(source: IPAddress("198.51.100.9")!, port: 27)).message.contains("no one"))
+        #expect(nobody.addressesDescription.hasPrefix("no one"))
+        #expect(throws: PolicyError.self) { try PortRule.validateSourceFilePath("/etc/portctl/a\u{FFFE}b") }
+        #expect(throws: PolicyError.self) { try PortRule.validateSourceFilePath("/etc/portctl/a\u{85}b") }
+    }
+
     @Test func openingWithAFileKeepsTheInlineAddresses() throws {
         var policy = PortPolicy(rules: [PortRule(id: "relays", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "203.0.113.7")])])
         var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp))

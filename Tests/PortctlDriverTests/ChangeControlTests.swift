@@ -229,6 +229,39 @@ struct ChangeControlTests {
         #expect(try fake.readTable(PortPolicy.defaultTable) == nil)
     }
 
+    @Test func aRenameWhoseFileWriteFailsPutsTheOldTableBack() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(Self.relays())] }
+        let before = try fake.readTable(PortPolicy.defaultTable)
+        #expect(throws: (any Error).self) {
+            _ = try control.change("open") { policy in
+                chmod(scratch.root + "/etc", 0o777)
+                policy.table = "renamed"
+                return try [policy.open(Self.relays("203.0.113.0/24"))]
+            }
+        }
+        #expect(try fake.readTable(PortPolicy.defaultTable) == before)
+        #expect(try fake.readTable("renamed") == nil)
+    }
+
+    @Test func rollbackRestoresTheAddressesAFileHeldThen() throws {
+        let control = control()
+        let file = scratch.root + "/etc/relays.txt"
+        try "198.51.100.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), id: "smtp-alt")
+        request.sourceFiles = [SourceFile(path: file, networks: try PolicyStore.readSourceFile(file))]
+        _ = try control.change("open") { [try $0.open(request)] }
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+
+        try "203.0.113.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try control.applyPolicyFile()
+        #expect(try kernelSources() == ["203.0.113.0/24"])
+        // The file is now broken, and the rollback must not need it: the history kept its addresses.
+        try "203.0.113.0/24 typo\n".write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try control.rollBack()
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+    }
+
     @Test func withoutPrivilegeNothingIsTouched() throws {
         var control = control()
         control.privileged = false
