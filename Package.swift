@@ -54,6 +54,14 @@ let package = Package(
             path: "Examples/embed",
             swiftSettings: strict
         ),
+        // The hand-written readers against Yams and Foundation, each by itself
+        // (`scripts/bench --only parsers`; docs/benchmarks.md). No root, no kernel.
+        .executableTarget(
+            name: "portctl-parser-bench",
+            dependencies: ["PortPolicy", .product(name: "Yams", package: "Yams")],
+            path: "Benchmarks/ParserBench",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PortPolicyTests",
             dependencies: ["PortPolicy"],

@@ -1,5 +1,5 @@
 /// SHA-256 (FIPS 180-4), for fingerprints of policy files and live tables in saved plans.
-/// Pure Swift so the core needs no C library.
+/// In Swift, so the core needs no crypto library (it still links libyaml's C, through Yams).
 enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
