@@ -265,7 +265,7 @@ public struct ChangeControl: Sendable {
         if options.dryRun {
             if privileged {
                 let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
-                                                previousTable: previousTable(previousText: previousText))
+                                                previousTable: previousTable(previousText: previousText, previousPolicy: previous?.policy))
                 result.plan = planned.plan
                 result.liveDigest = planned.liveFingerprint
                 result.warnings += publishedWarnings(policy)
@@ -273,7 +273,7 @@ public struct ChangeControl: Sendable {
             return result
         }
         let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
-                                        previousTable: previousTable(previousText: previousText))
+                                        previousTable: previousTable(previousText: previousText, previousPolicy: previous?.policy))
         let plan = planned.plan
         result.plan = plan
         result.liveDigest = planned.liveFingerprint
@@ -519,8 +519,11 @@ public struct ChangeControl: Sendable {
     // MARK: History
 
     /// The table the policy named before this change: the last recorded change's, else the file's.
-    func previousTable(previousText: String?) -> String? {
+    func previousTable(previousText: String?, previousPolicy: PortPolicy? = nil) -> String? {
         let text = (try? state.latest()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
+        // Usually the last change left the file as it is: its table is known without decoding
+        // the text again (a 100,000-source policy takes 50 ms to decode).
+        if let previousPolicy, let text, text == previousText { return previousPolicy.table }
         return text.flatMap(Self.tableName)
     }
 
