@@ -331,6 +331,36 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
 }
 
 extension IPNetwork {
+    /// What only `first` holds and what only `second` holds, each in its order. Linear when both
+    /// are strictly sorted (merged sets always are: no hashing of 100,000 elements); by hashing
+    /// otherwise.
+    public static func difference(_ first: [IPNetwork], _ second: [IPNetwork]) -> (onlyInFirst: [IPNetwork], onlyInSecond: [IPNetwork]) {
+        func strictlySorted(_ list: [IPNetwork]) -> Bool {
+            list.indices.dropFirst().allSatisfy { list[$0 - 1] < list[$0] }
+        }
+        guard strictlySorted(first), strictlySorted(second) else {
+            let firstSet = Set(first), secondSet = Set(second)
+            return (first.filter { !secondSet.contains($0) }, second.filter { !firstSet.contains($0) })
+        }
+        var onlyFirst: [IPNetwork] = [], onlySecond: [IPNetwork] = []
+        var i = 0, j = 0
+        while i < first.count && j < second.count {
+            if first[i] == second[j] {
+                i += 1
+                j += 1
+            } else if first[i] < second[j] {
+                onlyFirst.append(first[i])
+                i += 1
+            } else {
+                onlySecond.append(second[j])
+                j += 1
+            }
+        }
+        onlyFirst += first[i...]
+        onlySecond += second[j...]
+        return (onlyFirst, onlySecond)
+    }
+
     /// Parses addresses and CIDRs separated by commas, as typed after `--from`
     /// (`198.51.100.0/24, 2001:db8::/32`); spaces around items are allowed, empty items are not.
     public static func parseCommaList(_ text: String) throws(PolicyError) -> [IPNetwork] {

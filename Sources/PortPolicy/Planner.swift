@@ -240,9 +240,8 @@ public enum Planner {
                     changes.append(.changeRule(id: rule.id, before: before, after: rule.summary))
                 }
             } else if wantedSources != liveSources {
-                let wantedSet = Set(wantedSources), liveSet = Set(liveSources)
-                changes.append(.changeSources(id: rule.id, added: wantedSources.filter { !liveSet.contains($0) },
-                                              removed: liveSources.filter { !wantedSet.contains($0) }))
+                let (added, removed) = IPNetwork.difference(wantedSources, liveSources)
+                changes.append(.changeSources(id: rule.id, added: added, removed: removed))
             }
             for family in IPFamily.allCases {
                 let name = Renderer.setName(rule.id, family)
@@ -432,8 +431,7 @@ public enum Planner {
         var edits: [(name: String, added: [IPNetwork], removed: [IPNetwork])] = []
         for set in desired.sets where set.kind == .interval {
             guard let have = live.set(set.name), have.kind == .interval, have.family == set.family, !have.listsRanges, have != set else { continue }
-            let wanted = Set(set.elements), listed = Set(have.elements)
-            let added = set.elements.filter { !listed.contains($0) }, removed = have.elements.filter { !wanted.contains($0) }
+            let (added, removed) = IPNetwork.difference(set.elements, have.elements)
             let small = have.elements.count <= smallSet
             guard small || removed.count <= maximumDeletedElements && added.count <= maximumAddedElements else { continue }
             edits.append((set.name, added, removed))

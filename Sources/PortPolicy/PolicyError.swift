@@ -59,6 +59,10 @@ public func quoted(_ value: String) -> String {
 /// escaped (YAML's double-quoted escapes, which also read well in messages); cut after `limit`
 /// characters with an ellipsis when a limit is given.
 func doubleQuoted(_ value: String, limit: Int? = nil) -> String {
+    // Most values (addresses, ids) are printable ASCII without quotes or backslashes: as they are.
+    if limit == nil, value.utf8.allSatisfy({ (0x20...0x7e).contains($0) && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+        return "\"" + value + "\""
+    }
     var out = "\""
     for (count, scalar) in value.unicodeScalars.enumerated() {
         if let limit, count >= limit { out += "…"; break }

@@ -51,6 +51,21 @@ struct PlannerPropertyTests {
         return nil
     }
 
+    /// The planner's linear diff of sorted element lists agrees with a diff by sets.
+    @Test func differenceAgreesWithSets() {
+        var sampler = PolicySampler(seed: Self.seed)
+        for round in 0..<300 {
+            var first = (0..<Int.random(in: 0...40, using: &sampler)).map { _ in sampler.network() }
+            var second = Array(first.shuffled(using: &sampler).prefix(Int.random(in: 0...20, using: &sampler)))
+                + (0..<Int.random(in: 0...10, using: &sampler)).map { _ in sampler.network() }
+            if round % 2 == 0 { first = IPNetwork.merged(first); second = IPNetwork.merged(second) }
+            let (onlyFirst, onlySecond) = IPNetwork.difference(first, second)
+            let firstSet = Set(first), secondSet = Set(second)
+            #expect(onlyFirst == first.filter { !secondSet.contains($0) }, "round \(round)")
+            #expect(onlySecond == second.filter { !firstSet.contains($0) }, "round \(round)")
+        }
+    }
+
     @Test func aRefusedBatchChangesNothing() throws {
         let fake = FakeNftables()
         let firewall = Firewall(backend: fake)
