@@ -293,17 +293,21 @@ public struct ChangeControl: Sendable {
                 entry.confirmation = "undone: the policy file could not be written"
                 try? state.save(entry)
                 // Keep kernel and file in step: put the previous ruleset back.
+                var undo = Plan(table: policy.table, changes: [], batch: Batch(), replacesTable: false)
                 if let previous {
-                    // Back to the previous table, under the previous name (a change may have renamed it).
-                    var undo = Planner.plan(previous.policy, live: (try? firewall.live(table: previous.policy.table)) ?? nil)
-                    if previous.policy.table != policy.table, ((try? firewall.live(table: policy.table)) ?? nil) != nil {
+                    // Back to the previous table, under the previous name (a change may have renamed
+                    // it); the new name's table goes only if this change created it.
+                    undo = Planner.plan(previous.policy, live: (try? firewall.live(table: previous.policy.table)) ?? nil)
+                    if previous.policy.table != policy.table, plan.changes.contains(.createTable) {
                         undo.batch.operations.insert(.deleteTable(policy.table), at: 0)
                     }
                     try? firewall.apply(undo)
                     if undo.recreatesBanSets { firewall.restoreBans(table: previous.policy.table, stateDirectory: paths.stateDirectory) }
                 } else {
                     try? firewall.remove(table: policy.table)
+                    undo.batch = .removing(policy.table)
                 }
+                _ = undo
                 throw error
             }
         }
@@ -412,7 +416,7 @@ public struct ChangeControl: Sendable {
     public func confirm() throws -> Int? {
         try withLock(privileged: "confirming a change") {
             guard let pending = state.pending() else {
-                if let latest = try state.latest(), latest.command == "auto-rollback" {
+                if let latest = try state.latestInForce(), latest.command == "auto-rollback" {
                     throw ChangeError.confirmedTooLate(sequence: latest.sequence, rolledBackAt: latest.time)
                 }
                 return nil
@@ -434,7 +438,7 @@ public struct ChangeControl: Sendable {
 
     func rollBackHoldingLock(command: String, force: Bool) throws -> RollbackResult {
         try requirePrivilege("rolling back")
-        guard var latest = try state.latest() else { throw ChangeError.nothingToRollBack(stateDirectory: paths.stateDirectory) }
+        guard var latest = try state.latestInForce() else { throw ChangeError.nothingToRollBack(stateDirectory: paths.stateDirectory) }
         let beforeText = state.text(latest.before)
         if latest.before != nil && beforeText == nil {
             throw ChangeError.missingHistory(sequence: latest.sequence, stateDirectory: paths.stateDirectory)
@@ -447,7 +451,16 @@ public struct ChangeControl: Sendable {
             // back the addresses it had, whatever the files hold now.
             let previous = try PolicyFile.decode(text, readSourceFile: snapshotReader(latest.beforeFiles))
             _ = try guardLockout(previous, force: force)
-            plan = Planner.plan(previous, live: live)
+            if previous.table == table {
+                plan = Planner.plan(previous, live: live)
+            } else {
+                // The change renamed the table: the old name comes back, the new one goes.
+                plan = Planner.plan(previous, live: try firewall.live(table: previous.table))
+                if live != nil {
+                    plan.batch.operations.insert(.deleteTable(table), at: 0)
+                    plan.changes.insert(.removeTable(table), at: 0)
+                }
+            }
             try firewall.apply(plan)
             if plan.recreatesBanSets { firewall.restoreBans(table: previous.table, stateDirectory: paths.stateDirectory) }
             try store.save(text: text)
@@ -520,7 +533,7 @@ public struct ChangeControl: Sendable {
 
     /// The table the policy named before this change: the last recorded change's, else the file's.
     func previousTable(previousText: String?, previousPolicy: PortPolicy? = nil) -> String? {
-        let text = (try? state.latest()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
+        let text = (try? state.latestInForce()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
         // Usually the last change left the file as it is: its table is known without decoding
         // the text again (a 100,000-source policy takes 50 ms to decode).
         if let previousPolicy, let text, text == previousText { return previousPolicy.table }
@@ -557,10 +570,11 @@ public struct ChangeControl: Sendable {
     func snapshotReader(_ files: [String: String]?) -> (String) throws(PolicyError) -> [IPNetwork] {
         let state = state
         return { path throws(PolicyError) in
-            if let digest = files?[path], let text = state.text(digest) {
-                return try IPNetwork.parseList(text, name: path, allowEmpty: true)
+            guard let digest = files?[path] else { return try PolicyStore.readSourceFile(path) }
+            guard let text = state.text(digest) else {
+                throw .invalidSource("@" + path, reason: "the history lost the addresses this file held then (\(digest)); nothing was rolled back")
             }
-            return try PolicyStore.readSourceFile(path)
+            return try IPNetwork.parseList(text, name: path, allowEmpty: true)
         }
     }
 
@@ -568,7 +582,7 @@ public struct ChangeControl: Sendable {
     /// entry applied, else the file as it was; likewise for the address files' snapshots.
     func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool,
                 beforePolicy: PortPolicy?, afterPolicy: PortPolicy?) throws -> HistoryEntry {
-        let latest = try state.latest()
+        let latest = try state.latestInForce()
         let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
         let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,

@@ -104,6 +104,16 @@ public struct StateStore: Sendable {
         entryNames().compactMap(entry(named:))
     }
 
+    /// The newest entry whose change stayed in force: an entry marked `undone` (the kernel was
+    /// put back because the policy file could not be written) never held, so it is passed over.
+    public func latestInForce() throws -> HistoryEntry? {
+        for name in entryNames().reversed() {
+            guard let entry = entry(named: name) else { continue }
+            if !(entry.confirmation?.hasPrefix("undone") ?? false) { return entry }
+        }
+        return nil
+    }
+
     /// The newest entry (reads one file).
     public func latest() throws -> HistoryEntry? {
         entryNames().last.flatMap(entry(named:))
@@ -140,7 +150,11 @@ public struct StateStore: Sendable {
         let dropped = names.dropLast(Self.historyLimit)
         if !dropped.isEmpty {
             for name in dropped { try? FileManager.default.removeItem(atPath: historyDirectory + "/" + name) }
-            let used = Set(try history().flatMap { [$0.before, $0.after, $0.script].compactMap { $0?.replacingOccurrences(of: "sha256:", with: "") } })
+            // Every text an entry names stays: policies, batches, and the address files' snapshots.
+            let used = Set(try history().flatMap { entry in
+                ([entry.before, entry.after, entry.script] + Array((entry.beforeFiles ?? [:]).values) + Array((entry.afterFiles ?? [:]).values))
+                    .compactMap { $0?.replacingOccurrences(of: "sha256:", with: "") }
+            })
             for blob in (try? FileManager.default.contentsOfDirectory(atPath: blobDirectory)) ?? [] where !used.contains(blob) {
                 try? FileManager.default.removeItem(atPath: blobDirectory + "/" + blob)
             }

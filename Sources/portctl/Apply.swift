@@ -30,7 +30,7 @@ extension Portctl {
 
         @Argument(help: ArgumentHelp("A plan saved by 'portctl plan -o'.", valueName: "planfile"))
         var planFile: String?
-        @Option(name: .customLong("new"), help: ArgumentHelp("Make this file (or - for standard input) the policy: apply it, then write it over the policy file, as one change.", valueName: "file"))
+        @Option(name: .customLong("new"), help: ArgumentHelp("Make this file (root's, in folders only root can write; or - for standard input) the policy: apply it, then write it over the policy file, as one change.", valueName: "file"))
         var newPolicy: String?
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
@@ -44,7 +44,17 @@ extension Portctl {
         func run() throws {
             try global.reporting {
                 if let newPolicy {
-                    let data = try TrustedFiles.readInput(newPolicy, limit: PolicyStore.maximumFileSize)
+                    // Standard input as it comes; a file only if root could trust it as the policy file it
+                    // is to become (root's, in root's folders: no one else's link to a secret).
+                    let data: Data
+                    if newPolicy == "-" {
+                        data = try TrustedFiles.readInput(newPolicy, limit: PolicyStore.maximumFileSize)
+                    } else {
+                        guard let read = try TrustedFiles.read(newPolicy, what: "new policy file", maximumSize: PolicyStore.maximumFileSize) else {
+                            throw Failure(message: "cannot read new policy file \(newPolicy): no such file", code: .failure)
+                        }
+                        data = read
+                    }
                     guard let text = String(data: data, encoding: .utf8) else {
                         throw PolicyFileError(path: newPolicy, error: .invalidDocument("the file is not UTF-8 text (is it a binary file?)"))
                     }

@@ -52,8 +52,9 @@ extension Portctl {
                 if let interface { try PortRule.validateInterface(interface) }
                 let policy: PortPolicy
                 if let plan {
-                    guard let data = FileManager.default.contents(atPath: plan) else {
-                        throw Failure(message: "cannot read plan file \(plan)", code: .failure)
+                    // Trusted like a plan apply reads: root's, a regular file, in root's folders.
+                    guard let data = try TrustedFiles.read(plan, what: "plan file", maximumSize: 4 * PolicyStore.maximumFileSize) else {
+                        throw Failure(message: "cannot read plan file \(plan): no such file", code: .failure)
                     }
                     do {
                         // Address files are read as they are now (a saved plan keeps their paths).

@@ -186,7 +186,12 @@ extension Portctl.Import {
                 case .approximated: "approximated"
                 case .note: "note"
                 }
-                FileHandle.standardError.write(Data("\(mark): \(finding)\n".utf8))
+                // ufw's files are text anyone who could edit them wrote: no control character
+                // reaches the terminal as it is.
+                let text = String(String.UnicodeScalarView("\(finding)".unicodeScalars.flatMap { scalar -> [Unicode.Scalar] in
+                    scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) ? Array("\\u{\(String(scalar.value, radix: 16))}".unicodeScalars) : [scalar]
+                }))
+                FileHandle.standardError.write(Data("\(mark): \(text)\n".utf8))
             }
         }
 

@@ -106,7 +106,12 @@ struct ChangeControlTests {
         }
         #expect(try fake.readTable(PortPolicy.defaultTable) == before)
         #expect(scratch.policyText == text)
-        #expect(try control.history().last?.confirmation == "undone: the policy file could not be written")
+        let history = try control.history()
+        #expect(history.last?.confirmation == "undone: the policy file could not be written")
+        chmod(scratch.root + "/etc", 0o700)
+        _ = try control.rollBack()
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil && scratch.policyText == nil,
+                "a rollback undoes the change in force (the first open), never the one that was undone")
     }
 
     @Test func aPendingConfirmationBlocksChangesUntilConfirmed() throws {
@@ -242,6 +247,38 @@ struct ChangeControlTests {
         }
         #expect(try fake.readTable(PortPolicy.defaultTable) == before)
         #expect(try fake.readTable("renamed") == nil)
+    }
+
+    @Test func aRollbackUndoesATableRename() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(Self.relays())] }
+        _ = try control.change("rename") { policy in
+            policy.table = "renamed"
+            return [.unchanged("renamed")]
+        }
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil && fake.readTable("renamed") != nil)
+        _ = try control.rollBack()
+        #expect(try fake.readTable("renamed") == nil)
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+    }
+
+    @Test func fileSnapshotsOutliveTheHistoryLimit() throws {
+        let control = control()
+        let file = scratch.root + "/etc/relays.txt"
+        try "198.51.100.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), id: "smtp-alt")
+        request.sourceFiles = [SourceFile(path: file, networks: try PolicyStore.readSourceFile(file))]
+        _ = try control.change("open") { [try $0.open(request)] }
+        for round in 0..<(StateStore.historyLimit + 2) {
+            try "198.51.100.\(round % 2 * 128)/25\n".write(toFile: file, atomically: true, encoding: .utf8)
+            _ = try control.applyPolicyFile()
+        }
+        let held = try kernelSources()
+        try "203.0.113.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try control.applyPolicyFile()
+        try "203.0.113.0/24 typo\n".write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try control.rollBack()
+        #expect(try kernelSources() == held)
     }
 
     @Test func rollbackRestoresTheAddressesAFileHeldThen() throws {

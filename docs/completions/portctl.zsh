@@ -330,7 +330,7 @@ _portctl_apply() {
     local -i ret=1
     local -ar arg_specs=(
         ':planfile:'
-        '--new[Make this file (or - for standard input) the policy\: apply it, then write it over the policy file, as one change.]:file:'
+        '--new[Make this file (root'\''s, in folders only root can write; or - for standard input) the policy\: apply it, then write it over the policy file, as one change.]:file:'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this time\: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.]:time:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
