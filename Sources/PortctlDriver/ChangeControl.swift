@@ -401,7 +401,7 @@ public struct ChangeControl: Sendable {
             try firewall.remove(table: table)
             let text = bytes.map { String(decoding: $0, as: UTF8.self) }
             let entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
-                                   beforePolicy: loaded?.policy, afterPolicy: loaded?.policy)
+                                   beforePolicy: loaded?.policy, afterPolicy: loaded?.policy, removesTable: true)
             result.applied = true
             result.entry = entry
             if let seconds = options.confirmSeconds { result.confirmation = try armConfirmation(entry, seconds: seconds) }
@@ -446,7 +446,13 @@ public struct ChangeControl: Sendable {
         let table = (state.text(latest.after) ?? beforeText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
-        if let text = beforeText {
+        if let text = beforeText, latest.tableRemovedBefore == true {
+            // Before the change, portctl's table was out of the kernel (disabled): so it goes again.
+            try firewall.remove(table: table)
+            plan.batch = .removing(table)
+            if live != nil { plan.changes = [.removeTable(table)] }
+            try store.save(text: text)
+        } else if let text = beforeText {
             // The address files as they were when that policy was in force: the kernel gets
             // back the addresses it had, whatever the files hold now.
             let previous = try PolicyFile.decode(text, readSourceFile: snapshotReader(latest.beforeFiles))
@@ -477,7 +483,8 @@ public struct ChangeControl: Sendable {
         }
         try state.setPending(nil)
         try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false,
-                          beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles)
+                          beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles,
+                          tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedBefore)
         return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
     }
 
@@ -581,17 +588,19 @@ public struct ChangeControl: Sendable {
     /// Records an applied change. `before` is the policy in force before: what the previous
     /// entry applied, else the file as it was; likewise for the address files' snapshots.
     func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool,
-                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?) throws -> HistoryEntry {
+                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?, removesTable: Bool = false) throws -> HistoryEntry {
         let latest = try state.latestInForce()
         let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
         let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
-                                 beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy))
+                                 beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy),
+                                 tableRemovedBefore: latest?.tableRemovedAfter, tableRemovedAfter: removesTable ? true : nil)
     }
 
     @discardableResult
     func appendHistory(command: String, before: String?, after: String?, plan: Plan, pending: Bool,
-                       beforeFiles: [String: String]?, afterFiles: [String: String]?) throws -> HistoryEntry {
+                       beforeFiles: [String: String]?, afterFiles: [String: String]?,
+                       tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil) throws -> HistoryEntry {
         var entry = HistoryEntry(
             sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
             arguments: actor.arguments, policyFile: paths.policyFile, before: before, after: after,
@@ -599,6 +608,8 @@ public struct ChangeControl: Sendable {
             confirmation: pending ? "pending" : nil)
         entry.beforeFiles = beforeFiles
         entry.afterFiles = afterFiles
+        entry.tableRemovedBefore = tableRemovedBefore == true ? true : nil
+        entry.tableRemovedAfter = tableRemovedAfter == true ? true : nil
         return try state.record(entry)
     }
 

@@ -37,6 +37,11 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     public var beforeFiles: [String: String]?
     /// The same for the policy after.
     public var afterFiles: [String: String]?
+    /// Whether portctl's table was out of the kernel before the change (after `disable`).
+    public var tableRemovedBefore: Bool?
+    /// Whether the change left portctl's table out of the kernel (`disable`): a rollback of the
+    /// change that follows removes the table again rather than applying the policy.
+    public var tableRemovedAfter: Bool?
 
     /// Makes an entry (`record` numbers it).
     public init(sequence: Int, time: String, user: String, sshClient: String?, command: String, arguments: [String],

@@ -299,6 +299,19 @@ struct ChangeControlTests {
         #expect(try kernelSources() == ["198.51.100.0/24"])
     }
 
+    @Test func rollingBackTheApplyAfterADisableDisablesAgain() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(Self.relays())] }
+        _ = try control.disable()
+        _ = try control.applyPolicyFile()
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+        _ = try control.rollBack()
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil, "the table was out before the apply: it goes again")
+        #expect(scratch.policyText != nil)
+        _ = try control.rollBack()
+        #expect(try kernelSources() == ["198.51.100.0/24"], "and rolling that back applies it again")
+    }
+
     @Test func withoutPrivilegeNothingIsTouched() throws {
         var control = control()
         control.privileged = false
