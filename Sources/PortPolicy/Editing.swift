@@ -212,7 +212,13 @@ extension PortPolicy {
                 return [.removed(rule)]
             }
             rules[index] = rule
-            return [.narrowed(rule)]
+            // A wider network the rule keeps still lets a closed address in: say so.
+            let still = request.sources.compactMap { source -> PolicyChange? in
+                guard let wider = rule.sources.first(where: { $0.prefixLength < source.prefixLength && $0.contains(source.address) }) else { return nil }
+                let place = rule.sourceFile(of: wider).map { " (from @\($0))" } ?? ""
+                return .unchanged("\(source) is still allowed by rule \(quoted(rule.id)) through \(wider)\(place)")
+            }
+            return [.narrowed(rule)] + still
         }
         var changes: [PolicyChange] = []
         for index in candidates.reversed() {

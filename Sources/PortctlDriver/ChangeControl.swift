@@ -348,7 +348,7 @@ public struct ChangeControl: Sendable {
             let previous = previousTable(previousText: nil)
             var reviewed = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
             firewall.removePreviousTable(previous, in: &reviewed)
-            if reviewed.script != document.script { throw refuse(.notPortctls) }
+            if reviewed.script != document.script { throw refuse(.notPortctls(readsAddressFiles: policy.rules.contains(where: \.readsFiles))) }
             // Time moved on since the review: what is sent is the same plan made now, so that
             // --for timeouts count from now and an opening that expired meanwhile stays closed.
             // It must be the reviewed batch but for those countdowns; otherwise the plan is stale.

@@ -46,8 +46,9 @@ public enum SavedPlanProblem: Sendable, Hashable {
     case otherTable(planned: String, policy: String)
     /// portctl's table changed since the plan was made.
     case tableChanged(table: String)
-    /// The batch is not what portctl plans for that policy and table.
-    case notPortctls
+    /// The batch is not what portctl plans for that policy and table: it was edited, or (when
+    /// the policy reads address files) a file changed since the plan was made.
+    case notPortctls(readsAddressFiles: Bool)
     /// A time-boxed rule expired since the plan was made, so the batch would differ.
     case expiredSince
 }

@@ -80,8 +80,9 @@ extension Failure {
                 return Failure(message: "plan \(path) names table inet \(planned), but the policy file renders table inet \(policy); nothing was applied", code: .failure)
             case let .tableChanged(table):
                 return Failure(message: "plan \(path) is stale: table inet \(table) changed since the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
-            case .notPortctls:
-                return Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table (was it edited?); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            case let .notPortctls(readsAddressFiles):
+                let cause = readsAddressFiles ? "an address file the policy reads changed since the plan was made, or the plan was edited" : "was it edited?"
+                return Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table now (\(cause)); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
             case .expiredSince:
                 return Failure(message: "plan \(path) is stale: a time-boxed rule expired since the plan was made, so the batch would differ; nothing was applied (run 'portctl plan' again)", code: .failure)
             }

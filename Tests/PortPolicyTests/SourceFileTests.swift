@@ -89,6 +89,13 @@ struct SourceFileTests {
         #expect(throws: PolicyError.self) { try PortRule.validateSourceFilePath("/etc/portctl/a\u{85}b") }
     }
 
+    @Test func closingAnAddressAWiderNetworkStillAdmitsSaysSo() throws {
+        var policy = try PolicyFile.decode(Self.text.replacingOccurrences(of: "203.0.113.7", with: "198.51.100.9"), readSourceFile: Self.read)
+        let changes = try policy.close(PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp),
+                                                   sources: [try IPNetwork(parsing: "198.51.100.9")]))
+        #expect(changes.contains(.unchanged("198.51.100.9 is still allowed by rule \"relays\" through 198.51.100.0/24 (from @/etc/portctl/relays.txt)")), "\(changes)")
+    }
+
     @Test func openingWithAFileKeepsTheInlineAddresses() throws {
         var policy = PortPolicy(rules: [PortRule(id: "relays", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "203.0.113.7")])])
         var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp))
