@@ -496,8 +496,9 @@ extension PortRule {
     public var summary: String {
         var text = "\(action.rawValue) \(portsDescription) \(direction == .in ? "from" : "to") "
         if readsFiles {
+            let inline = inlineSources.isEmpty ? [] : [Planner.addressList(IPNetwork.merged(inlineSources))]
             let files = sourceFiles.map { "@\($0.path) (\($0.networks?.count ?? 0) address\($0.networks?.count == 1 ? "" : "es"))" }
-            text += (inlineSources.isEmpty ? [] : [Planner.addressList(IPNetwork.merged(inlineSources))]).joined() + (inlineSources.isEmpty ? "" : ", ") + files.joined(separator: ", ")
+            text += (inline + files).joined(separator: ", ")
         } else {
             text += Planner.addressList(IPNetwork.merged(sources))
         }

@@ -85,6 +85,21 @@ public struct ChangeResult: Sendable {
 
     /// Whether anything would change (a dry run's answer) or did.
     public var isPending: Bool { policyChanged || !(plan?.isEmpty ?? true) }
+
+    /// A result before anything was applied: no edits, entry, confirmation or warnings yet.
+    init(policy: PortPolicy, policyChanged: Bool, plan: Plan?, liveDigest: String, previousBytes: [UInt8]) {
+        self.policy = policy
+        self.policyChanges = []
+        self.createdPolicyFile = false
+        self.policyChanged = policyChanged
+        self.plan = plan
+        self.liveDigest = liveDigest
+        self.previousBytes = previousBytes
+        self.applied = false
+        self.entry = nil
+        self.confirmation = nil
+        self.warnings = []
+    }
 }
 
 /// What a rollback did.
@@ -219,6 +234,23 @@ public struct ChangeControl: Sendable {
         }
     }
 
+    /// Reads a candidate policy for ``replacePolicy(with:source:options:)``: standard input (`-`)
+    /// as it comes; a file only if root could trust it as the policy file it is to become (root's,
+    /// in root's folders: no one else's link to a secret), and only UTF-8 text.
+    public static func readCandidatePolicy(_ path: String) throws -> String {
+        let data: Data?
+        if path == "-" {
+            data = try TrustedFiles.readInput(path, limit: PolicyStore.maximumFileSize)
+        } else {
+            data = try TrustedFiles.read(path, what: "new policy file", maximumSize: PolicyStore.maximumFileSize)
+        }
+        guard let data else { throw SystemError("cannot read new policy file \(path): no such file") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PolicyFileError(path: path, error: .invalidDocument("the file is not UTF-8 text (is it a binary file?)"))
+        }
+        return text
+    }
+
     /// Makes `text` the policy: validates it, plans it against the kernel, guards the SSH
     /// session, applies it, and only then writes it over the policy file byte for byte, as one
     /// recorded change (a rollback restores the file and table before it, or removes both when
@@ -258,25 +290,20 @@ public struct ChangeControl: Sendable {
     func commit(_ policy: PortPolicy, fileText: String?, previous: (policy: PortPolicy, bytes: Data)?, policyChanged: Bool,
                 options: ChangeOptions, command: String) throws -> ChangeResult {
         let previousText = previous.map { String(decoding: $0.bytes, as: UTF8.self) }
-        var result = ChangeResult(policy: policy, policyChanges: [], createdPolicyFile: false, policyChanged: policyChanged,
-                                  plan: nil, liveDigest: "unknown", previousBytes: previous.map { Array($0.bytes) } ?? [],
-                                  applied: false, entry: nil, confirmation: nil, warnings: [])
+        var result = ChangeResult(policy: policy, policyChanged: policyChanged, plan: nil, liveDigest: "unknown",
+                                  previousBytes: previous.map { Array($0.bytes) } ?? [])
         result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.dryRun ? nil : options.confirmSeconds)
-        if options.dryRun {
-            if privileged {
-                let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
-                                                previousTable: previousTable(previousText: previousText, previousPolicy: previous?.policy))
-                result.plan = planned.plan
-                result.liveDigest = planned.liveFingerprint
-                result.warnings += publishedWarnings(policy)
-            }
-            return result
-        }
+        // A dry run without the privilege cannot read the kernel: it has no plan.
+        if options.dryRun && !privileged { return result }
         let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
                                         previousTable: previousTable(previousText: previousText, previousPolicy: previous?.policy))
         let plan = planned.plan
         result.plan = plan
         result.liveDigest = planned.liveFingerprint
+        if options.dryRun {
+            result.warnings += publishedWarnings(policy)
+            return result
+        }
         try firewall.apply(planned, stateDirectory: paths.stateDirectory)
         // A new or rewritten table comes without the bans: they are state, put back from the state folder.
         if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
@@ -355,9 +382,9 @@ public struct ChangeControl: Sendable {
             var plan = Planner.plan(policy, live: live)
             firewall.removePreviousTable(previous, in: &plan)
             if Self.withoutCountdowns(plan.script) != Self.withoutCountdowns(document.script) { throw refuse(.expiredSince) }
-            var result = ChangeResult(policy: policy, policyChanges: [], createdPolicyFile: false, policyChanged: false,
-                                      plan: plan, liveDigest: document.liveDigest, previousBytes: Array(bytes), applied: false,
-                                      entry: nil, confirmation: nil, warnings: orphan.map { [.orphanRolledBack($0)] } ?? [])
+            var result = ChangeResult(policy: policy, policyChanged: false, plan: plan, liveDigest: document.liveDigest,
+                                      previousBytes: Array(bytes))
+            result.warnings = orphan.map { [.orphanRolledBack($0)] } ?? []
             result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.confirmSeconds)
             if options.dryRun || plan.isEmpty { return (document, plan, result) }
             try firewall.run(plan.batch)
@@ -392,10 +419,8 @@ public struct ChangeControl: Sendable {
             let exists = privileged ? try firewall.tableExists(table) : true
             let plan = Plan(table: table, changes: exists ? [.removeTable(table)] : [],
                             batch: exists ? .removing(table) : Batch(), replacesTable: exists)
-            var result = ChangeResult(policy: loaded?.policy ?? PortPolicy(), policyChanges: [], createdPolicyFile: false,
-                                      policyChanged: false, plan: plan, liveDigest: "unknown",
-                                      previousBytes: bytes.map { Array($0) } ?? [], applied: false,
-                                      entry: nil, confirmation: nil, warnings: [])
+            var result = ChangeResult(policy: loaded?.policy ?? PortPolicy(), policyChanged: false, plan: plan,
+                                      liveDigest: "unknown", previousBytes: bytes.map { Array($0) } ?? [])
             if options.dryRun || !exists { return result }
             if let orphan = try refuseWhileConfirmationPending() { result.warnings.append(.orphanRolledBack(orphan)) }
             try firewall.remove(table: table)

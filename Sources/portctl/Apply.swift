@@ -44,20 +44,7 @@ extension Portctl {
         func run() throws {
             try global.reporting {
                 if let newPolicy {
-                    // Standard input as it comes; a file only if root could trust it as the policy file it
-                    // is to become (root's, in root's folders: no one else's link to a secret).
-                    let data: Data
-                    if newPolicy == "-" {
-                        data = try TrustedFiles.readInput(newPolicy, limit: PolicyStore.maximumFileSize)
-                    } else {
-                        guard let read = try TrustedFiles.read(newPolicy, what: "new policy file", maximumSize: PolicyStore.maximumFileSize) else {
-                            throw Failure(message: "cannot read new policy file \(newPolicy): no such file", code: .failure)
-                        }
-                        data = read
-                    }
-                    guard let text = String(data: data, encoding: .utf8) else {
-                        throw PolicyFileError(path: newPolicy, error: .invalidDocument("the file is not UTF-8 text (is it a binary file?)"))
-                    }
+                    let text = try ChangeControl.readCandidatePolicy(newPolicy)
                     let result = try global.control.replacePolicy(with: text, source: newPolicy, options: change.options)
                     var report: [String] = []
                     if result.policyChanged && !change.dryRun { report.append("wrote \(global.paths.policyFile) from \(newPolicy)") }

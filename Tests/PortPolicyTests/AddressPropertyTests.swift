@@ -12,17 +12,6 @@ import Testing
 //   PORTCTL_PROPERTY_CASES=20000              random cases per property, instead of each default
 // A failure names the seed, the case and its input, and stops that property's run.
 
-/// SplitMix64: a seeded generator, so a failure can be replayed from its seed.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private enum PropertyRun {
     static let seed: UInt64 = {

@@ -5,18 +5,6 @@ import Testing
 /// The block-YAML shortcut must read every text it accepts exactly as libyaml (through Yams)
 /// does, and must accept what portctl writes (else the shortcut silently never runs).
 @Suite struct BlockYAMLTests {
-    /// A SplitMix64 generator, so a failure can be replayed.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Compares the shortcut with Yams on one text; returns whether the shortcut took it.
     @discardableResult
     func agree(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
@@ -84,7 +72,7 @@ import Testing
     /// Random documents in random styles: whatever the shortcut reads, it reads as libyaml does,
     /// and it reads most of them.
     @Test func randomDocumentsAgreeWithLibyaml() {
-        var random = Seeded(state: 0x706f_7274_6374_6c01)
+        var random = SeededGenerator(state: 0x706f_7274_6374_6c01)
         let pieces = ["a", "b", "10.0.0.0/8", "2001:db8::1", "-", ":", ": ", " #", "#", ",", "[", "]", "{", "'", "\"",
                       "\\", "é", "🚀", " ", "~", "null", "yes", "0x1f", "026", "&", "*", "!", "|", ">", "?", "%", "@",
                       "\\u00e9", "\t", "\u{85}", "-1", "x y"]

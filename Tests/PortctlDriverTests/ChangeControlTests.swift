@@ -45,6 +45,15 @@ struct ChangeControlTests {
         PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), sources: [try IPNetwork(parsing: text)], id: "smtp-alt")
     }
 
+    /// An address file holding 198.51.100.0/24, and a request to open 26 to it (`--from @FILE`).
+    func relaysFromFile() throws -> (file: String, request: PortRequest) {
+        let file = scratch.root + "/etc/relays.txt"
+        try "198.51.100.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), id: "smtp-alt")
+        request.sourceFiles = [SourceFile(path: file, networks: try PolicyStore.readSourceFile(file))]
+        return (file, request)
+    }
+
     /// The elements of the kernel's (the fake's) IPv4 set for rule `id`.
     func kernelSources(_ id: String = "smtp-alt") throws -> [String] {
         try fake.readTable(PortPolicy.defaultTable)?.set(Renderer.setName(id, .ipv4))?.elements.map(\.description) ?? []
@@ -264,10 +273,7 @@ struct ChangeControlTests {
 
     @Test func fileSnapshotsOutliveTheHistoryLimit() throws {
         let control = control()
-        let file = scratch.root + "/etc/relays.txt"
-        try "198.51.100.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
-        var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), id: "smtp-alt")
-        request.sourceFiles = [SourceFile(path: file, networks: try PolicyStore.readSourceFile(file))]
+        let (file, request) = try relaysFromFile()
         _ = try control.change("open") { [try $0.open(request)] }
         for round in 0..<(StateStore.historyLimit + 2) {
             try "198.51.100.\(round % 2 * 128)/25\n".write(toFile: file, atomically: true, encoding: .utf8)
@@ -283,10 +289,7 @@ struct ChangeControlTests {
 
     @Test func rollbackRestoresTheAddressesAFileHeldThen() throws {
         let control = control()
-        let file = scratch.root + "/etc/relays.txt"
-        try "198.51.100.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
-        var request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), id: "smtp-alt")
-        request.sourceFiles = [SourceFile(path: file, networks: try PolicyStore.readSourceFile(file))]
+        let (file, request) = try relaysFromFile()
         _ = try control.change("open") { [try $0.open(request)] }
         #expect(try kernelSources() == ["198.51.100.0/24"])
 

@@ -1,5 +1,6 @@
 import Foundation
 import PortPolicy
+import PortctlDriver
 import Testing
 
 /// The output of a finished command.
@@ -350,14 +351,10 @@ struct LabError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// SplitMix64: a seeded generator, so a randomized test's failure can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The driver's seeded generator (SplitMix64, the same sequence for the same seed), so a
+/// randomized test's failure can be replayed from its seed.
+typealias SeededGenerator = PolicySampler
+
+extension PolicySampler {
+    init(state: UInt64) { self.init(seed: state) }
 }
