@@ -58,6 +58,9 @@ public enum LockoutGuard {
     public static func blockingDecision(_ policy: PortPolicy, connection: SSHConnection, interface: String?,
                                         now: Date = Date(), deadline: Date? = nil) -> Decision? {
         let decision = lasting(policy, now: now, deadline: deadline).evaluate(packet(connection, interface), at: now)
+        // A forward accepts the login only to send it to another host: this host's sshd never
+        // sees it, which locks the admin out as surely as a drop.
+        if case .forward = decision.cause { return decision }
         return decision.verdict == .accept ? nil : decision
     }
 
@@ -100,13 +103,12 @@ public enum LockoutGuard {
         case let .rule(rule): "rule \(quoted(rule.id)) (\(rule.summary)) would \(decision.verdict == .drop ? "drop" : "reject") it"
         case let .default(value): "no rule would allow it, so the inbound default \(value.rawValue) would apply"
         case let .baseline(reason): reason
-        case let .forward(forward): "rule \(quoted(forward.id)) would forward it to \(forward.target)"
+        case let .forward(forward): "rule \(quoted(forward.id)) would forward it to \(forward.target), away from this host's SSH server"
         }
         let when = expiring.flatMap(\.expires).map { " once rule \(quoted(expiring!.id)) expires at \(PolicyFile.timestamp($0))" } ?? ""
-        let wayOut = if case .rule = decision.cause {
-            "narrow or remove that rule, or add --force"
-        } else {
-            "open it first (portctl open \(connection.port) --from \(connection.client)) or add --force"
+        let wayOut = switch decision.cause {
+        case .rule, .forward: "narrow or remove that rule, or add --force"
+        default: "open it first (portctl open \(connection.port) --from \(connection.client)) or add --force"
         }
         return "refusing: this change would block new SSH logins from \(connection.client) to port \(connection.port)\(when): \(cause); \(wayOut)"
     }

@@ -131,6 +131,10 @@ public struct ChangeControl: Sendable {
     public var watchdogCommand: [String]
     /// Whether this process may change nftables; by default, whether it has CAP_NET_ADMIN.
     public var privileged: Bool
+    /// For tests: called at each step of a recorded change (after the entry is written, after
+    /// the kernel took the batch); throwing there stands for the process being killed at that
+    /// moment: nothing after it runs.
+    var interruption: (@Sendable (HistoryEntry.Progress) throws -> Void)?
 
     /// Makes the pipeline: paths from `PORTCTL_POLICY` and `PORTCTL_STATE_DIR` unless given,
     /// the real kernel unless another firewall is given.
@@ -167,8 +171,9 @@ public struct ChangeControl: Sendable {
         return try state.history()
     }
 
-    /// A text the history keeps by digest (a policy or a batch).
-    public func historyText(_ digest: String?) -> String? { state.text(digest) }
+    /// A text the history keeps by digest (a policy or a batch); nil when it is not kept.
+    /// A damaged text throws ``StateDamage``.
+    public func historyText(_ digest: String?) throws -> String? { try state.text(digest) }
 
     /// Refuses a state folder that users other than root could have written (it, a folder
     /// above it, or a link on the way), for readers that do not take the lock.
@@ -280,7 +285,7 @@ public struct ChangeControl: Sendable {
         try withLock(privileged: "reading the kernel's table") {
             let loaded = try requirePolicy()
             let planned = try firewall.plan(loaded.policy, stateDirectory: paths.stateDirectory,
-                                            previousTable: previousTable(previousText: nil))
+                                            previousTable: try previousTable(previousText: nil))
             return (loaded.policy, loaded.bytes, planned.plan, planned.liveFingerprint)
         }
     }
@@ -296,7 +301,7 @@ public struct ChangeControl: Sendable {
         // A dry run without the privilege cannot read the kernel: it has no plan.
         if options.dryRun && !privileged { return result }
         let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
-                                        previousTable: previousTable(previousText: previousText, previousPolicy: previous?.policy))
+                                        previousTable: try previousTable(previousText: previousText, previousPolicy: previous?.policy))
         let plan = planned.plan
         result.plan = plan
         result.liveDigest = planned.liveFingerprint
@@ -304,19 +309,27 @@ public struct ChangeControl: Sendable {
             result.warnings += publishedWarnings(policy)
             return result
         }
-        try firewall.apply(planned, stateDirectory: paths.stateDirectory)
-        // A new or rewritten table comes without the bans: they are state, put back from the state folder.
-        if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
-        if plan.isEmpty && !policyChanged { return result }
-        // The history entry is written before the policy file is renamed: a kill between the two
-        // leaves a trail of what the kernel holds (plan then shows the file behind), never a change
-        // that the history does not know.
+        if plan.isEmpty && !policyChanged {
+            try firewall.apply(planned, stateDirectory: paths.stateDirectory)
+            return result
+        }
+        // The history entry is written before the kernel is touched, and says how far the change
+        // got: a kill at any moment leaves a trail that the next command settles (see
+        // ``settleInterrupted()``), never a kernel change that the history does not know.
+        let writesFile = policyChanged && fileText != nil
         var entry = try record(command: command, previousText: previousText, after: fileText, plan: plan,
                                pending: options.confirmSeconds != nil, beforePolicy: previous?.policy, afterPolicy: policy)
+        try sendRecorded(&entry, fileFollows: writesFile) {
+            try firewall.apply(planned, stateDirectory: paths.stateDirectory)
+        }
+        // A new or rewritten table comes without the bans: they are state, put back from the state folder.
+        if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
         if policyChanged, let fileText {
+            try interruption?(.kernelChanged)
             do {
                 try store.save(text: fileText)
             } catch {
+                entry.progress = nil
                 entry.confirmation = "undone: the policy file could not be written"
                 try? state.save(entry)
                 // Keep kernel and file in step: put the previous ruleset back.
@@ -337,6 +350,7 @@ public struct ChangeControl: Sendable {
                 _ = undo
                 throw error
             }
+            try completeRecorded(&entry)
         }
         result.applied = true
         result.entry = entry
@@ -372,7 +386,7 @@ public struct ChangeControl: Sendable {
             if PlanDocument.digest(live) != document.liveDigest { throw refuse(.tableChanged(table: document.table)) }
             // The script runs only if it is exactly what the planner makes for this policy against
             // this table: a saved plan cannot carry anything else into the kernel.
-            let previous = previousTable(previousText: nil)
+            let previous = try previousTable(previousText: nil)
             var reviewed = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
             firewall.removePreviousTable(previous, in: &reviewed)
             if reviewed.script != document.script { throw refuse(.notPortctls(readsAddressFiles: policy.rules.contains(where: \.readsFiles))) }
@@ -387,11 +401,11 @@ public struct ChangeControl: Sendable {
             result.warnings = orphan.map { [.orphanRolledBack($0)] } ?? []
             result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.confirmSeconds)
             if options.dryRun || plan.isEmpty { return (document, plan, result) }
-            try firewall.run(plan.batch)
-            if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
             let text = String(decoding: bytes, as: UTF8.self)
-            let entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
+            var entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
                                    beforePolicy: policy, afterPolicy: policy)
+            try sendRecorded(&entry, fileFollows: false) { try firewall.run(plan.batch) }
+            if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
             result.applied = true
             result.entry = entry
             if let seconds = options.confirmSeconds { result.confirmation = try armConfirmation(entry, seconds: seconds) }
@@ -423,10 +437,10 @@ public struct ChangeControl: Sendable {
                                       liveDigest: "unknown", previousBytes: bytes.map { Array($0) } ?? [])
             if options.dryRun || !exists { return result }
             if let orphan = try refuseWhileConfirmationPending() { result.warnings.append(.orphanRolledBack(orphan)) }
-            try firewall.remove(table: table)
             let text = bytes.map { String(decoding: $0, as: UTF8.self) }
-            let entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
+            var entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
                                    beforePolicy: loaded?.policy, afterPolicy: loaded?.policy, removesTable: true)
+            try sendRecorded(&entry, fileFollows: false) { try firewall.remove(table: table) }
             result.applied = true
             result.entry = entry
             if let seconds = options.confirmSeconds { result.confirmation = try armConfirmation(entry, seconds: seconds) }
@@ -440,7 +454,8 @@ public struct ChangeControl: Sendable {
     /// nil when no change was waiting.
     public func confirm() throws -> Int? {
         try withLock(privileged: "confirming a change") {
-            guard let pending = state.pending() else {
+            try settleInterrupted()
+            guard let pending = try state.pending() else {
                 if let latest = try state.latestInForce(), latest.command == "auto-rollback" {
                     throw ChangeError.confirmedTooLate(sequence: latest.sequence, rolledBackAt: latest.time)
                 }
@@ -463,20 +478,30 @@ public struct ChangeControl: Sendable {
 
     func rollBackHoldingLock(command: String, force: Bool) throws -> RollbackResult {
         try requirePrivilege("rolling back")
+        // A change that awaited a watchdog it never got is rolled back by settling: that was
+        // the rollback asked for.
+        if let settled = try settleInterrupted() { return settled }
         guard var latest = try state.latestInForce() else { throw ChangeError.nothingToRollBack(stateDirectory: paths.stateDirectory) }
-        let beforeText = state.text(latest.before)
+        // One state folder may serve several policy files: a change is undone only through its
+        // own, or this file would get another's rules (or be deleted).
+        if latest.policyFile != paths.policyFile {
+            throw ChangeError.otherPolicyFile(sequence: latest.sequence, entryFile: latest.policyFile, policyFile: paths.policyFile)
+        }
+        let beforeText = try state.text(latest.before)
         if latest.before != nil && beforeText == nil {
             throw ChangeError.missingHistory(sequence: latest.sequence, stateDirectory: paths.stateDirectory)
         }
-        let table = (state.text(latest.after) ?? beforeText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
+        let table = (try state.text(latest.after) ?? beforeText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
-        if let text = beforeText, latest.tableRemovedBefore == true {
+        // Work out the whole undo first; then record it, then change the kernel and the file.
+        var send: () throws -> Void
+        var restoresBansIn: String?
+        if beforeText != nil, latest.tableRemovedBefore == true {
             // Before the change, portctl's table was out of the kernel (disabled): so it goes again.
-            try firewall.remove(table: table)
             plan.batch = .removing(table)
             if live != nil { plan.changes = [.removeTable(table)] }
-            try store.save(text: text)
+            send = { try firewall.remove(table: table) }
         } else if let text = beforeText {
             // The address files as they were when that policy was in force: the kernel gets
             // back the addresses it had, whatever the files hold now.
@@ -492,32 +517,97 @@ public struct ChangeControl: Sendable {
                     plan.changes.insert(.removeTable(table), at: 0)
                 }
             }
-            try firewall.apply(plan)
-            if plan.recreatesBanSets { firewall.restoreBans(table: previous.table, stateDirectory: paths.stateDirectory) }
-            try store.save(text: text)
+            let undo = plan
+            send = { try firewall.apply(undo) }
+            if plan.recreatesBanSets { restoresBansIn = previous.table }
         } else {
             // The change being undone created the policy: before it there was no portctl table.
-            try firewall.remove(table: table)
             plan.batch = .removing(table)
             if live != nil { plan.changes = [.drift("table inet \(table) removed: there was no policy before change #\(latest.sequence)")] }
+            send = { try firewall.remove(table: table) }
+        }
+        var entry = try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false,
+                                      beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles,
+                                      tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedBefore)
+        try sendRecorded(&entry, fileFollows: true, send)
+        if let restoresBansIn { firewall.restoreBans(table: restoresBansIn, stateDirectory: paths.stateDirectory) }
+        try interruption?(.kernelChanged)
+        if let beforeText {
+            try store.save(text: beforeText)
+        } else {
             try? FileManager.default.removeItem(atPath: paths.policyFile)
         }
+        try completeRecorded(&entry)
         if latest.confirmation == "pending" {
             latest.confirmation = "rolled back"
             try state.save(latest)
         }
         try state.setPending(nil)
-        try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false,
-                          beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles,
-                          tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedBefore)
         return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
+    }
+
+    /// Records nothing; runs after `entry` was recorded (progress `recorded`): sends the kernel
+    /// change, discarding the entry when the kernel refused it (nothing changed), and marks how
+    /// far the change got: `kernelChanged` when a policy file write follows, else complete.
+    func sendRecorded(_ entry: inout HistoryEntry, fileFollows: Bool, _ send: () throws -> Void) throws {
+        try interruption?(.recorded)
+        do {
+            try send()
+        } catch {
+            state.discard(entry)
+            throw error
+        }
+        if fileFollows {
+            entry.progress = .kernelChanged
+            try state.save(entry)
+        } else {
+            try interruption?(.kernelChanged)
+            try completeRecorded(&entry)
+        }
+    }
+
+    /// Marks a recorded change complete.
+    func completeRecorded(_ entry: inout HistoryEntry) throws {
+        entry.progress = nil
+        try state.save(entry)
+    }
+
+    /// Settles a change whose process was killed before it was complete (its entry still says
+    /// how far it got): complete when the policy file holds what it wrote; otherwise marked
+    /// `interrupted`, saying what the kernel and the file may hold, and passed over as never in
+    /// force. A completed change that awaited confirmation but never got its watchdog is
+    /// rolled back, as the watchdog would have done; that rollback is returned. The caller
+    /// holds the lock.
+    @discardableResult
+    func settleInterrupted() throws -> RollbackResult? {
+        guard var entry = try state.latest(), let progress = entry.progress else { return nil }
+        entry.progress = nil
+        let fileHolds: Bool = try {
+            let bytes = try store.readData()
+            guard let after = entry.after else { return bytes == nil }
+            return bytes.map { PlanDocument.digest(Array($0)) == after } ?? false
+        }()
+        switch progress {
+        case .kernelChanged where fileHolds:
+            break
+        case .kernelChanged:
+            entry.confirmation = "interrupted: killed after the kernel took the batch and before the policy file was written; the kernel holds this change, the file the one before ('portctl plan' shows the difference; 'portctl apply' puts the kernel back to the file)"
+        case .recorded:
+            entry.confirmation = "interrupted: killed before or while the batch was sent; the kernel may hold it, the policy file does not ('portctl plan' shows any difference; 'portctl apply' puts the kernel back to the file)"
+        }
+        try state.save(entry)
+        if entry.confirmation == "pending", try state.pending() == nil {
+            return try rollBackHoldingLock(command: "auto-rollback", force: true)
+        }
+        return nil
     }
 
     /// Refuses a new change while an earlier one waits for confirmation. When the watchdog that
     /// would roll that change back is gone, nothing else would ever undo it: it is rolled back
     /// now, as the watchdog would have, and the result returned. The caller holds the lock.
     func refuseWhileConfirmationPending() throws -> RollbackResult? {
-        guard let pending = state.pending() else { return nil }
+        if let settled = try settleInterrupted() { return settled }
+        guard let pending = try state.pending() else { return nil }
         let orphaned = pending.watchdog.map { !DetachedProcess.isRunning($0, withArgument: pending.token) }
             ?? (Date().timeIntervalSince1970 > pending.deadline + 5)
         if orphaned { return try rollBackHoldingLock(command: "auto-rollback", force: true) }
@@ -548,11 +638,11 @@ public struct ChangeControl: Sendable {
     /// The watchdog's body: waits until the deadline of the confirmation `token`, then rolls
     /// the change back unless it was confirmed or replaced meanwhile.
     public func runWatchdog(token: String) throws {
-        while let pending = state.pending(), pending.token == token {
+        while let pending = try state.pending(), pending.token == token {
             if Date().timeIntervalSince1970 >= pending.deadline {
                 try store.withLock {
                     // Re-check under the lock: a confirm may have just won.
-                    guard state.pending()?.token == token else { return }
+                    guard try state.pending()?.token == token else { return }
                     _ = try rollBackHoldingLock(command: "auto-rollback", force: true)
                 }
                 return
@@ -564,8 +654,8 @@ public struct ChangeControl: Sendable {
     // MARK: History
 
     /// The table the policy named before this change: the last recorded change's, else the file's.
-    func previousTable(previousText: String?, previousPolicy: PortPolicy? = nil) -> String? {
-        let text = (try? state.latestInForce()).flatMap { $0 }.flatMap { state.text($0.after) } ?? previousText
+    func previousTable(previousText: String?, previousPolicy: PortPolicy? = nil) throws -> String? {
+        let text = try state.latestInForce(policyFile: paths.policyFile).flatMap { try state.text($0.after) } ?? previousText
         // Usually the last change left the file as it is: its table is known without decoding
         // the text again (a 100,000-source policy takes 50 ms to decode).
         if let previousPolicy, let text, text == previousText { return previousPolicy.table }
@@ -603,7 +693,13 @@ public struct ChangeControl: Sendable {
         let state = state
         return { path throws(PolicyError) in
             guard let digest = files?[path] else { return try PolicyStore.readSourceFile(path) }
-            guard let text = state.text(digest) else {
+            let kept: String?
+            do {
+                kept = try state.text(digest)
+            } catch {
+                throw .invalidSource("@" + path, reason: "the history's copy of the addresses this file held then is damaged (\(error)); nothing was rolled back")
+            }
+            guard let text = kept else {
                 throw .invalidSource("@" + path, reason: "the history lost the addresses this file held then (\(digest)); nothing was rolled back")
             }
             return try IPNetwork.parseList(text, name: path, allowEmpty: true)
@@ -614,7 +710,8 @@ public struct ChangeControl: Sendable {
     /// entry applied, else the file as it was; likewise for the address files' snapshots.
     func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool,
                 beforePolicy: PortPolicy?, afterPolicy: PortPolicy?, removesTable: Bool = false) throws -> HistoryEntry {
-        let latest = try state.latestInForce()
+        // The chain of befores and afters is per policy file (a state folder may serve several).
+        let latest = try state.latestInForce(policyFile: paths.policyFile)
         let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
         let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
@@ -631,6 +728,7 @@ public struct ChangeControl: Sendable {
             arguments: actor.arguments, policyFile: paths.policyFile, before: before, after: after,
             changes: plan.changes.map(PlanDocument.Change.init), script: try state.store(plan.script),
             confirmation: pending ? "pending" : nil)
+        entry.progress = .recorded
         entry.beforeFiles = beforeFiles
         entry.afterFiles = afterFiles
         entry.tableRemovedBefore = tableRemovedBefore == true ? true : nil

@@ -18,6 +18,9 @@ public enum ChangeError: Error, Sendable {
     case untrustedStateFolder(path: String)
     /// No change was ever recorded in this state folder.
     case nothingToRollBack(stateDirectory: String)
+    /// The newest change was made through another policy file (`entryFile`) than this one: it
+    /// is undone only through its own.
+    case otherPolicyFile(sequence: Int, entryFile: String, policyFile: String)
     /// The policy a change replaced is missing from the state folder's history.
     case missingHistory(sequence: Int, stateDirectory: String)
     /// Confirmation came after the watchdog had rolled the change back.

@@ -42,6 +42,25 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     /// Whether the change left portctl's table out of the kernel (`disable`): a rollback of the
     /// change that follows removes the table again rather than applying the policy.
     public var tableRemovedAfter: Bool?
+    /// How far the change got, while it is being made: the entry is written before the kernel
+    /// is touched, so a process killed half-way leaves a trail, and the next command settles it
+    /// (see ``ChangeControl``). nil once the change is complete.
+    public var progress: Progress?
+
+    /// Whether the change never took hold: the kernel was put back (`undone`), or the process
+    /// making it was killed before it was complete (`interrupted`).
+    public var neverHeld: Bool {
+        guard let confirmation else { return false }
+        return confirmation.hasPrefix("undone") || confirmation.hasPrefix("interrupted")
+    }
+
+    /// The steps of a change, in order, as recorded while it is being made.
+    public enum Progress: String, Codable, Sendable, Hashable {
+        /// Recorded; the batch may or may not have reached the kernel.
+        case recorded
+        /// The kernel took the batch; the policy file may not be written yet.
+        case kernelChanged
+    }
 
     /// Makes an entry (`record` numbers it).
     public init(sequence: Int, time: String, user: String, sshClient: String?, command: String, arguments: [String],
@@ -59,6 +78,21 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
         self.changes = changes
         self.script = script
         self.confirmation = confirmation
+    }
+}
+
+/// Something in the state folder that portctl cannot read as it wrote it: a truncated or edited
+/// history entry, a blob whose contents do not match its digest, a number out of range. portctl
+/// stops rather than guess: a guess could renumber, hide or undo the wrong change.
+public struct StateDamage: Error, Sendable, CustomStringConvertible {
+    /// The damaged file.
+    public let path: String
+    /// What is wrong with it.
+    public let problem: String
+
+    /// `FILE: PROBLEM; ...`.
+    public var description: String {
+        "\(path): \(problem); nothing was changed (portctl will not write history or roll back past a damaged record: restore the file from a backup, or move it aside if you accept losing it)"
     }
 }
 
@@ -95,33 +129,83 @@ public struct StateStore: Sendable {
     var historyDirectory: String { directory + "/history" }
     var blobDirectory: String { directory + "/history/blobs" }
     var pendingPath: String { directory + "/pending-confirm.json" }
+    /// The highest sequence number ever given, so numbers only grow even when entries are pruned
+    /// or moved aside.
+    var counterPath: String { directory + "/history/last-sequence" }
+    /// The highest sequence number portctl gives (nine digits): far beyond any real history, and
+    /// far from any arithmetic limit.
+    public static let maximumSequence = 999_999_999
 
-    private func entryNames() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+    /// The entries' file names with their numbers, in sequence order. A name that looks like an
+    /// entry but whose number is out of range is damage.
+    private func entryFiles() throws -> [(sequence: Int, name: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: historyDirectory)) ?? []
+        var files: [(sequence: Int, name: String)] = []
+        for name in names where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let digits = name.dropLast(".json".count)
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
+            guard digits.count <= 12, let sequence = Int(digits), (1...Self.maximumSequence).contains(sequence) else {
+                throw StateDamage(path: historyDirectory + "/" + name, problem: "the entry number is out of range (1 to \(Self.maximumSequence))")
+            }
+            files.append((sequence, name))
+        }
+        return files.sorted { $0.sequence < $1.sequence }
     }
 
-    private func entry(named name: String) -> HistoryEntry? {
-        FileManager.default.contents(atPath: historyDirectory + "/" + name).flatMap { try? JSONDecoder().decode(HistoryEntry.self, from: $0) }
+    /// Reads one entry; anything but a whole entry numbered as its file is ``StateDamage``.
+    private func entry(_ file: (sequence: Int, name: String)) throws -> HistoryEntry {
+        let path = historyDirectory + "/" + file.name
+        guard let data = try Self.readRegularFile(path) else {
+            throw StateDamage(path: path, problem: "the history entry vanished while it was read")
+        }
+        let entry: HistoryEntry
+        do {
+            entry = try JSONDecoder().decode(HistoryEntry.self, from: data)
+        } catch {
+            throw StateDamage(path: path, problem: "not a whole history entry (truncated or damaged)")
+        }
+        guard entry.sequence == file.sequence else {
+            throw StateDamage(path: path, problem: "it says it is entry #\(entry.sequence), but its name says #\(file.sequence)")
+        }
+        for digest in [entry.before, entry.after, entry.script] + Array((entry.beforeFiles ?? [:]).values)
+            + Array((entry.afterFiles ?? [:]).values) {
+            if let digest, Self.blobName(digest) == nil {
+                throw StateDamage(path: path, problem: "it names a stored text by something that is not a sha256 digest")
+            }
+        }
+        return entry
     }
 
-    /// Every kept entry, oldest first (small records: texts live in the blob store).
+    /// Every kept entry, oldest first (small records: texts live in the blob store). A damaged
+    /// entry throws ``StateDamage`` naming it: it is never skipped.
     public func history() throws -> [HistoryEntry] {
-        entryNames().compactMap(entry(named:))
+        try entryFiles().map(entry)
     }
 
     /// The newest entry whose change stayed in force: an entry marked `undone` (the kernel was
-    /// put back because the policy file could not be written) never held, so it is passed over.
-    public func latestInForce() throws -> HistoryEntry? {
-        for name in entryNames().reversed() {
-            guard let entry = entry(named: name) else { continue }
-            if !(entry.confirmation?.hasPrefix("undone") ?? false) { return entry }
+    /// put back because the policy file could not be written) or `interrupted` never held, so
+    /// it is passed over. With `policyFile`, only that file's changes count.
+    public func latestInForce(policyFile: String? = nil) throws -> HistoryEntry? {
+        for file in try entryFiles().reversed() {
+            let entry = try entry(file)
+            if let policyFile, entry.policyFile != policyFile { continue }
+            if !entry.neverHeld { return entry }
         }
         return nil
     }
 
     /// The newest entry (reads one file).
     public func latest() throws -> HistoryEntry? {
-        entryNames().last.flatMap(entry(named:))
+        try entryFiles().last.map(entry)
+    }
+
+    /// The file name of a stored text: the digest's 64 hex digits, or nil for anything else
+    /// (a digest read from disk is never used as a path unless it is one).
+    static func blobName(_ digest: String) -> String? {
+        guard digest.hasPrefix("sha256:") else { return nil }
+        let hex = digest.dropFirst("sha256:".count)
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+        return String(hex)
     }
 
     /// Stores a text (a policy file, a batch) once, under its digest, and returns the digest.
@@ -136,29 +220,73 @@ public struct StateStore: Sendable {
         return digest
     }
 
-    /// A stored text by digest.
-    public func text(_ digest: String?) -> String? {
-        guard let digest, digest.hasPrefix("sha256:") else { return nil }
-        let path = blobDirectory + "/" + digest.dropFirst("sha256:".count)
-        return FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+    /// A stored text by digest, or nil when it is not kept. A digest that is not one, or a text
+    /// whose contents do not match its digest, is ``StateDamage``.
+    public func text(_ digest: String?) throws -> String? {
+        guard let digest else { return nil }
+        guard let name = Self.blobName(digest) else {
+            throw StateDamage(path: blobDirectory, problem: "\(quoted(digest)) is not a sha256 digest")
+        }
+        let path = blobDirectory + "/" + name
+        guard let data = try Self.readRegularFile(path) else { return nil }
+        guard PlanDocument.digest(Array(data)) == digest else {
+            throw StateDamage(path: path, problem: "its contents do not match its digest (damaged or edited)")
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
-    /// Records an entry (numbering it) and drops the oldest beyond the limit, with the texts
-    /// only they used; returns the entry.
+    /// A file of the state folder, or nil when missing; anything but a regular file is damage.
+    static func readRegularFile(_ path: String) throws -> Data? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP { throw StateDamage(path: path, problem: "it is a symbolic link") }
+            throw SystemError.errno(errno, "cannot read \(path)")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw StateDamage(path: path, problem: "it is not a regular file")
+        }
+        return try TrustedFiles.readAll(fd, path: path, limit: 4 * PolicyStore.maximumFileSize)
+    }
+
+    /// The highest number given so far: the counter's, or a higher entry's.
+    func lastSequence() throws -> Int {
+        var last = try entryFiles().last?.sequence ?? 0
+        if let data = try Self.readRegularFile(counterPath) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard text.count <= 12, let counted = Int(text), (0...Self.maximumSequence).contains(counted) else {
+                throw StateDamage(path: counterPath, problem: "not a sequence number from 0 to \(Self.maximumSequence)")
+            }
+            last = max(last, counted)
+        }
+        return last
+    }
+
+    /// Records an entry (numbering it past every number given before) and drops the oldest
+    /// beyond the limit, with the texts only they used; returns the entry. Every kept entry is
+    /// read first: a damaged one stops the change (``StateDamage``).
     @discardableResult
     public func record(_ entry: HistoryEntry) throws -> HistoryEntry {
         try TrustedFiles.makeDirectory(historyDirectory, mode: 0o700)
+        let kept = try history()
+        let last = try lastSequence()
+        guard last < Self.maximumSequence else {
+            throw StateDamage(path: counterPath, problem: "the history has used every sequence number up to \(Self.maximumSequence)")
+        }
         var entry = entry
-        entry.sequence = (try latest()?.sequence ?? 0) + 1
+        entry.sequence = last + 1
         try save(entry)
-        let names = entryNames()
-        let dropped = names.dropLast(Self.historyLimit)
+        try TrustedFiles.writeAtomically("\(entry.sequence)\n", to: counterPath, mode: 0o600)
+        let all = kept + [entry]
+        let dropped = all.dropLast(Self.historyLimit)
         if !dropped.isEmpty {
-            for name in dropped { try? FileManager.default.removeItem(atPath: historyDirectory + "/" + name) }
+            for old in dropped { try? FileManager.default.removeItem(atPath: historyDirectory + "/" + Self.entryName(old.sequence)) }
             // Every text an entry names stays: policies, batches, and the address files' snapshots.
-            let used = Set(try history().flatMap { entry in
+            let used = Set(all.suffix(Self.historyLimit).flatMap { entry in
                 ([entry.before, entry.after, entry.script] + Array((entry.beforeFiles ?? [:]).values) + Array((entry.afterFiles ?? [:]).values))
-                    .compactMap { $0?.replacingOccurrences(of: "sha256:", with: "") }
+                    .compactMap { $0.flatMap(Self.blobName) }
             })
             for blob in (try? FileManager.default.contentsOfDirectory(atPath: blobDirectory)) ?? [] where !used.contains(blob) {
                 try? FileManager.default.removeItem(atPath: blobDirectory + "/" + blob)
@@ -167,7 +295,13 @@ public struct StateStore: Sendable {
         return entry
     }
 
-    /// `00000042.json`: names that sort in sequence order.
+    /// Removes an entry whose change never happened (its batch was refused before anything
+    /// changed). Its number stays used.
+    func discard(_ entry: HistoryEntry) {
+        unlink(historyDirectory + "/" + Self.entryName(entry.sequence))
+    }
+
+    /// `00000042.json` (more digits past 99,999,999; entries are sorted by number, not name).
     static func entryName(_ sequence: Int) -> String {
         let digits = String(sequence)
         return String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".json"
@@ -178,9 +312,27 @@ public struct StateStore: Sendable {
         try TrustedFiles.writeAtomically(Self.json(entry), to: historyDirectory + "/" + Self.entryName(entry.sequence))
     }
 
-    /// The pending confirmation, if any.
-    public func pending() -> PendingConfirmation? {
-        FileManager.default.contents(atPath: pendingPath).flatMap { try? JSONDecoder().decode(PendingConfirmation.self, from: $0) }
+    /// The pending confirmation, if any. A damaged file, or one whose numbers are out of range,
+    /// is ``StateDamage``: a change may be waiting to be rolled back.
+    public func pending() throws -> PendingConfirmation? {
+        guard let data = try Self.readRegularFile(pendingPath) else { return nil }
+        let pending: PendingConfirmation
+        do {
+            pending = try JSONDecoder().decode(PendingConfirmation.self, from: data)
+        } catch {
+            throw StateDamage(path: pendingPath, problem: "not a whole confirmation record (truncated or damaged)")
+        }
+        // Up to the year 2100, well inside what Date and Int arithmetic hold.
+        guard pending.deadline.isFinite, (0...4_102_444_800).contains(pending.deadline) else {
+            throw StateDamage(path: pendingPath, problem: "the deadline \(pending.deadline) is not a time between 1970 and 2100")
+        }
+        guard (1...Self.maximumSequence).contains(pending.sequence) else {
+            throw StateDamage(path: pendingPath, problem: "the entry number \(pending.sequence) is out of range (1 to \(Self.maximumSequence))")
+        }
+        if let pid = pending.watchdog, pid <= 1 {
+            throw StateDamage(path: pendingPath, problem: "the watchdog process id \(pid) is not a process portctl started")
+        }
+        return pending
     }
 
     /// Records or clears the pending confirmation.

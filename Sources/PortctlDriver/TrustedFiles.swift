@@ -170,11 +170,50 @@ public enum TrustedFiles {
     /// A folder on the way to a file does not exist (so neither does the file).
     struct MissingFolder: Error {}
 
+    /// A path portctl was to write names something other than a regular file: a device, a FIFO,
+    /// a socket, a folder or a link. portctl writes by renaming a new file over the path, which
+    /// would replace that thing (`plan -o /dev/null` would replace the machine's /dev/null), so
+    /// it writes nothing.
+    public struct NotARegularFile: Error, Sendable, CustomStringConvertible {
+        /// The path as given.
+        public let path: String
+        /// What is there: "a character device", "a FIFO", ...
+        public let kind: String
+
+        /// `refusing to write PATH: it is a character device; ...`.
+        public var description: String {
+            "refusing to write \(path): it is \(kind), not a regular file; name a new or regular file (or - for standard output where the command takes it)"
+        }
+
+        /// What `mode` (from `lstat`) names, in words.
+        static func kind(_ mode: mode_t) -> String {
+            switch mode & S_IFMT {
+            case S_IFCHR: "a character device"
+            case S_IFBLK: "a block device"
+            case S_IFIFO: "a FIFO"
+            case S_IFSOCK: "a socket"
+            case S_IFDIR: "a folder"
+            case S_IFLNK: "a symbolic link"
+            default: "not a regular file"
+            }
+        }
+    }
+
+    /// Throws ``NotARegularFile`` when `path` exists and is anything but a regular file.
+    static func refuseUnlessRegularOrMissing(_ path: String, as given: String? = nil) throws(NotARegularFile) {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG else { return }
+        throw NotARegularFile(path: given ?? path, kind: NotARegularFile.kind(info.st_mode))
+    }
+
     /// Writes a file root acts on (the policy file, a saved plan) atomically, after the same
     /// checks as ``read(_:what:maximumSize:)``: a symlink is followed to the file it names.
+    /// Only a regular file (or a new one) is replaced: ``NotARegularFile`` otherwise, with
+    /// nothing created.
     public static func write(_ text: String, to path: String, what: String) throws {
         let folder = try walk(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: what, createMode: 0o755)
         let real = try resolve(folder + "/" + URL(fileURLWithPath: path).lastPathComponent, for: what)
+        try refuseUnlessRegularOrMissing(real, as: path)
         try writeAtomically(text, to: real)
     }
 
@@ -216,10 +255,13 @@ public enum TrustedFiles {
     /// exclusively and never through a link, in the same folder; fsync; rename over the file;
     /// fsync of the folder. A crash leaves the old file or the new one, never a mix. With
     /// `durable: false` (caches) the syncs are left out. The folder is created (0755) when missing.
+    /// Anything at `path` but a regular file (a device, a FIFO, a socket, a folder, a link) is
+    /// refused with ``NotARegularFile`` before anything is created: the rename would replace it.
     public static func writeAtomically(_ text: String, to path: String, mode: mode_t = 0o644,
-                                       durable: Bool = true) throws(SystemError) {
+                                       durable: Bool = true) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
+        try refuseUnlessRegularOrMissing(path)
         try makeDirectory(directory, mode: 0o755)
         var fd: Int32 = -1
         var temporary = ""
@@ -229,7 +271,7 @@ public enum TrustedFiles {
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
             if fd >= 0 || Glibc.errno != EEXIST { break }
         }
-        guard fd >= 0 else { throw .errno(Glibc.errno, "cannot write \(temporary)") }
+        guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot write \(temporary)") }
         var failed: SystemError?
         if fchmod(fd, mode) != 0 { failed = .errno(Glibc.errno, "cannot set the mode of \(temporary)") }
         let bytes = Array(text.utf8)
@@ -252,7 +294,7 @@ public enum TrustedFiles {
         if rename(temporary, path) != 0 {
             let code = Glibc.errno
             unlink(temporary)
-            throw .errno(code, "cannot replace \(path)")
+            throw SystemError.errno(code, "cannot replace \(path)")
         }
         let directoryFD = durable ? open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
         if directoryFD >= 0 {

@@ -114,6 +114,13 @@ struct RoutedOptions: ParsableArguments {
     var routed = false
     @Option(name: .customLong("out-interface"), help: ArgumentHelp("With --routed: only traffic leaving by this interface.", valueName: "name"))
     var outInterface: String?
+
+    func validate() throws {
+        // Dropped silently, it would turn "deny 26 leaving by eth0" into "deny 26 from everyone".
+        if let outInterface, !routed {
+            throw ValidationError("--out-interface \(quoted(outInterface)) applies only with --routed (traffic this host routes); inbound rules take --interface")
+        }
+    }
 }
 
 /// A list of sources as typed after `--from`: comma-separated addresses and CIDRs.

@@ -31,6 +31,9 @@ struct Failure: Error {
             let text = verbose ? error.description + "\n" + error.detail : error.description
             return Failure(message: text, code: error.kind == .permissionDenied ? .needsPrivilege : .failure)
         case let error as SystemError: return Failure(message: error.description, code: .failure)
+        case let error as StateDamage: return Failure(message: error.description, code: .invalidData)
+        // Output paths come from the command line.
+        case let error as TrustedFiles.NotARegularFile: return Failure(message: error.description, code: .usage)
         case let error as LiveTable.ReadError: return Failure(message: error.description, code: .invalidData)
         case let error as ChangeError: return from(error)
         default: return Failure(message: String(describing: error), code: .failure)
@@ -56,6 +59,8 @@ extension Failure {
             return Failure(message: "refusing the state folder \(path): users other than root could have written it (it, a folder above it, or a link on the way is theirs); fix: make it root's, mode 700, reached through root's folders", code: .failure)
         case let .nothingToRollBack(directory):
             return Failure(message: "nothing to roll back: no change has been applied with this state directory (\(directory))", code: .failure)
+        case let .otherPolicyFile(sequence, entryFile, policyFile):
+            return Failure(message: "refusing to roll back change #\(sequence): it was made through the policy file \(entryFile), not \(policyFile); roll it back with --policy \(entryFile)", code: .failure)
         case let .missingHistory(sequence, directory):
             return Failure(message: "cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", code: .failure)
         case let .confirmedTooLate(sequence, time):

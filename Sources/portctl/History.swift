@@ -29,7 +29,7 @@ extension Portctl {
                     say("command: portctl \(entry.arguments.joined(separator: " "))")
                     for change in entry.changes { say("  \(change.kind) \([change.rule, change.summary, change.before, change.after, change.detail].compactMap { $0 }.joined(separator: " "))") }
                     say("batch:")
-                    print(control.historyText(entry.script) ?? "(not kept)\n", terminator: "")
+                    print(try control.historyText(entry.script) ?? "(not kept)\n", terminator: "")
                     return
                 }
                 if json { print(jsonText(entries)); return }

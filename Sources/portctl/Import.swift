@@ -124,7 +124,7 @@ extension Portctl.Import {
             }
             let outcome: (policy: PortPolicy, written: Bool) = try global.reporting {
                 try store.withLock {
-                    if let pending = StateStore(directory: store.paths.stateDirectory).pending() {
+                    if let pending = try StateStore(directory: store.paths.stateDirectory).pending() {
                         throw Failure(message: "change #\(pending.sequence) awaits confirmation: run 'portctl confirm' or 'portctl rollback' first, then import", code: .failure)
                     }
                     let existing = try store.readData()

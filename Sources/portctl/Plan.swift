@@ -24,7 +24,7 @@ extension Portctl {
         var json = false
         @Option(name: .long, help: "text (default), json, or nft (the exact batch apply sends).")
         var format: PlanFormat = .text
-        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Also save the plan (JSON) to this file, for 'portctl apply FILE'.", valueName: "file"))
+        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Also save the plan (JSON) to this file, for 'portctl apply FILE' (- for standard output; a device, FIFO, socket or folder is refused).", valueName: "file"))
         var output: String?
         @Option(name: .long, help: ArgumentHelp("Plan against a saved listing ('nft -j list table inet portctl') instead of the kernel; needs no root.", valueName: "file"))
         var live: String?
@@ -48,13 +48,21 @@ extension Portctl {
                 }
                 let document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,
                                             policyBytes: bytes, liveDigest: liveDigest)
-                if let output { try TrustedFiles.write(document.encoded(), to: output, what: "plan file") }
-                switch json ? .json : format {
-                case .text: print(PlanOutput.text(plan, policy: policy), terminator: "")
-                case .json: print(document.encoded(), terminator: "")
-                case .nft: print(plan.script, terminator: "")
+                // `-o -`: the saved plan is what standard output carries; the view goes to stderr.
+                let toStandardOutput = output == "-"
+                if let output, !toStandardOutput { try TrustedFiles.write(document.encoded(), to: output, what: "plan file") }
+                let view = switch json ? .json : format {
+                case .text: PlanOutput.text(plan, policy: policy)
+                case .json: document.encoded()
+                case .nft: plan.script
                 }
-                if let output, format == .text, !json { say("plan saved to \(output)") }
+                if toStandardOutput {
+                    print(document.encoded(), terminator: "")
+                    if format != .json && !json { FileHandle.standardError.write(Data(view.utf8)) }
+                } else {
+                    print(view, terminator: "")
+                }
+                if let output, !toStandardOutput, format == .text, !json { say("plan saved to \(output)") }
                 if live == nil { warn(global.control.publishedWarnings(policy)) }
                 if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
             }

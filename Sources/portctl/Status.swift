@@ -127,7 +127,7 @@ extension Portctl {
                     return
                 }
                 let state = StateStore(directory: global.paths.stateDirectory)
-                if let pending = state.pending() {
+                if let pending = try state.pending() {
                     let alive = pending.watchdog.map { DetachedProcess.isRunning($0, withArgument: pending.token) } ?? false
                     let left = max(0, Int(pending.deadline - Date().timeIntervalSince1970))
                     warn(alive ? "change #\(pending.sequence) awaits 'portctl confirm'; it rolls back in \(left)s"
