@@ -23,6 +23,10 @@ public struct PortRequest: Sendable, Hashable {
     /// Address files (`--from @FILE`), read: their paths go into the policy, their addresses
     /// into the rule's sources.
     public var sourceFiles: [SourceFile] = []
+    /// The rule's sources become exactly these (`--only`), in one change, instead of being
+    /// added to what it has: restricting a rule never passes through a moment where it admits
+    /// neither list or both.
+    public var only = false
 
     /// Makes a request.
     public init(spec: PortSpec, sources: [IPNetwork] = [], direction: Direction = .in,
@@ -54,6 +58,9 @@ public enum PolicyChange: Sendable, Hashable {
     case addedEntry(id: String, summary: String)
     /// A forward or routed rule was removed: its id and summary.
     case removedEntry(id: String, summary: String)
+    /// A forward's sources changed (a second `forward` of the same ports and target extends
+    /// the first; `--only` replaces them): its id and new summary.
+    case updatedEntry(id: String, summary: String)
     /// Nothing needed doing; the reason says why.
     case unchanged(String)
 }
@@ -98,11 +105,40 @@ extension PortPolicy {
         return .removed(rules.remove(at: index))
     }
 
-    /// Adds a port forward. Without an id, one is derived from the ports (`fwd-tcp-26`). The
-    /// same forward again changes nothing; another forward of the same id is refused.
+    /// Adds a port forward. Without an id, one is derived from the ports (`fwd-tcp-26`). A
+    /// forward of the same ports to the same target (and interface and masquerading) as one the
+    /// policy has extends that one's sources, as `open` does (with `only`, its sources become
+    /// exactly these); another forward of the same id is refused.
     @discardableResult
-    public mutating func add(_ forward: PortForward) throws(PolicyError) -> PolicyChange {
+    public mutating func add(_ forward: PortForward, only: Bool = false) throws(PolicyError) -> PolicyChange {
         var forward = forward
+        let sameTarget: (PortForward) -> Bool = {
+            $0.proto == forward.proto && PortRange.merged($0.ports) == PortRange.merged(forward.ports) && $0.to == forward.to
+                && $0.toPort == forward.toPort && $0.interface == forward.interface && $0.masquerade == forward.masquerade
+                && (forward.id.isEmpty || $0.id == forward.id)
+        }
+        if only && forward.sources.isEmpty {
+            throw .invalidRule("--only names the sources the forward keeps: give them with --from")
+        }
+        if let index = forwards.firstIndex(where: sameTarget) {
+            var existing = forwards[index]
+            let original = existing
+            if only {
+                existing.sources = forward.sources
+            } else if existing.sources.isEmpty {
+                return .unchanged("forward \(existing.id) already admits any source (\(existing.summary))")
+            } else if forward.sources.isEmpty {
+                existing.sources = []
+            } else {
+                var seen = Set(existing.sources)
+                existing.sources += forward.sources.filter { seen.insert($0).inserted }
+            }
+            if let comment = forward.comment { existing.comment = comment }
+            if existing == original { return .unchanged("forward \(existing.id) is already \(existing.summary)") }
+            try existing.validate()
+            forwards[index] = existing
+            return .updatedEntry(id: existing.id, summary: existing.summary)
+        }
         if forward.id.isEmpty { forward.id = uniqueID("fwd-\(forward.proto.rawValue)-\(Self.portsLabel(forward.ports))") }
         if let existing = forwards.first(where: { $0.id == forward.id }) {
             if existing == forward { return .unchanged("forward \(forward.id) is already \(forward.summary)") }
@@ -242,6 +278,9 @@ extension PortPolicy {
         if action != .allow && (request.limit != nil || request.expires != nil) {
             throw .invalidRule("rate limits and expiry apply to openings (portctl open) only")
         }
+        if request.only && request.sources.isEmpty && request.sourceFiles.isEmpty {
+            throw .invalidRule("--only names the sources the rule keeps: give them with --from")
+        }
         // A time-boxed opening joins only a time-boxed rule, so permanent sources never expire.
         let sameShape: (PortRule) -> Bool = {
             $0.action == action && $0.direction == request.direction && $0.proto == request.spec.proto
@@ -267,7 +306,19 @@ extension PortPolicy {
             if request.log { rule.log = true }
             if let comment = request.comment { rule.comment = comment }
             var added: [IPNetwork] = []
-            if !rule.isFromAnywhere {
+            if request.only {
+                // Exactly these sources, inline and from files: one edit, one batch.
+                if request.sourceFiles.isEmpty {
+                    rule.sources = request.sources
+                    rule.inlineSources = []
+                    rule.sourceFiles = []
+                } else {
+                    rule.inlineSources = request.sources
+                    rule.sourceFiles = request.sourceFiles
+                    rule.recomputeSources()
+                }
+                added = rule.sources.filter { !original.sources.contains($0) }
+            } else if !rule.isFromAnywhere {
                 if request.sources.isEmpty && request.sourceFiles.isEmpty {
                     rule.sources = []
                     rule.sourceFiles = []
@@ -297,6 +348,7 @@ extension PortPolicy {
             candidate.rules[index] = rule
             try candidate.validate()
             self = candidate
+            if request.only && !Set(original.sources).isSubset(of: rule.sources) { return .updated(rule) }
             if rule.sources != original.sources || rule.sourceFiles != original.sourceFiles { return .widened(rule, addedSources: added) }
             return .updated(rule)
         }

@@ -1,18 +1,24 @@
 public import Foundation
 
 /// A plan as JSON: the shape of `portctl plan --json` and of saved plan files (`plan -o`).
+/// docs/change-control.md describes every field for other tools.
 ///
 /// ```json
 /// {
-///   "format": "portctl-plan", "version": 1,
+///   "format": "portctl-plan", "version": 2,
 ///   "table": "portctl", "inSync": false, "replacesTable": false,
 ///   "policyFile": "/etc/portctl/policy.yaml",
 ///   "policyDigest": "sha256:…", "liveDigest": "sha256:…",
 ///   "changes": [{"kind": "add-rule", "rule": "allow-tcp-26", "summary": "allow 26/tcp from 10.0.0.0/8"}],
 ///   "script": "flush chain inet portctl input\n…",
-///   "policy": { … the policy, in the policy file's shape … }
+///   "policy": { … the policy, in the policy file's shape … },
+///   "newPolicy": "… the proposal's exact text (plan --new only) …",
+///   "addressFiles": {"/etc/portctl/relays.txt": "sha256:…"},
+///   "plannedAt": 1796000000.5, "digest": "sha256:…"
 /// }
 /// ```
+///
+/// Version 1 documents (no `newPolicy`, no `addressFiles`) are still read and applied.
 ///
 /// `kind` is one of `create-table`, `remove-table` (`before`: the old table's name), `add-rule`, `remove-rule`, `change-rule` (`before`, `after`),
 /// `change-sources` (`added`, `removed`), `change-default` (`direction`: `in`, `out` or `published`; `from`, `to`) and
@@ -20,17 +26,19 @@ public import Foundation
 public struct PlanDocument: Codable, Sendable, Hashable {
     /// Always `portctl-plan`.
     public var format = "portctl-plan"
-    /// The document version (1).
-    public var version = 1
+    /// The document version: 2 (1 is still read).
+    public var version = 2
     /// The table.
     public var table: String
     /// Whether the kernel already matched the policy.
     public var inSync: Bool
     /// Whether applying replaces the whole table (resetting counters).
     public var replacesTable: Bool
-    /// The policy file the plan was made from.
+    /// The policy file the plan was made from (for a proposal: production's policy file, where
+    /// the proposal is to be written).
     public var policyFile: String
-    /// The fingerprint of the policy file's bytes when the plan was made.
+    /// The fingerprint of the policy file's bytes when the plan was made (for a proposal,
+    /// production's file as it stood), or `none` when there was no file.
     public var policyDigest: String
     /// The fingerprint of the live table (normalized; counters and handles excluded), or `none`.
     public var liveDigest: String
@@ -42,6 +50,14 @@ public struct PlanDocument: Codable, Sendable, Hashable {
     public var policy: PortPolicy
     /// When the plan was made, in seconds since 1970 (``Plan/plannedAt``).
     public var plannedAt: Double
+    /// For a proposal (`portctl plan --new FILE`): the exact text that applying the plan writes
+    /// over the policy file. nil for a plan of the policy file as it stands.
+    public var newPolicy: String?
+    /// Where the proposal was read from, for people.
+    public var newPolicySource: String?
+    /// The address files the planned policy reads: path to the digest of the addresses read
+    /// (``addressDigest(_:)``). Applying refuses when a file now gives other addresses.
+    public var addressFiles: [String: String]?
     /// `sha256:…` over everything else in the document (table, flags, fingerprints, time,
     /// changes, script, policy): a plan edited by hand no longer matches it. (`apply FILE` also re-plans and compares the script.)
     public var digest: String
@@ -85,15 +101,49 @@ public struct PlanDocument: Codable, Sendable, Hashable {
         script = plan.script
         self.policy = policy
         plannedAt = plan.plannedAt.timeIntervalSince1970
+        addressFiles = Self.addressFiles(policy)
         digest = ""
         digest = contentDigest
+    }
+
+    /// Makes the document for a proposal: making `newPolicy` (the exact text, decoded as
+    /// `policy`) the policy that `policyFile` holds now as `currentBytes` (nil: no file yet).
+    public init(plan: Plan, proposal policy: PortPolicy, text newPolicy: String, source: String?, policyFile: String,
+                currentBytes: [UInt8]?, liveDigest: String) {
+        self.init(plan: plan, policy: policy, policyFile: policyFile, policyBytes: currentBytes ?? [], liveDigest: liveDigest)
+        if currentBytes == nil { policyDigest = "none" }
+        self.newPolicy = newPolicy
+        newPolicySource = source
+        digest = contentDigest
+    }
+
+    /// Whether applying the plan makes a proposal the policy (`plan --new`).
+    public var isProposal: Bool { newPolicy != nil }
+
+    /// The digest of the addresses an address file gave (one per line, as read).
+    public static func addressDigest(_ networks: [IPNetwork]) -> String {
+        digest(Array(networks.map(\.description).joined(separator: "\n").utf8))
+    }
+
+    /// The address files `policy` reads, with the digest of what each gave; nil when none.
+    public static func addressFiles(_ policy: PortPolicy) -> [String: String]? {
+        var files: [String: String] = [:]
+        for rule in policy.rules {
+            for file in rule.sourceFiles { if let networks = file.networks { files[file.path] = addressDigest(networks) } }
+        }
+        return files.isEmpty ? nil : files
     }
 
     /// The digest the document's contents give now (see ``digest``).
     public var contentDigest: String {
         let changeText = (try? JSONText.line(changes)) ?? ""
-        let parts = [format, String(version), table, String(inSync), String(replacesTable), policyFile, policyDigest, liveDigest,
+        var parts = [format, String(version), table, String(inSync), String(replacesTable), policyFile, policyDigest, liveDigest,
                      String(plannedAt), changeText, script, PolicyFile.encode(policy)]
+        if version >= 2 {
+            // Every field apply uses is covered: the proposal's bytes and the address files too.
+            parts += [newPolicy.map { "new:" + $0 } ?? "none", newPolicySource ?? "",
+                      (addressFiles ?? [:]).sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }.joined(separator: "\n")]
+        }
         return Self.digest(Array(parts.joined(separator: "\u{0}").utf8))
     }
 
@@ -114,8 +164,12 @@ public struct PlanDocument: Codable, Sendable, Hashable {
     public static func decode(_ data: Data) throws(PolicyError) -> PlanDocument {
         do {
             let document = try JSONDecoder().decode(PlanDocument.self, from: data)
-            guard document.format == "portctl-plan", document.version == 1 else {
+            guard document.format == "portctl-plan", document.version == 1 || document.version == 2 else {
                 throw PolicyError.invalidDocument("not a portctl plan (format \(quoted(document.format)), version \(document.version))")
+            }
+            // Version 1's digest does not cover these: a version 1 plan never carries them.
+            if document.version == 1 && (document.newPolicy != nil || document.newPolicySource != nil || document.addressFiles != nil) {
+                throw PolicyError.invalidDocument("not a portctl plan: a version 1 plan has no newPolicy, newPolicySource or addressFiles")
             }
             return document
         } catch let error as PolicyError {
@@ -134,6 +188,24 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 }
 
 extension PlanDocument.Change {
+    /// The change in a few words, for a history line: `added allow-tcp-26: allow 26/tcp from
+    /// 198.51.100.0/24`, `default routed: accept -> drop`.
+    public var sentence: String {
+        switch kind {
+        case "create-table": "created the table"
+        case "remove-table": "removed table inet \(before ?? "")"
+        case "add-rule": "added \(rule ?? ""): \(summary ?? "")"
+        case "remove-rule": "removed \(rule ?? "")"
+        case "change-rule": "changed \(rule ?? ""): \(after ?? "")"
+        case "change-sources":
+            "\(rule ?? "") sources " + ((added ?? []).map { "+" + $0 } + (removed ?? []).map { "-" + $0 }).joined(separator: " ")
+        case "change-default":
+            "default \(direction == "in" ? "inbound" : direction == "out" ? "outbound" : direction ?? ""): \(before ?? "") -> \(after ?? "")"
+        case "drift": "repaired drift"
+        default: kind
+        }
+    }
+
     /// Flattens a plan change for JSON.
     public init(_ change: PlanChange) {
         switch change {

@@ -51,8 +51,12 @@ public enum ChangeWarning: Sendable, Hashable {
     case publishedPortDropped(PublishedPort)
     /// The SSH login is admitted, but only under a tight rate limit (the guard's sentence).
     case tightLimit(String)
-    /// `SSH_CONNECTION` could not be read and the guard was skipped on request (`force`).
+    /// `SSH_CONNECTION` could not be read and the guard was skipped on request (`force`), or
+    /// (in a plan) could not be checked.
     case lockoutUnchecked(sshConnection: String)
+    /// In a plan: applying it would block new SSH logins over the connection the process runs in
+    /// (the guard's sentence); apply will refuse it unless forced.
+    case lockoutRisk(String)
     /// The confirmation watchdog of change `sequence` had died, so that change was rolled back
     /// before this one, as the watchdog would have done.
     case orphanRolledBack(RollbackResult)
@@ -102,14 +106,52 @@ public struct ChangeResult: Sendable {
     }
 }
 
+/// Where a plan reads portctl's table from.
+public enum LiveSource: Sendable {
+    /// The kernel (needs CAP_NET_ADMIN).
+    case kernel
+    /// A saved listing (`nft -j list table inet portctl`, or `portctl status --save-listing`),
+    /// already read; nil when the table did not exist.
+    case listing(Table?)
+}
+
+/// A proposal's plan (``ChangeControl/planProposal(_:source:against:)``).
+public struct ProposalPlan: Sendable {
+    /// The saved-plan document (`plan --new -o FILE`).
+    public var document: PlanDocument
+    /// The plan against the live table.
+    public var plan: Plan
+    /// The policy file's policy now, or nil when there is none.
+    public var current: PortPolicy?
+    /// The proposed policy.
+    public var proposal: PortPolicy
+    /// What a reviewer should know: lockout risk, ports published by others left filtered.
+    public var warnings: [ChangeWarning]
+
+    /// What differs between the policy now and the proposal, rule by rule.
+    public var diff: PolicyDiff { PolicyDiff.between(current, proposal) }
+}
+
 /// What a rollback did.
 public struct RollbackResult: Sendable, Hashable {
     /// The change undone.
     public var undone: HistoryEntry
     /// The table put back or removed.
     public var table: String
-    /// Whether the undone change had created the policy: the table and file were removed.
+    /// Whether the undone change had created the policy (or, with `restoredTo`, there was no
+    /// policy right after that change): the table and file were removed.
     public var removedPolicy: Bool
+    /// For `rollback --to N`: N, the change whose result was put back (``undone`` is then the
+    /// newest change, which the restore replaced).
+    public var restoredTo: Int?
+
+    /// Makes a result.
+    public init(undone: HistoryEntry, table: String, removedPolicy: Bool, restoredTo: Int? = nil) {
+        self.undone = undone
+        self.table = table
+        self.removedPolicy = removedPolicy
+        self.restoredTo = restoredTo
+    }
 }
 
 /// portctl's change pipeline, for the CLI and for any Swift tool that embeds portctl: load the
@@ -292,8 +334,12 @@ public struct ChangeControl: Sendable {
 
     /// Plans, guards and (unless a dry run) applies `policy`, writes `fileText` when the policy
     /// changed, records the change, and arms the confirmation deadline. The caller holds the lock.
+    ///
+    /// `reviewed`: the batch of a saved plan; the change is refused (``SavedPlanProblem/expiredSince``)
+    /// unless what is planned now is that batch but for the countdowns of timed rules. `planDigest`
+    /// names the saved plan in the history.
     func commit(_ policy: PortPolicy, fileText: String?, previous: (policy: PortPolicy, bytes: Data)?, policyChanged: Bool,
-                options: ChangeOptions, command: String) throws -> ChangeResult {
+                options: ChangeOptions, command: String, reviewed: (path: String, script: String, digest: String)? = nil) throws -> ChangeResult {
         let previousText = previous.map { String(decoding: $0.bytes, as: UTF8.self) }
         var result = ChangeResult(policy: policy, policyChanged: policyChanged, plan: nil, liveDigest: "unknown",
                                   previousBytes: previous.map { Array($0.bytes) } ?? [])
@@ -303,6 +349,9 @@ public struct ChangeControl: Sendable {
         let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
                                         previousTable: try previousTable(previousText: previousText, previousPolicy: previous?.policy))
         let plan = planned.plan
+        if let reviewed, Self.withoutCountdowns(plan.script) != Self.withoutCountdowns(reviewed.script) {
+            throw ChangeError.savedPlan(path: reviewed.path, problem: .expiredSince)
+        }
         result.plan = plan
         result.liveDigest = planned.liveFingerprint
         if options.dryRun {
@@ -318,7 +367,8 @@ public struct ChangeControl: Sendable {
         // ``settleInterrupted()``), never a kernel change that the history does not know.
         let writesFile = policyChanged && fileText != nil
         var entry = try record(command: command, previousText: previousText, after: fileText, plan: plan,
-                               pending: options.confirmSeconds != nil, beforePolicy: previous?.policy, afterPolicy: policy)
+                               pending: options.confirmSeconds != nil, beforePolicy: previous?.policy, afterPolicy: policy,
+                               planDigest: reviewed?.digest)
         try sendRecorded(&entry, fileFollows: writesFile) {
             try firewall.apply(planned, stateDirectory: paths.stateDirectory)
         }
@@ -361,10 +411,61 @@ public struct ChangeControl: Sendable {
 
     // MARK: Saved plans
 
-    /// Applies a plan saved by `portctl plan -o` exactly as reviewed, unless the policy file or
-    /// the table changed since, or its batch is not what portctl plans for them (an edited plan).
-    /// With ``ChangeOptions/dryRun`` only the checks run.
-    public func applySavedPlan(at path: String, options: ChangeOptions = ChangeOptions()) throws -> (document: PlanDocument, plan: Plan, result: ChangeResult) {
+    /// Plans making `text` (a proposed policy, read from `source`) the policy, without changing
+    /// anything: the plan `apply --new` would make, with its saved-plan document. Against the
+    /// kernel (``LiveSource/kernel``, needs CAP_NET_ADMIN; blocks on the policy lock) or a saved
+    /// listing (``LiveSource/listing(_:)``: no privilege, no lock, nothing of the machine read but
+    /// the policy file and the proposal's address files). The lockout check's refusal becomes a
+    /// warning: the reviewer must see it.
+    public func planProposal(_ text: String, source: String, against liveSource: LiveSource = .kernel) throws -> ProposalPlan {
+        let proposal: PortPolicy
+        do {
+            proposal = try PolicyStore.decode(text)
+        } catch {
+            throw PolicyFileError(path: source, error: error)
+        }
+        try proposal.validate()
+        func make() throws -> ProposalPlan {
+            let loaded = try store.loadWithBytes()
+            var warnings: [ChangeWarning] = []
+            do {
+                warnings += try guardLockout(proposal, force: false)
+            } catch let ChangeError.wouldLockOut(decision, connection, expiring) {
+                warnings.append(.lockoutRisk(LockoutGuard.refusal(decision, connection: connection, expiring: expiring)))
+            } catch ChangeError.unreadableSSHConnection(let value) {
+                warnings.append(.lockoutUnchecked(sshConnection: value))
+            }
+            let live: Table?
+            var plan: Plan
+            switch liveSource {
+            case .kernel:
+                live = try firewall.live(table: proposal.table)
+                plan = Planner.plan(proposal, live: live)
+                firewall.removePreviousTable(try previousTable(previousText: loaded.map { String(decoding: $0.bytes, as: UTF8.self) },
+                                                               previousPolicy: loaded?.policy), in: &plan)
+                warnings += publishedWarnings(proposal)
+            case let .listing(listed):
+                live = listed
+                plan = Planner.plan(proposal, live: live)
+            }
+            let document = PlanDocument(plan: plan, proposal: proposal, text: text, source: source, policyFile: paths.policyFile,
+                                        currentBytes: loaded.map { Array($0.bytes) }, liveDigest: PlanDocument.digest(live))
+            return ProposalPlan(document: document, plan: plan, current: loaded?.policy, proposal: proposal, warnings: warnings)
+        }
+        if case .listing = liveSource { return try make() }
+        return try withLock(privileged: "reading the kernel's table (use --live FILE to plan against a saved listing)") { try make() }
+    }
+
+    /// Applies a plan saved by `portctl plan -o` (the policy file as it stood) or `plan --new -o`
+    /// (a proposal) exactly as reviewed: refused, with nothing changed, unless the document is
+    /// intact (and its digest is `expectDigest`, when given), production's policy file, portctl's
+    /// table and every address file the planned policy reads are as they were when it was made,
+    /// and its batch is exactly what portctl plans for them. What is sent is derived only from
+    /// the document's fields (the proposal's text comes from the document, never from where it
+    /// was read). A proposal is written over the policy file byte for byte, in the same recorded
+    /// change. With ``ChangeOptions/dryRun`` only the checks run. Blocks on the policy lock.
+    public func applySavedPlan(at path: String, expectDigest: String? = nil,
+                               options: ChangeOptions = ChangeOptions()) throws -> (document: PlanDocument, plan: Plan, result: ChangeResult) {
         try withLock(privileged: "applying the policy", dryRun: options.dryRun) {
             let orphan = options.dryRun ? nil : try refuseWhileConfirmationPending()
             func refuse(_ problem: SavedPlanProblem) -> ChangeError { .savedPlan(path: path, problem: problem) }
@@ -379,37 +480,55 @@ public struct ChangeControl: Sendable {
                 throw refuse(.unreadable(String(describing: error)))
             }
             if !document.isIntact { throw refuse(.edited) }
-            let (policy, bytes) = try requirePolicy()
-            if PlanDocument.digest(bytes) != document.policyDigest { throw refuse(.policyChanged(policyFile: paths.policyFile)) }
+            if let expectDigest, document.digest != expectDigest {
+                throw refuse(.notApproved(approved: expectDigest, found: document.digest))
+            }
+            let loaded = try store.loadWithBytes()
+            if !document.isProposal && document.policyFile != paths.policyFile {
+                throw refuse(.madeForOtherPolicyFile(planned: document.policyFile, policyFile: paths.policyFile))
+            }
+            if loaded == nil && !document.isProposal { throw ChangeError.noPolicyFile(path: paths.policyFile) }
+            let currentDigest = loaded.map { PlanDocument.digest($0.bytes) } ?? "none"
+            if currentDigest != document.policyDigest { throw refuse(.policyChanged(policyFile: paths.policyFile)) }
+            guard let text = document.newPolicy ?? loaded.map({ String(decoding: $0.bytes, as: UTF8.self) }) else {
+                throw ChangeError.noPolicyFile(path: paths.policyFile)
+            }
+            // The policy comes from the document's text, its address files read now: each must
+            // give what it gave when the plan was made.
+            let policy: PortPolicy
+            do throws(PolicyError) {
+                policy = try PolicyStore.decode(text)
+            } catch {
+                throw PolicyFileError(path: document.isProposal ? path : paths.policyFile, error: error)
+            }
+            let files = PlanDocument.addressFiles(policy) ?? [:]
+            if let planned = document.addressFiles {
+                // A file the plan's policy does not read at all: the plan was edited.
+                if Set(planned.keys) != Set(files.keys) { throw refuse(.notPortctls(readsAddressFiles: false)) }
+                for (file, digest) in planned.sorted(by: { $0.key < $1.key }) where files[file] != digest {
+                    throw refuse(.addressFileChanged(path: file))
+                }
+            }
             if policy.table != document.table { throw refuse(.otherTable(planned: document.table, policy: policy.table)) }
             let live = try firewall.live(table: policy.table)
             if PlanDocument.digest(live) != document.liveDigest { throw refuse(.tableChanged(table: document.table)) }
             // The script runs only if it is exactly what the planner makes for this policy against
             // this table: a saved plan cannot carry anything else into the kernel.
-            let previous = try previousTable(previousText: nil)
+            let previous = try previousTable(previousText: loaded.map { String(decoding: $0.bytes, as: UTF8.self) }, previousPolicy: loaded?.policy)
             var reviewed = Planner.plan(policy, live: live, now: Date(timeIntervalSince1970: document.plannedAt))
             firewall.removePreviousTable(previous, in: &reviewed)
-            if reviewed.script != document.script { throw refuse(.notPortctls(readsAddressFiles: policy.rules.contains(where: \.readsFiles))) }
+            if reviewed.script != document.script {
+                throw refuse(.notPortctls(readsAddressFiles: policy.rules.contains(where: \.readsFiles) && document.addressFiles == nil))
+            }
             // Time moved on since the review: what is sent is the same plan made now, so that
             // --for timeouts count from now and an opening that expired meanwhile stays closed.
             // It must be the reviewed batch but for those countdowns; otherwise the plan is stale.
-            var plan = Planner.plan(policy, live: live)
-            firewall.removePreviousTable(previous, in: &plan)
-            if Self.withoutCountdowns(plan.script) != Self.withoutCountdowns(document.script) { throw refuse(.expiredSince) }
-            var result = ChangeResult(policy: policy, policyChanged: false, plan: plan, liveDigest: document.liveDigest,
-                                      previousBytes: Array(bytes))
-            result.warnings = orphan.map { [.orphanRolledBack($0)] } ?? []
-            result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.confirmSeconds)
-            if options.dryRun || plan.isEmpty { return (document, plan, result) }
-            let text = String(decoding: bytes, as: UTF8.self)
-            var entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
-                                   beforePolicy: policy, afterPolicy: policy)
-            try sendRecorded(&entry, fileFollows: false) { try firewall.run(plan.batch) }
-            if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
-            result.applied = true
-            result.entry = entry
-            if let seconds = options.confirmSeconds { result.confirmation = try armConfirmation(entry, seconds: seconds) }
-            return (document, plan, result)
+            let changed = document.isProposal && loaded.map { Array($0.bytes) != Array(text.utf8) } ?? true
+            var result = try commit(policy, fileText: text, previous: loaded, policyChanged: document.isProposal && changed,
+                                    options: options, command: "apply-plan", reviewed: (path, document.script, document.digest))
+            result.createdPolicyFile = loaded == nil
+            if let orphan { result.warnings.insert(.orphanRolledBack(orphan), at: 0) }
+            return (document, result.plan ?? reviewed, result)
         }
     }
 
@@ -487,31 +606,82 @@ public struct ChangeControl: Sendable {
         if latest.policyFile != paths.policyFile {
             throw ChangeError.otherPolicyFile(sequence: latest.sequence, entryFile: latest.policyFile, policyFile: paths.policyFile)
         }
-        let beforeText = try state.text(latest.before)
-        if latest.before != nil && beforeText == nil {
-            throw ChangeError.missingHistory(sequence: latest.sequence, stateDirectory: paths.stateDirectory)
+        let table = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles, tableRemoved: latest.tableRemovedBefore,
+                                           sequence: latest.sequence, command: command, force: force)
+        if latest.confirmation == "pending" {
+            latest.confirmation = "rolled back"
+            try state.save(latest)
         }
-        let table = (try state.text(latest.after) ?? beforeText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
+        try state.setPending(nil)
+        return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
+    }
+
+    /// Puts the policy file and portctl's table back as they were right after change `sequence`
+    /// (from ``history()``), as one new recorded change that can itself be rolled back. Refused
+    /// when that change was made through another policy file, never took hold, or left a table
+    /// of another name than the policy names now. Needs CAP_NET_ADMIN; blocks on the policy lock.
+    public func rollBack(to sequence: Int, force: Bool = false) throws -> RollbackResult {
+        try withLock(privileged: "rolling back") {
+            try requirePrivilege("rolling back")
+            try settleInterrupted()
+            guard let pending = try state.pending() else {
+                return try rollBackHoldingLock(to: sequence, force: force)
+            }
+            throw ChangeError.awaitingConfirmation(sequence: pending.sequence,
+                                                   secondsLeft: max(0, Int(pending.deadline - Date().timeIntervalSince1970)))
+        }
+    }
+
+    func rollBackHoldingLock(to sequence: Int, force: Bool) throws -> RollbackResult {
+        let entries = try state.history()
+        guard let target = entries.first(where: { $0.sequence == sequence }) else {
+            throw ChangeError.noSuchChange(sequence: sequence, kept: entries.map(\.sequence))
+        }
+        if target.policyFile != paths.policyFile {
+            throw ChangeError.otherPolicyFile(sequence: sequence, entryFile: target.policyFile, policyFile: paths.policyFile)
+        }
+        if target.neverHeld { throw ChangeError.neverInForce(sequence: sequence, state: target.confirmation ?? "") }
+        guard let latest = try state.latestInForce(policyFile: paths.policyFile) else {
+            throw ChangeError.nothingToRollBack(stateDirectory: paths.stateDirectory)
+        }
+        let now = (try state.text(latest.after)).flatMap(Self.tableName) ?? PortPolicy.defaultTable
+        let then = (try state.text(target.after)).flatMap(Self.tableName) ?? now
+        if now != then { throw ChangeError.otherTableThen(sequence: sequence, tableThen: then, tableNow: now) }
+        let table = try restoreHoldingLock(latest: latest, text: target.after, files: target.afterFiles, tableRemoved: target.tableRemovedAfter,
+                                           sequence: sequence, command: "rollback --to \(sequence)", force: force)
+        return RollbackResult(undone: latest, table: table, removedPolicy: target.after == nil, restoredTo: sequence)
+    }
+
+    /// Makes the policy file `text` (a history digest; nil: no file) and the table what it
+    /// renders with the address files' snapshot `files` (or no table, when `tableRemoved`), as
+    /// one recorded change after `latest`. Returns the table. The caller holds the lock.
+    func restoreHoldingLock(latest: HistoryEntry, text digest: String?, files: [String: String]?, tableRemoved: Bool?,
+                            sequence: Int, command: String, force: Bool) throws -> String {
+        let targetText = try state.text(digest)
+        if digest != nil && targetText == nil {
+            throw ChangeError.missingHistory(sequence: sequence, stateDirectory: paths.stateDirectory)
+        }
+        let table = (try state.text(latest.after) ?? targetText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
-        // Work out the whole undo first; then record it, then change the kernel and the file.
+        // Work out the whole change first; then record it, then change the kernel and the file.
         var send: () throws -> Void
         var restoresBansIn: String?
-        if beforeText != nil, latest.tableRemovedBefore == true {
-            // Before the change, portctl's table was out of the kernel (disabled): so it goes again.
+        if targetText != nil, tableRemoved == true {
+            // Then, portctl's table was out of the kernel (disabled): so it goes again.
             plan.batch = .removing(table)
             if live != nil { plan.changes = [.removeTable(table)] }
             send = { try firewall.remove(table: table) }
-        } else if let text = beforeText {
+        } else if let text = targetText {
             // The address files as they were when that policy was in force: the kernel gets
             // back the addresses it had, whatever the files hold now.
-            let previous = try PolicyFile.decode(text, readSourceFile: snapshotReader(latest.beforeFiles))
-            _ = try guardLockout(previous, force: force)
-            if previous.table == table {
-                plan = Planner.plan(previous, live: live)
+            let restored = try PolicyFile.decode(text, readSourceFile: snapshotReader(files))
+            _ = try guardLockout(restored, force: force)
+            if restored.table == table {
+                plan = Planner.plan(restored, live: live)
             } else {
                 // The change renamed the table: the old name comes back, the new one goes.
-                plan = Planner.plan(previous, live: try firewall.live(table: previous.table))
+                plan = Planner.plan(restored, live: try firewall.live(table: restored.table))
                 if live != nil {
                     plan.batch.operations.insert(.deleteTable(table), at: 0)
                     plan.changes.insert(.removeTable(table), at: 0)
@@ -519,31 +689,26 @@ public struct ChangeControl: Sendable {
             }
             let undo = plan
             send = { try firewall.apply(undo) }
-            if plan.recreatesBanSets { restoresBansIn = previous.table }
+            if plan.recreatesBanSets { restoresBansIn = restored.table }
         } else {
-            // The change being undone created the policy: before it there was no portctl table.
+            // There was no policy then: no portctl table either.
             plan.batch = .removing(table)
-            if live != nil { plan.changes = [.drift("table inet \(table) removed: there was no policy before change #\(latest.sequence)")] }
+            if live != nil { plan.changes = [.drift("table inet \(table) removed: there was no policy before change #\(sequence)")] }
             send = { try firewall.remove(table: table) }
         }
-        var entry = try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false,
-                                      beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles,
-                                      tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedBefore)
+        var entry = try appendHistory(command: command, before: latest.after, after: digest, plan: plan, pending: false,
+                                      beforeFiles: latest.afterFiles, afterFiles: files,
+                                      tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: tableRemoved)
         try sendRecorded(&entry, fileFollows: true, send)
         if let restoresBansIn { firewall.restoreBans(table: restoresBansIn, stateDirectory: paths.stateDirectory) }
         try interruption?(.kernelChanged)
-        if let beforeText {
-            try store.save(text: beforeText)
+        if let targetText {
+            try store.save(text: targetText)
         } else {
             try? FileManager.default.removeItem(atPath: paths.policyFile)
         }
         try completeRecorded(&entry)
-        if latest.confirmation == "pending" {
-            latest.confirmation = "rolled back"
-            try state.save(latest)
-        }
-        try state.setPending(nil)
-        return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
+        return table
     }
 
     /// Records nothing; runs after `entry` was recorded (progress `recorded`): sends the kernel
@@ -709,26 +874,28 @@ public struct ChangeControl: Sendable {
     /// Records an applied change. `before` is the policy in force before: what the previous
     /// entry applied, else the file as it was; likewise for the address files' snapshots.
     func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool,
-                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?, removesTable: Bool = false) throws -> HistoryEntry {
+                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?, removesTable: Bool = false, planDigest: String? = nil) throws -> HistoryEntry {
         // The chain of befores and afters is per policy file (a state folder may serve several).
         let latest = try state.latestInForce(policyFile: paths.policyFile)
         let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
         let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
                                  beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy),
-                                 tableRemovedBefore: latest?.tableRemovedAfter, tableRemovedAfter: removesTable ? true : nil)
+                                 tableRemovedBefore: latest?.tableRemovedAfter, tableRemovedAfter: removesTable ? true : nil,
+                                 planDigest: planDigest)
     }
 
     @discardableResult
     func appendHistory(command: String, before: String?, after: String?, plan: Plan, pending: Bool,
                        beforeFiles: [String: String]?, afterFiles: [String: String]?,
-                       tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil) throws -> HistoryEntry {
+                       tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil, planDigest: String? = nil) throws -> HistoryEntry {
         var entry = HistoryEntry(
             sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
             arguments: actor.arguments, policyFile: paths.policyFile, before: before, after: after,
             changes: plan.changes.map(PlanDocument.Change.init), script: try state.store(plan.script),
             confirmation: pending ? "pending" : nil)
         entry.progress = .recorded
+        entry.plan = planDigest
         entry.beforeFiles = beforeFiles
         entry.afterFiles = afterFiles
         entry.tableRemovedBefore = tableRemovedBefore == true ? true : nil

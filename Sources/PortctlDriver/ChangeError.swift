@@ -21,6 +21,13 @@ public enum ChangeError: Error, Sendable {
     /// The newest change was made through another policy file (`entryFile`) than this one: it
     /// is undone only through its own.
     case otherPolicyFile(sequence: Int, entryFile: String, policyFile: String)
+    /// `rollback --to N`: no kept history entry has that number.
+    case noSuchChange(sequence: Int, kept: [Int])
+    /// `rollback --to N`: change N never took hold (undone or interrupted).
+    case neverInForce(sequence: Int, state: String)
+    /// `rollback --to N`: change N left another table than the policy names now (a rename came
+    /// since); roll back one change at a time across it.
+    case otherTableThen(sequence: Int, tableThen: String, tableNow: String)
     /// The policy a change replaced is missing from the state folder's history.
     case missingHistory(sequence: Int, stateDirectory: String)
     /// Confirmation came after the watchdog had rolled the change back.
@@ -54,4 +61,10 @@ public enum SavedPlanProblem: Sendable, Hashable {
     case notPortctls(readsAddressFiles: Bool)
     /// A time-boxed rule expired since the plan was made, so the batch would differ.
     case expiredSince
+    /// Its digest is not the one the reviewer approved (`--expect-digest`).
+    case notApproved(approved: String, found: String)
+    /// A plan of another policy file (made with `--policy OTHER`, not `--new`) applied to this one.
+    case madeForOtherPolicyFile(planned: String, policyFile: String)
+    /// An address file the planned policy reads gives other addresses than when it was made.
+    case addressFileChanged(path: String)
 }

@@ -42,10 +42,27 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     /// Whether the change left portctl's table out of the kernel (`disable`): a rollback of the
     /// change that follows removes the table again rather than applying the policy.
     public var tableRemovedAfter: Bool?
+    /// The digest of the saved plan applied (`portctl apply FILE`), if any.
+    public var plan: String?
     /// How far the change got, while it is being made: the entry is written before the kernel
     /// is touched, so a process killed half-way leaves a trail, and the next command settles it
     /// (see ``ChangeControl``). nil once the change is complete.
     public var progress: Progress?
+
+    /// What the change did, in one line: the command's words and its changes, at most three of
+    /// them and how many more (`apply of plan sha256:… : added web: allow 443/tcp from any`).
+    public var summary: String {
+        let real = changes.filter { $0.kind != "drift" }
+        let drift = changes.count - real.count
+        var parts = real.prefix(3).map(\.sentence)
+        if real.count > 3 { parts.append("and \(real.count - 3) more") }
+        if drift > 0 { parts.append("repaired \(drift) drift\(drift == 1 ? "" : "s")") }
+        if parts.isEmpty { parts.append(tableRemovedAfter == true ? "removed the table" : "no kernel change") }
+        let what = parts.joined(separator: "; ")
+        if let plan { return "apply of plan \(plan.prefix(19))…: " + what }
+        if tableRemovedAfter == true && command == "disable" { return "disable: removed the table" }
+        return command + ": " + what
+    }
 
     /// Whether the change never took hold: the kernel was put back (`undone`), or the process
     /// making it was killed before it was complete (`interrupted`).

@@ -14,11 +14,14 @@ extension Portctl {
             atomic batch; when the kernel already matches, nothing is sent. Counters of rules \
             that stay are kept.
 
-            With PLANFILE (from 'portctl plan -o'): sends exactly the saved batch, but only if \
-            neither the policy file nor portctl's table changed since the plan was made, and \
+            With PLANFILE (from 'portctl plan -o', or 'portctl plan --new PROPOSED -o'): sends \
+            exactly the saved batch, but only if neither the policy file, nor portctl's table, \
+            nor an address file the planned policy reads changed since the plan was made, and \
             only if the batch is exactly what portctl plans for that policy and table (an \
-            edited plan is refused); otherwise it says why and changes nothing. The plan file \
-            must be root's, in folders only root can write, like the policy file.
+            edited plan is refused); otherwise it says why and changes nothing. A proposal's \
+            text, carried in the plan, is written over the policy file in the same recorded \
+            change. --expect-digest refuses any plan but the approved one. The plan file must \
+            be root's, in folders only root can write, like the policy file.
 
             With --new FILE: makes FILE the policy in one change. It is validated, planned, \
             checked against locking out your SSH session and applied, and only then written \
@@ -32,12 +35,21 @@ extension Portctl {
         var planFile: String?
         @Option(name: .customLong("new"), help: ArgumentHelp("Make this file (root's, in folders only root can write; or - for standard input) the policy: apply it, then write it over the policy file, as one change.", valueName: "file"))
         var newPolicy: String?
+        @Option(name: .customLong("expect-digest"), help: ArgumentHelp("With PLANFILE: apply it only if its digest is this one (the digest the reviewer approved, as 'portctl plan' printed it).", valueName: "sha256:hex"))
+        var expectDigest: String?
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
             if planFile != nil && newPolicy != nil {
                 throw ValidationError("give a saved plan or --new FILE, not both")
+            }
+            if let expectDigest {
+                guard planFile != nil else { throw ValidationError("--expect-digest goes with a saved plan: portctl apply PLANFILE --expect-digest DIGEST") }
+                let hex = expectDigest.dropFirst("sha256:".count)
+                guard expectDigest.hasPrefix("sha256:"), hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                    throw ValidationError("invalid --expect-digest \(quoted(expectDigest)): give the plan's digest as 'portctl plan' prints it (sha256: and 64 lowercase hex digits)")
+                }
             }
         }
 
@@ -55,7 +67,7 @@ extension Portctl {
                     try show(try global.control.applyPolicyFile(options: change.options), change: change, global: global)
                     return
                 }
-                let (document, plan, result) = try global.control.applySavedPlan(at: planFile, options: change.options)
+                let (document, plan, result) = try global.control.applySavedPlan(at: planFile, expectDigest: expectDigest, options: change.options)
                 warn(result.warnings)
                 if change.dryRun {
                     if change.json {
@@ -67,11 +79,12 @@ extension Portctl {
                     if !plan.isEmpty { throw Failure(message: "", code: .changesPending) }
                     return
                 }
-                if plan.isEmpty {
+                if plan.isEmpty && !result.policyChanged {
                     say("the plan has no changes; nothing sent")
                     return
                 }
-                say("applied plan \(planFile): \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to table inet \(document.table)")
+                let wrote = document.isProposal && result.policyChanged ? "; wrote \(global.paths.policyFile) from the proposal" : ""
+                say("applied plan \(planFile) (\(document.digest)): \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to table inet \(document.table)\(wrote)")
                 if let pending = result.confirmation { say(confirmationLine(pending)) }
             }
         }

@@ -88,8 +88,11 @@ struct PortArguments: ParsableArguments {
     }
 }
 
-/// The id, comment and logging a new rule may be given.
+/// The id, comment and logging a new rule may be given, and whether its sources are replaced.
 struct RuleNaming: ParsableArguments {
+    @Flag(name: .long, help: "Make the rule's sources exactly the --from list, in one change (instead of adding them to what it has).")
+    var only = false
+
     @Flag(name: .long, help: "Log matching packets (at most 10 lines a minute) with the prefix 'portctl ID: '.")
     var log = false
 
@@ -104,6 +107,7 @@ struct RuleNaming: ParsableArguments {
         request.comment = comment
         request.id = id
         request.log = log
+        request.only = only
         return request
     }
 }

@@ -74,19 +74,26 @@ func confirmationLine(_ pending: PendingConfirmation) -> String {
 /// back also says so on standard output).
 func warn(_ warnings: [ChangeWarning]) {
     for warning in warnings {
-        switch warning {
-        case let .openToAnySource(rule):
-            warn("\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it")
-        case let .publishedPortDropped(port):
-            warn("published port \(port.description) is not allowed by the policy: it will be dropped (open it with --from, or 'portctl default published accept' to leave published ports to their publisher)")
-        case let .tightLimit(text):
-            warn(text)
-        case let .lockoutUnchecked(value):
-            warn("SSH_CONNECTION \(quoted(value)) cannot be read, so this change was not checked against locking out an SSH session (--force)")
-        case let .orphanRolledBack(rollback):
-            warn("the --confirm watchdog of change #\(rollback.undone.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have")
-            say(describe(rollback))
-        }
+        warn(sentence(warning))
+        if case let .orphanRolledBack(rollback) = warning { say(describe(rollback)) }
+    }
+}
+
+/// A warning as one sentence.
+func sentence(_ warning: ChangeWarning) -> String {
+    switch warning {
+    case let .openToAnySource(rule):
+        "\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it"
+    case let .publishedPortDropped(port):
+        "published port \(port.description) is not allowed by the policy: it will be dropped (open it with --from, or 'portctl default published accept' to leave published ports to their publisher)"
+    case let .tightLimit(text):
+        text
+    case let .lockoutUnchecked(value):
+        "SSH_CONNECTION \(quoted(value)) cannot be read, so this change was not checked against locking out an SSH session (--force)"
+    case let .lockoutRisk(refusal):
+        "apply will refuse this unless forced: " + refusal.replacingOccurrences(of: "refusing: ", with: "")
+    case let .orphanRolledBack(rollback):
+        "the --confirm watchdog of change #\(rollback.undone.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have"
     }
 }
 
@@ -117,6 +124,8 @@ func describe(_ change: PolicyChange) -> String {
         "added rule \(id): \(summary)"
     case let .removedEntry(id, summary):
         "removed rule \(id) (\(summary))"
+    case let .updatedEntry(id, summary):
+        "updated rule \(id): \(summary)"
     case let .defaultChanged(name, from, to):
         "changed the \(name) default: \(from) -> \(to)"
     case let .unchanged(reason):

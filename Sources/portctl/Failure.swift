@@ -61,6 +61,12 @@ extension Failure {
             return Failure(message: "nothing to roll back: no change has been applied with this state directory (\(directory))", code: .failure)
         case let .otherPolicyFile(sequence, entryFile, policyFile):
             return Failure(message: "refusing to roll back change #\(sequence): it was made through the policy file \(entryFile), not \(policyFile); roll it back with --policy \(entryFile)", code: .failure)
+        case let .noSuchChange(sequence, kept):
+            return Failure(message: "no history entry #\(sequence) (kept: \(kept.first.map { "#\($0)" } ?? "none")\(kept.count > 1 ? "...#\(kept.last!)" : ""))", code: .usage)
+        case let .neverInForce(sequence, state):
+            return Failure(message: "change #\(sequence) never took hold (\(state.split(separator: ":").first ?? "")): there is nothing of it to go back to; pick another from 'portctl history'", code: .usage)
+        case let .otherTableThen(sequence, then, now):
+            return Failure(message: "change #\(sequence) left table inet \(then), and the policy now names inet \(now): roll back one change at a time across the rename ('portctl rollback')", code: .failure)
         case let .missingHistory(sequence, directory):
             return Failure(message: "cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", code: .failure)
         case let .confirmedTooLate(sequence, time):
@@ -88,6 +94,12 @@ extension Failure {
             case let .notPortctls(readsAddressFiles):
                 let cause = readsAddressFiles ? "an address file the policy reads changed since the plan was made, or the plan was edited" : "was it edited?"
                 return Failure(message: "plan \(path) holds a batch that portctl would not make for its policy and table now (\(cause)); nothing was applied (run 'portctl plan -o' again)", code: .invalidData)
+            case let .notApproved(approved, found):
+                return Failure(message: "plan \(path) is not the plan that was approved: its digest is \(found), the approved one \(approved); nothing was applied", code: .invalidData)
+            case let .madeForOtherPolicyFile(planned, policyFile):
+                return Failure(message: "plan \(path) was made for the policy file \(planned), not \(policyFile); nothing was applied (to make that file the policy here: 'portctl plan --new \(planned) -o \(path)', review, then 'portctl apply \(path)'; to apply it to that file: 'portctl apply \(path) --policy \(planned)')", code: .failure)
+            case let .addressFileChanged(file):
+                return Failure(message: "plan \(path) is stale: the address file \(file) gives other addresses than when the plan was made; nothing was applied (run 'portctl plan' again)", code: .failure)
             case .expiredSince:
                 return Failure(message: "plan \(path) is stale: a time-boxed rule expired since the plan was made, so the batch would differ; nothing was applied (run 'portctl plan' again)", code: .failure)
             }

@@ -36,6 +36,8 @@ extension Portctl {
         var id: String?
         @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
         var comment: String?
+        @Flag(name: .long, help: "Make the forward's sources exactly the --from list, in one change (a second forward of the same ports and target otherwise adds its sources to the first).")
+        var only = false
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
@@ -64,13 +66,16 @@ extension Portctl {
                 }
                 return forward
             }
+            if only && forward.sources.isEmpty {
+                throw Failure(message: "--only names the sources the forward keeps: give them with --from", code: .usage)
+            }
             if forward.sources.isEmpty {
                 warn("forwarded \(PortRange.merged(forward.ports).map(\.description).joined(separator: ","))/\(forward.proto.rawValue) is open to ANY source address; use --from to restrict it")
             }
             if let sysctl = HostForwarding.off(for: forward.to.family) {
                 warn("forwarding is off in this network namespace, so nothing will be forwarded: set \(sysctl)=1 (sysctl -w \(sysctl)=1, and in /etc/sysctl.d to keep it)")
             }
-            try changePolicy(global, change, command: "forward") { policy in [try policy.add(forward)] }
+            try changePolicy(global, change, command: "forward") { policy in [try policy.add(forward, only: only)] }
         }
     }
 }

@@ -27,6 +27,8 @@ extension Portctl {
                     if json { print(jsonText(entry)); return }
                     say("#\(entry.sequence) \(entry.time) \(entry.command) by \(entry.user)\(entry.sshClient.map { " from \($0)" } ?? "")\(entry.confirmation.map { " [\($0)]" } ?? "")")
                     say("command: portctl \(entry.arguments.joined(separator: " "))")
+                    say("did: \(entry.summary)")
+                    if let plan = entry.plan { say("plan: \(plan)") }
                     for change in entry.changes { say("  \(change.kind) \([change.rule, change.summary, change.before, change.after, change.detail].compactMap { $0 }.joined(separator: " "))") }
                     say("batch:")
                     print(try control.historyText(entry.script) ?? "(not kept)\n", terminator: "")
@@ -37,7 +39,7 @@ extension Portctl {
                 for entry in entries {
                     let who = entry.user + (entry.sshClient.map { " from \($0)" } ?? "")
                     let status = entry.confirmation.map { " [\($0)]" } ?? ""
-                    say("#\(entry.sequence)  \(entry.time)  \(entry.command)  \(who)  \(entry.changes.count) change\(entry.changes.count == 1 ? "" : "s")\(status)")
+                    say("#\(entry.sequence)  \(entry.time)  \(who)  \(entry.summary)\(status)")
                 }
             }
         }

@@ -14,10 +14,31 @@ extension Portctl {
         var json = false
         @Flag(name: .long, help: "Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
         var nagios = false
+        @Option(name: .customLong("save-listing"), help: ArgumentHelp("Save the kernel's listing of portctl's table (JSON, as 'nft -j list table' gives it) to this file, for 'portctl plan --live FILE' elsewhere (- for standard output).", valueName: "file"))
+        var saveListing: String?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
             if json && nagios { throw ValidationError("--json and --nagios do not go together: pick one output") }
+            if saveListing != nil && (json || nagios) { throw ValidationError("--save-listing writes the listing only; leave out --json and --nagios") }
+        }
+
+        /// `status --save-listing FILE`: the listing an offline plan reads.
+        func saveTheListing(to path: String) throws {
+            try global.reporting {
+                let policy = try global.loadExisting()
+                try requireNetAdmin("reading the kernel's table")
+                // Only portctl's own table: a foreign one of that name is refused, as apply refuses it.
+                _ = try Firewall().live(table: policy.table)
+                let listing = try Firewall().listing(table: policy.table)?.json
+                    ?? #"{"nftables": [{"metainfo": {"json_schema_version": 1}}]}"#
+                if path == "-" {
+                    print(listing)
+                } else {
+                    try TrustedFiles.write(listing + "\n", to: path, what: "listing file")
+                    say(listing.contains("\"table\"") ? "saved the listing of table inet \(policy.table) to \(path)" : "table inet \(policy.table) is not in the kernel; saved an empty listing to \(path)")
+                }
+            }
         }
 
         /// `status --nagios`: never a one-line error of its own, always the plugin's line and code.
@@ -93,6 +114,7 @@ extension Portctl {
 
         func run() throws {
             if nagios { nagiosCheck() }
+            if let saveListing { return try saveTheListing(to: saveListing) }
             try global.reporting {
                 let policy = try global.loadExisting()
                 try requireNetAdmin("reading the kernel's table and counters")
