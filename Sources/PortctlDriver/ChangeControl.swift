@@ -56,6 +56,9 @@ public enum ChangeWarning: Sendable, Hashable {
     /// The confirmation watchdog of change `sequence` had died, so that change was rolled back
     /// before this one, as the watchdog would have done.
     case orphanRolledBack(RollbackResult)
+    /// The table was rewritten and the kernel refused to take this ban back (it stays in the
+    /// state folder; the other bans were put back).
+    case banNotRestored(UnrestoredBan)
 }
 
 /// What a change did, or with ``ChangeOptions/dryRun``, would do.
@@ -110,6 +113,8 @@ public struct RollbackResult: Sendable, Hashable {
     public var table: String
     /// Whether the undone change had created the policy: the table and file were removed.
     public var removedPolicy: Bool
+    /// Bans the kernel refused to take back into the restored table.
+    public var unrestoredBans: [UnrestoredBan] = []
 }
 
 /// portctl's change pipeline, for the CLI and for any Swift tool that embeds portctl: load the
@@ -161,9 +166,11 @@ public struct ChangeControl: Sendable {
         return loaded
     }
 
-    /// The change history, oldest first. A state folder others could have written is refused.
+    /// The change history, oldest first. A state folder others could have written is refused, and
+    /// so is one this user may not read (``ChangeError/stateFolderUnreadable(path:)``).
     public func history() throws -> [HistoryEntry] {
         try refuseUntrustedStateFolder()
+        try refuseUnreadableStateFolder()
         return try state.history()
     }
 
@@ -304,9 +311,11 @@ public struct ChangeControl: Sendable {
             result.warnings += publishedWarnings(policy)
             return result
         }
+        // A new or rewritten table comes without the bans: they are state, put back from the state
+        // folder, which must be readable before the rewrite drops the kernel's copy of them.
+        let bans = plan.recreatesBanSets ? try BanStore(directory: paths.stateDirectory).load() : []
         try firewall.apply(planned, stateDirectory: paths.stateDirectory)
-        // A new or rewritten table comes without the bans: they are state, put back from the state folder.
-        if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
+        if plan.recreatesBanSets { result.warnings += firewall.restoreBans(bans, table: policy.table).map(ChangeWarning.banNotRestored) }
         if plan.isEmpty && !policyChanged { return result }
         // The history entry is written before the policy file is renamed: a kill between the two
         // leaves a trail of what the kernel holds (plan then shows the file behind), never a change
@@ -329,7 +338,7 @@ public struct ChangeControl: Sendable {
                         undo.batch.operations.insert(.deleteTable(policy.table), at: 0)
                     }
                     try? firewall.apply(undo)
-                    if undo.recreatesBanSets { firewall.restoreBans(table: previous.policy.table, stateDirectory: paths.stateDirectory) }
+                    if undo.recreatesBanSets { _ = firewall.restoreBans(bans, table: previous.policy.table) }
                 } else {
                     try? firewall.remove(table: policy.table)
                     undo.batch = .removing(policy.table)
@@ -387,8 +396,9 @@ public struct ChangeControl: Sendable {
             result.warnings = orphan.map { [.orphanRolledBack($0)] } ?? []
             result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.confirmSeconds)
             if options.dryRun || plan.isEmpty { return (document, plan, result) }
+            let bans = plan.recreatesBanSets ? try BanStore(directory: paths.stateDirectory).load() : []
             try firewall.run(plan.batch)
-            if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
+            if plan.recreatesBanSets { result.warnings += firewall.restoreBans(bans, table: policy.table).map(ChangeWarning.banNotRestored) }
             let text = String(decoding: bytes, as: UTF8.self)
             let entry = try record(command: "apply-plan", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
                                    beforePolicy: policy, afterPolicy: policy)
@@ -471,6 +481,7 @@ public struct ChangeControl: Sendable {
         let table = (state.text(latest.after) ?? beforeText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
+        var unrestored: [UnrestoredBan] = []
         if let text = beforeText, latest.tableRemovedBefore == true {
             // Before the change, portctl's table was out of the kernel (disabled): so it goes again.
             try firewall.remove(table: table)
@@ -492,8 +503,9 @@ public struct ChangeControl: Sendable {
                     plan.changes.insert(.removeTable(table), at: 0)
                 }
             }
+            let bans = plan.recreatesBanSets ? try BanStore(directory: paths.stateDirectory).load() : []
             try firewall.apply(plan)
-            if plan.recreatesBanSets { firewall.restoreBans(table: previous.table, stateDirectory: paths.stateDirectory) }
+            if plan.recreatesBanSets { unrestored = firewall.restoreBans(bans, table: previous.table) }
             try store.save(text: text)
         } else {
             // The change being undone created the policy: before it there was no portctl table.
@@ -510,7 +522,7 @@ public struct ChangeControl: Sendable {
         try appendHistory(command: command, before: latest.after, after: latest.before, plan: plan, pending: false,
                           beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles,
                           tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedBefore)
-        return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
+        return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil, unrestoredBans: unrestored)
     }
 
     /// Refuses a new change while an earlier one waits for confirmation. When the watchdog that
@@ -696,34 +708,62 @@ public struct BanResult: Sendable {
     public var alreadyBanned: [(network: IPNetwork, by: String)]
     /// The batch that adds them.
     public var batch: Batch
+    /// What the caller should say besides the bans (an unchecked SSH session, with `force`).
+    public var warnings: [ChangeWarning] = []
 }
 
 extension ChangeControl {
     /// Bans sources on every port, before any allow, until `expires` (or until unbanned). Bans
-    /// are state, kept in the state folder and put back whenever the table is rewritten.
-    /// Refuses to ban the SSH client the process runs for unless `options.force`.
+    /// are state, kept in the state folder and put back whenever the table is rewritten; each is
+    /// kept as given (adjacent bans are not merged), so each can be lifted as it was banned.
+    /// Unless `options.force`, refuses to ban the SSH client the process runs for (and to ban
+    /// anything when `SSH_CONNECTION` cannot be read), and to ban loopback or an address of this
+    /// host: the ban sets are checked before loopback traffic is accepted.
     public func ban(_ networks: [IPNetwork], expires: Date?, comment: String?, options: ChangeOptions = ChangeOptions()) throws -> BanResult {
         try withLock(privileged: "banning", dryRun: options.dryRun) {
             let table = try policyTable()
-            if !options.force, let client = environment["SSH_CONNECTION"].flatMap(SSHConnection.init(environmentValue:))?.client,
-               let own = networks.first(where: { $0.contains(client) }) {
-                throw ChangeError.wouldBanOwnClient(network: own, client: client)
+            var warnings: [ChangeWarning] = []
+            if let value = environment["SSH_CONNECTION"] {
+                if let client = SSHConnection(environmentValue: value)?.client {
+                    if !options.force, let own = networks.first(where: { $0.contains(client) }) {
+                        throw ChangeError.wouldBanOwnClient(network: own, client: client)
+                    }
+                } else if options.force {
+                    warnings.append(.lockoutUnchecked(sshConnection: value))
+                } else {
+                    throw ChangeError.unreadableSSHConnection(value: value)
+                }
             }
+            if !options.force {
+                let local = LocalInterfaces.addresses()
+                for network in networks {
+                    if let loopback = Self.loopbackNetworks.first(where: { $0.overlaps(network) }) {
+                        throw ChangeError.wouldBanThisHost(network: network, address: loopback.address, interface: "lo")
+                    }
+                    if let own = local.first(where: { network.contains($0.address) }) {
+                        throw ChangeError.wouldBanThisHost(network: network, address: own.address, interface: own.name)
+                    }
+                }
+            }
+            if privileged { try firewall.requireOwnTable(table) }
             let store = BanStore(directory: paths.stateDirectory)
             // Single addresses go into a plain set: banning one again only renews it, so the
             // list is read only when networks are banned (their sets must not overlap).
-            let merged = IPNetwork.merged(networks)
-            let anyNetwork = merged.contains { $0.prefixLength < $0.family.bitWidth }
-            let existing = privileged && anyNetwork ? store.load() : []
-            var result = BanResult(banned: [], alreadyBanned: [], batch: Batch())
-            for network in merged {
-                if let covering = existing.first(where: { ($0.parsed.map { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) ?? false }) {
-                    result.alreadyBanned.append((network, covering.network))
+            var asked: [IPNetwork] = []
+            for network in networks where !asked.contains(network) { asked.append(network) }
+            let anyNetwork = asked.contains { $0.prefixLength < $0.family.bitWidth }
+            let stored = privileged && anyNetwork ? try store.load().compactMap(\.parsed) : []
+            var result = BanResult(banned: [], alreadyBanned: [], batch: Batch(), warnings: warnings)
+            for network in asked {
+                // Earlier networks of this request count as banned: the interval set takes no overlap.
+                let existing = stored + result.banned.compactMap(\.parsed).filter { $0.prefixLength < $0.family.bitWidth }
+                if let covering = existing.first(where: { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) {
+                    result.alreadyBanned.append((network, covering.description))
                     continue
                 }
                 if network.prefixLength < network.family.bitWidth,
-                   let overlap = existing.first(where: { ($0.parsed.map { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) ?? false }) {
-                    throw ChangeError.banCoversBan(network: network, banned: overlap.network)
+                   let overlap = existing.first(where: { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) {
+                    throw ChangeError.banCoversBan(network: network, banned: overlap.description)
                 }
                 result.banned.append(Ban(network: network, expires: expires, comment: comment))
             }
@@ -739,25 +779,48 @@ extension ChangeControl {
         }
     }
 
+    /// Loopback, in both families: never banned without force.
+    static let loopbackNetworks: [IPNetwork] = ["127.0.0.0/8", "::1/128"].compactMap { try? IPNetwork(parsing: $0) }
+
     /// The bans in force, from the state folder, each with the packets it dropped when the
-    /// kernel can be read.
+    /// kernel can be read. A damaged ban file is a ``BanStateError``, and so is a state folder
+    /// this user may not read (``BanStateError/needsPrivilege``): never "no bans".
     public func bans() throws -> [Ban] {
         try refuseUntrustedStateFolder()
-        var bans = BanStore(directory: paths.stateDirectory).load()
+        try refuseUnreadableStateFolder()
+        var bans = try BanStore(directory: paths.stateDirectory).load()
         guard privileged, !bans.isEmpty else { return bans }
         let hits = firewall.banHits(table: (try? policyTable()) ?? PortPolicy.defaultTable)
         for index in bans.indices { bans[index].hits = bans[index].parsed.flatMap { hits[$0] } }
         return bans
     }
 
-    /// Lifts bans. Returns the sources unbanned and those that were not banned (the kernel
-    /// may have let them go already: that is no error).
+    /// Refuses with ``ChangeError/stateFolderUnreadable(path:)`` a state folder that exists but
+    /// that this user may not read (it is root's, mode 700): what it holds cannot be known.
+    public func refuseUnreadableStateFolder() throws {
+        var info = stat()
+        guard stat(paths.stateDirectory, &info) == 0 || errno != ENOENT else { return }
+        if access(paths.stateDirectory, R_OK | X_OK) != 0 && (errno == EACCES || errno == EPERM) {
+            throw ChangeError.stateFolderUnreadable(path: paths.stateDirectory)
+        }
+    }
+
+    /// Lifts bans, each as it was banned. Returns the sources unbanned and those that were not
+    /// banned (the kernel may have let them go already: that is no error). A source inside a
+    /// banned network, or a network holding bans but not banned itself, is refused
+    /// (``ChangeError/unbanInsideBan(network:banned:)``) before anything changes.
     public func unban(_ networks: [IPNetwork]) throws -> (lifted: [IPNetwork], notBanned: [IPNetwork]) {
         try withLock(privileged: "lifting bans") {
             let table = try policyTable()
+            try firewall.requireOwnTable(table)
             let store = BanStore(directory: paths.stateDirectory)
-            var bans = store.load()
+            var bans = try store.load()
             let listed = Set(bans.compactMap(\.parsed))
+            for network in networks where !listed.contains(network) {
+                if let covering = listed.sorted().first(where: { $0.overlaps(network) }) {
+                    throw ChangeError.unbanInsideBan(network: network, banned: covering)
+                }
+            }
             let lifted = networks.filter(listed.contains)
             try firewall.removeBans(lifted, table: table)
             bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }

@@ -86,8 +86,15 @@ func warn(_ warnings: [ChangeWarning]) {
         case let .orphanRolledBack(rollback):
             warn("the --confirm watchdog of change #\(rollback.undone.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have")
             say(describe(rollback))
+        case let .banNotRestored(unrestored):
+            warn(describe(unrestored))
         }
     }
+}
+
+/// One line for a ban the kernel would not take back into a rewritten table.
+func describe(_ unrestored: UnrestoredBan) -> String {
+    "ban \(unrestored.ban.network) was NOT put back into the rewritten table (\(unrestored.reason)); it stays in the state folder: fix it with 'portctl unban \(unrestored.ban.network)' and ban again"
 }
 
 /// One line for a rollback.
