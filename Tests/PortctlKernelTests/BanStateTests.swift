@@ -165,4 +165,41 @@ struct BanStateTests {
         #expect(try lab.nft("list", "table", "inet", "X").stdout == before)
         #expect(lab.policyBytes() == policyBytes)
     }
+
+    @Test func aUserWithoutRootIsToldWhatItCannotSee() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        #expect(try lab.portctl("ban", NetLab.clientA4).status == 0)
+        // The policy is readable by all, as on a host; the state folder is root's, mode 700.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: lab.directory.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: lab.policyPath)
+        let nobody = ["ip", "netns", "exec", lab.server, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                      "--inh-caps=-all", NetLab.portctlPath]
+        for arguments in [["bans"], ["bans", "--json"], ["history"], ["apply", "--dry-run"], ["plan"]] {
+            let blind = try run(nobody + arguments, environment: lab.environment)
+            #expect(blind.status == 77 && blind.stderr.split(separator: "\n").count == 1 && blind.stdout.isEmpty, "\(arguments): \(blind)")
+        }
+        // explain answers from the policy, and says on stderr that the bans were not read.
+        let explained = try run(nobody + ["explain", NetLab.clientA4, "26"], environment: lab.environment)
+        #expect(explained.status == 0 && explained.stderr.contains("bans could not be read"), "\(explained)")
+        // With root, the ban is there.
+        #expect(try lab.portctl("explain", NetLab.clientA4, "26").stdout.contains("drop (banned"))
+    }
+
+    @Test func fromFileErrorsNameTheLineNotItsText() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        let secret = lab.directory.appendingPathComponent("shadow").path
+        try "root:$6$not-an-address-secret:19000:0:99999:7:::\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let policy = lab.policyBytes()
+        for arguments in [["ban", "--from-file", secret, "--dry-run"], ["ban", "--from-file", secret],
+                          ["open", "27", "--from-file", secret, "--dry-run"], ["open", "27", "--from-file", secret]] {
+            let refused = try lab.portctl(arguments)
+            #expect(refused.status == 64 && refused.stderr.contains("\(secret), line 1") && !refused.stderr.contains("secret:")
+                    && !refused.stderr.contains("$6$") && refused.stderr.split(separator: "\n").count == 1, "\(arguments): \(refused)")
+        }
+        #expect(lab.policyBytes() == policy)
+    }
 }
