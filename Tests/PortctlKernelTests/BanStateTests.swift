@@ -202,4 +202,47 @@ struct BanStateTests {
         }
         #expect(lab.policyBytes() == policy)
     }
+
+    @Test func metricsWritesOnlyIntoAFolderOnlyRootCanWrite() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        let base = lab.directory.appendingPathComponent("textfiles").path
+        let manager = FileManager.default
+        func folder(_ name: String, mode: Int, owner: uid_t = 0) throws -> String {
+            let path = base + "/" + name
+            try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            chmod(path, mode_t(mode))
+            chown(path, owner, owner == 0 ? 0 : 65534)
+            return path
+        }
+        let good = try folder("good", mode: 0o755)
+        let open = try folder("open", mode: 0o777)
+        let sticky = try folder("sticky", mode: 0o1777)
+        let theirs = try folder("theirs", mode: 0o755, owner: 65534)
+        let theirLink = base + "/their-link"
+        try manager.createSymbolicLink(atPath: theirLink, withDestinationPath: good)
+        lchown(theirLink, 65534, 65534)
+        let linkInSticky = sticky + "/link"
+        try manager.createSymbolicLink(atPath: linkInSticky, withDestinationPath: good)
+        for target in [open, sticky, theirs, theirLink, linkInSticky] {
+            let refused = try lab.portctl("metrics", "--textfile", target)
+            #expect(refused.status == 1 && refused.stderr.contains("refusing --textfile") && refused.stderr.split(separator: "\n").count == 1,
+                    "\(target): \(refused)")
+        }
+        for target in [good, open, sticky, theirs] {
+            #expect(!manager.fileExists(atPath: target + "/portctl.prom"), "\(target)")
+        }
+        // Root's folder in another user's folder (Debian's /var/lib/prometheus is prometheus's): fine,
+        // since root writes through the folder's descriptor.
+        let debian = try folder("prometheus", mode: 0o755, owner: 65534)
+        let inside = debian + "/node-exporter"
+        try manager.createDirectory(atPath: inside, withIntermediateDirectories: false)
+        for target in [good, inside] {
+            let written = try lab.portctl("metrics", "--textfile", target)
+            #expect(written.status == 0, "\(target): \(written)")
+            let text = try String(contentsOfFile: target + "/portctl.prom", encoding: .utf8)
+            #expect(text.contains("portctl_up 1"), "\(text)")
+        }
+    }
 }
