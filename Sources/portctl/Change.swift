@@ -86,6 +86,7 @@ func warn(_ warnings: [ChangeWarning]) {
         case let .orphanRolledBack(rollback):
             warn("the --confirm watchdog of change #\(rollback.undone.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have")
             say(describe(rollback))
+            for unrestored in rollback.unrestoredBans { warn(describe(unrestored)) }
         case let .banNotRestored(unrestored):
             warn(describe(unrestored))
         }

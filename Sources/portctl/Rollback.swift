@@ -16,7 +16,9 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
-                say(describe(try global.control.rollBack(command: "rollback", force: force)))
+                let result = try global.control.rollBack(command: "rollback", force: force)
+                say(describe(result))
+                for unrestored in result.unrestoredBans { warn(describe(unrestored)) }
             }
         }
     }
