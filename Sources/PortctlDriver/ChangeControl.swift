@@ -782,15 +782,19 @@ extension ChangeControl {
     /// Loopback, in both families: never banned without force.
     static let loopbackNetworks: [IPNetwork] = ["127.0.0.0/8", "::1/128"].compactMap { try? IPNetwork(parsing: $0) }
 
-    /// The bans in force, from the state folder, each with the packets it dropped when the
-    /// kernel can be read. A damaged ban file is a ``BanStateError``, and so is a state folder
-    /// this user may not read (``BanStateError/needsPrivilege``): never "no bans".
+    /// The bans in force, from the state folder, each with the packets it dropped when portctl's
+    /// own table can be read (never another table's counters). A damaged ban file is a
+    /// ``BanStateError``; a state folder this user may not read is
+    /// ``ChangeError/stateFolderUnreadable(path:)``: never "no bans".
     public func bans() throws -> [Ban] {
         try refuseUntrustedStateFolder()
         try refuseUnreadableStateFolder()
         var bans = try BanStore(directory: paths.stateDirectory).load()
         guard privileged, !bans.isEmpty else { return bans }
-        let hits = firewall.banHits(table: (try? policyTable()) ?? PortPolicy.defaultTable)
+        // Counters are read only from portctl's own table: another's sets are not its bans.
+        let table = (try? policyTable()) ?? PortPolicy.defaultTable
+        guard (try? firewall.requireOwnTable(table)) != nil else { return bans }
+        let hits = firewall.banHits(table: table)
         for index in bans.indices { bans[index].hits = bans[index].parsed.flatMap { hits[$0] } }
         return bans
     }
