@@ -156,9 +156,15 @@ public struct BanStore: Sendable {
     public func append(_ bans: [Ban]) throws {
         var text = ""
         for ban in bans { text += try JSONText.line(ban) + "\n" }
-        let fd = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(logPath, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(errno, "cannot write \(logPath)") }
         defer { close(fd) }
+        // A line torn by a crash stays a damaged line of its own, never swallowing this one.
+        var info = stat()
+        var last: UInt8 = 0
+        if fstat(fd, &info) == 0, info.st_size > 0, pread(fd, &last, 1, info.st_size - 1) == 1, last != UInt8(ascii: "\n") {
+            text = "\n" + text
+        }
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {

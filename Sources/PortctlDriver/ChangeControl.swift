@@ -704,7 +704,8 @@ public struct ChangeControl: Sendable {
 public struct BanResult: Sendable {
     /// The bans added (or that would be).
     public var banned: [Ban]
-    /// Sources left alone because a ban covers them already, with the covering ban's network.
+    /// Sources left alone because a ban in force, or a wider source of the same request, covers
+    /// them, with the covering network.
     public var alreadyBanned: [(network: IPNetwork, by: String)]
     /// The batch that adds them.
     public var batch: Batch
@@ -755,14 +756,16 @@ extension ChangeControl {
             let stored = privileged && anyNetwork ? try store.load().compactMap(\.parsed) : []
             var result = BanResult(banned: [], alreadyBanned: [], batch: Batch(), warnings: warnings)
             for network in asked {
-                // Earlier networks of this request count as banned: the interval set takes no overlap.
-                let existing = stored + result.banned.compactMap(\.parsed).filter { $0.prefixLength < $0.family.bitWidth }
-                if let covering = existing.first(where: { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) {
+                // A source inside a wider one of the same request, or of a ban in force, is covered
+                // by it (the interval set takes no overlap); the wider one is banned as given.
+                let wider = asked.filter { $0.prefixLength < network.prefixLength && $0.contains(network.address) }
+                    .min { $0.prefixLength < $1.prefixLength }
+                if let covering = wider ?? stored.first(where: { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) {
                     result.alreadyBanned.append((network, covering.description))
                     continue
                 }
                 if network.prefixLength < network.family.bitWidth,
-                   let overlap = existing.first(where: { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) {
+                   let overlap = stored.first(where: { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) {
                     throw ChangeError.banCoversBan(network: network, banned: overlap.description)
                 }
                 result.banned.append(Ban(network: network, expires: expires, comment: comment))

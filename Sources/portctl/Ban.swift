@@ -64,7 +64,7 @@ extension Portctl {
             try global.reporting {
                 let result = try global.control.ban(networks, expires: expires, comment: comment, options: change.options)
                 warn(result.warnings)
-                for (network, covering) in result.alreadyBanned { say("\(network) is already banned (by \(covering))") }
+                for (network, covering) in result.alreadyBanned { say("\(network) is covered by the ban of \(covering)") }
                 if change.dryRun {
                     say("dry run: nothing written. This batch would ban \(result.banned.count) source\(result.banned.count == 1 ? "" : "s"):")
                     print(result.batch.text, terminator: "")

@@ -45,10 +45,17 @@ struct BanStateTests {
 
         // A damaged line of the log, likewise (the line is named).
         try whole.write(to: URL(fileURLWithPath: list))
-        try "{\"network\":\"198.51.100.9\",\"added\":\"2026-01-01T00:00:00Z\"}\n{\"network\":\"198.51.10\n"
+        #expect(try lab.portctl("apply").status == 0)
+        #expect(try Self.banSet(lab, "portctl-bans-h4").contains(NetLab.clientB4))
+        try "{\"network\":\"198.51.100.9\",\"added\":\"2026-01-01T00:00:00Z\"}\n{\"network\":\"198.51.10"
             .write(toFile: state + "/bans.log", atomically: false, encoding: .utf8)
         let bans = try lab.portctl("bans")
         #expect(bans.status == 65 && bans.stderr.contains(state + "/bans.log is damaged at line 2"), "\(bans)")
+        // A ban appended after the torn line is a line of its own: the damage stays at line 2.
+        #expect(try lab.portctl("ban", "203.0.113.9").status == 0)
+        let log = try String(contentsOfFile: state + "/bans.log", encoding: .utf8)
+        #expect(log.split(separator: "\n").last?.hasPrefix("{\"") == true && log.split(separator: "\n").count == 3, "\(log)")
+        #expect(try lab.portctl("bans").stderr.contains("is damaged at line 2"))
     }
 
     @Test func aRewrittenTableGetsBackEveryGoodBanAndNamesTheBadOnes() throws {
@@ -98,6 +105,15 @@ struct BanStateTests {
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26, timeout: 0.5) == .timedOut)
         #expect(try lab.portctl("unban", NetLab.clientA4).status == 0)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+
+        // Within one request, a source inside a wider one is covered by it, whatever the order.
+        for request in [["203.0.113.128/25", "203.0.113.200/29", "203.0.113.201"], ["203.0.113.201", "203.0.113.200/29", "203.0.113.128/25"]] {
+            let covered = try lab.portctl(["ban"] + request)
+            #expect(covered.status == 0 && covered.stdout.contains("203.0.113.200/29 is covered by the ban of 203.0.113.128/25")
+                    && covered.stdout.contains("203.0.113.201 is covered by the ban of 203.0.113.128/25"), "\(covered)")
+            #expect(try Self.banSet(lab, "portctl-bans-n4").contains("203.0.113.128/25"))
+            #expect(try lab.portctl("unban", "203.0.113.128/25").status == 0)
+        }
 
         // One address inside a banned network: refused, naming the network; nothing changes.
         #expect(try lab.portctl("ban", "198.51.100.2/31").status == 0)
