@@ -228,6 +228,20 @@ public enum UfwImport {
         return result
     }
 
+    /// Why `text` is not a rule file ufw wrote (`user.rules`, `user6.rules`), or nil when it is:
+    /// ufw writes text holding its `### RULES ###` marker, with a `### tuple ###` line per rule.
+    /// Anything else (random bytes, another program's file) would otherwise read as "no rules".
+    public static func notRulesFile(_ text: String) -> String? {
+        if text.unicodeScalars.contains(where: { $0 == "\u{FFFD}" || $0 == "\0" }) {
+            return "it is not text (binary data)"
+        }
+        let marked = text.split(whereSeparator: \.isNewline).contains { line in
+            let line = trimmed(line)
+            return line == "### RULES ###" || line.hasPrefix("### tuple ###")
+        }
+        return marked ? nil : "it has neither ufw's \"### RULES ###\" marker nor any \"### tuple ###\" line"
+    }
+
     /// The rules of one rule file, numbered from `firstNumber` as `ufw status numbered` numbers
     /// them (the tuples of one application rule, one per protocol, share a number); tuple lines
     /// ufw itself would skip come back as malformed, with their line numbers.
@@ -714,6 +728,11 @@ struct UfwTranslation {
             findings.append(.init(.untranslated, file, "differs from the copy ufw ships: import reads only the rules ufw's commands write (user.rules, user6.rules); carry its changes over by hand"))
         }
 
+        for (file, text) in [("user.rules", configuration.userRules), ("user6.rules", configuration.user6Rules)] {
+            if let text, let problem = UfwImport.notRulesFile(text) {
+                findings.append(.init(.untranslated, file, "is not a ufw rules file: \(problem); no rule was read from it"))
+            }
+        }
         let (rules4, malformed4) = UfwImport.rules(configuration.userRules, family: .ipv4)
         var rules6: [UfwImport.Rule] = [], malformed6: [(line: Int, text: String)] = []
         if ipv6 {

@@ -35,6 +35,54 @@ public struct Ban: Codable, Sendable, Hashable {
 
     /// Whether it has ended by `now`.
     public func isExpired(at now: Date) -> Bool { expiry.map { $0 <= now } ?? false }
+
+    /// Why a ban read from the state folder cannot be used, or nil when it can.
+    var problem: String? {
+        if parsed == nil { return "names \(quoted(network)), which is not an IPv4 or IPv6 address or CIDR" }
+        if let expires, Timestamp.parse(expires) == nil { return "has the expiry \(quoted(expires)), which is not an ISO 8601 time" }
+        return nil
+    }
+}
+
+/// The bans kept in the state folder cannot be read: the file is damaged, or this user may not
+/// read it. Nothing was changed; no ban was dropped.
+public struct BanStateError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong with the file.
+    public enum Problem: Sendable, Hashable {
+        /// It could not be opened or read (`EACCES`: it needs root).
+        case unreadable(errno: Int32)
+        /// Its contents are not bans (at `line` of the log, when known).
+        case damaged(line: Int?, reason: String)
+    }
+
+    /// The file (`bans.json` or `bans.log` in the state folder).
+    public let path: String
+    /// What is wrong.
+    public let problem: Problem
+
+    /// Makes an error.
+    public init(path: String, problem: Problem) {
+        self.path = path
+        self.problem = problem
+    }
+
+    /// Whether reading needs more privilege than this process has.
+    public var needsPrivilege: Bool {
+        if case let .unreadable(code) = problem { return code == EACCES || code == EPERM }
+        return false
+    }
+
+    /// One line: the file, what is wrong, and that nothing was changed.
+    public var description: String {
+        switch problem {
+        case let .unreadable(code) where code == EACCES || code == EPERM:
+            return "cannot read the bans in \(path): permission denied (the state folder is root's: try sudo portctl ...)"
+        case let .unreadable(code):
+            return "cannot read the bans in \(path): \(String(cString: strerror(code)))"
+        case let .damaged(line, reason):
+            return "the ban state \(path) is damaged\(line.map { " at line \($0)" } ?? ""): \(reason); nothing was changed (the kernel still holds its bans: repair or remove the file, 'nft list set inet TABLE portctl-bans-h4' shows them)"
+        }
+    }
 }
 
 /// The bans kept in the state folder: `bans.json` (the list as last compacted) and `bans.log`
@@ -51,13 +99,36 @@ public struct BanStore: Sendable {
     var logPath: String { directory + "/bans.log" }
 
     /// The bans in force at `now` (expired ones are left out; a later ban of the same source
-    /// replaces an earlier one).
-    public func load(now: Date = Date()) -> [Ban] {
-        var bans = FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode([Ban].self, from: $0) } ?? []
-        if let log = FileManager.default.contents(atPath: logPath) {
+    /// replaces an earlier one). Missing files hold no bans; a file that cannot be read, or a
+    /// damaged one (a truncated list, a line of the log that is not a ban, an address that does
+    /// not parse), is a ``BanStateError`` naming it: damaged state is never read as "no bans".
+    public func load(now: Date = Date()) throws -> [Ban] {
+        var bans: [Ban] = []
+        if let data = try Self.contents(path) {
+            let decoded: [Ban]
+            do {
+                decoded = try JSONDecoder().decode([Ban].self, from: data)
+            } catch {
+                throw BanStateError(path: path, problem: .damaged(line: nil, reason: "not a JSON list of bans (truncated or edited?)"))
+            }
+            for (index, ban) in decoded.enumerated() {
+                if let reason = ban.problem {
+                    throw BanStateError(path: path, problem: .damaged(line: nil, reason: "ban #\(index + 1) \(reason)"))
+                }
+            }
+            bans = decoded
+        }
+        if let log = try Self.contents(logPath) {
             let decoder = JSONDecoder()
-            for line in log.split(separator: UInt8(ascii: "\n")) {
-                if let ban = try? decoder.decode(Ban.self, from: Data(line)) { bans.append(ban) }
+            for (index, line) in log.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+                if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
+                guard let ban = try? decoder.decode(Ban.self, from: Data(line)) else {
+                    throw BanStateError(path: logPath, problem: .damaged(line: index + 1, reason: "not a ban record (truncated or edited?)"))
+                }
+                if let reason = ban.problem {
+                    throw BanStateError(path: logPath, problem: .damaged(line: index + 1, reason: reason))
+                }
+                bans.append(ban)
             }
         }
         var latest: [String: Int] = [:]
@@ -65,13 +136,35 @@ public struct BanStore: Sendable {
         return bans.enumerated().filter { latest[$0.element.network] == $0.offset && !$0.element.isExpired(at: now) }.map(\.element)
     }
 
+    /// A state file's bytes, or nil when it does not exist (the folder may be missing too).
+    static func contents(_ path: String) throws -> Data? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { return nil }
+            throw BanStateError(path: path, problem: .unreadable(errno: code))
+        }
+        defer { close(fd) }
+        do {
+            return try TrustedFiles.readAll(fd, path: path, limit: 1 << 30)
+        } catch {
+            throw BanStateError(path: path, problem: .unreadable(errno: errno))
+        }
+    }
+
     /// Appends bans to the log (the caller holds the lock), synced to disk.
     public func append(_ bans: [Ban]) throws {
         var text = ""
         for ban in bans { text += try JSONText.line(ban) + "\n" }
-        let fd = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(logPath, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(errno, "cannot write \(logPath)") }
         defer { close(fd) }
+        // A line torn by a crash stays a damaged line of its own, never swallowing this one.
+        var info = stat()
+        var last: UInt8 = 0
+        if fstat(fd, &info) == 0, info.st_size > 0, pread(fd, &last, 1, info.st_size - 1) == 1, last != UInt8(ascii: "\n") {
+            text = "\n" + text
+        }
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
@@ -139,8 +232,34 @@ extension Firewall {
         return hits
     }
 
-    /// Puts the state folder's bans back after the table was created or rewritten.
-    public func restoreBans(table: String, stateDirectory: String) {
-        try? addBans(BanStore(directory: stateDirectory).load(), table: table)
+    /// Puts bans back after the table was created or rewritten: every ban the kernel accepts
+    /// goes in, and each one it refuses (a network overlapping another, an expiry it cannot hold)
+    /// is returned with the kernel's reason. One batch when all are good; a refused batch is split
+    /// in halves until the refused bans are alone, so one bad ban costs a few batches, not all bans.
+    public func restoreBans(_ bans: [Ban], table: String, now: Date = Date()) -> [UnrestoredBan] {
+        var refused: [UnrestoredBan] = []
+        var pending: [ArraySlice<Ban>] = [bans[...]]
+        while let part = pending.popLast() {
+            if part.isEmpty { continue }
+            do {
+                try addBans(Array(part), table: table, now: now)
+            } catch {
+                if part.count == 1 || error.kind == .notFound || error.kind == .permissionDenied {
+                    refused += part.map { UnrestoredBan(ban: $0, reason: error.description) }
+                    continue
+                }
+                let middle = part.startIndex + part.count / 2
+                pending += [part[middle...], part[..<middle]]
+            }
+        }
+        return refused
     }
+}
+
+/// A ban that could not be put back into a rewritten table. It stays in the state folder.
+public struct UnrestoredBan: Sendable, Hashable {
+    /// The ban.
+    public var ban: Ban
+    /// Why the kernel refused it (libnftables' first error line).
+    public var reason: String
 }

@@ -60,6 +60,9 @@ public enum ChangeWarning: Sendable, Hashable {
     /// The confirmation watchdog of change `sequence` had died, so that change was rolled back
     /// before this one, as the watchdog would have done.
     case orphanRolledBack(RollbackResult)
+    /// The table was rewritten and the kernel refused to take this ban back (it stays in the
+    /// state folder; the other bans were put back).
+    case banNotRestored(UnrestoredBan)
 }
 
 /// What a change did, or with ``ChangeOptions/dryRun``, would do.
@@ -144,6 +147,8 @@ public struct RollbackResult: Sendable, Hashable {
     /// For `rollback --to N`: N, the change whose result was put back (``undone`` is then the
     /// newest change, which the restore replaced).
     public var restoredTo: Int?
+    /// Bans the kernel refused to take back into the restored table.
+    public var unrestoredBans: [UnrestoredBan] = []
 
     /// Makes a result.
     public init(undone: HistoryEntry, table: String, removedPolicy: Bool, restoredTo: Int? = nil) {
@@ -207,9 +212,11 @@ public struct ChangeControl: Sendable {
         return loaded
     }
 
-    /// The change history, oldest first. A state folder others could have written is refused.
+    /// The change history, oldest first. A state folder others could have written is refused, and
+    /// so is one this user may not read (``ChangeError/stateFolderUnreadable(path:)``).
     public func history() throws -> [HistoryEntry] {
         try refuseUntrustedStateFolder()
+        try refuseUnreadableStateFolder()
         return try state.history()
     }
 
@@ -362,6 +369,9 @@ public struct ChangeControl: Sendable {
             try firewall.apply(planned, stateDirectory: paths.stateDirectory)
             return result
         }
+        // A new or rewritten table comes without the bans: they are state, put back from the state
+        // folder, which must be readable before the rewrite drops the kernel's copy of them.
+        let bans = plan.recreatesBanSets ? try BanStore(directory: paths.stateDirectory).load() : []
         // The history entry is written before the kernel is touched, and says how far the change
         // got: a kill at any moment leaves a trail that the next command settles (see
         // ``settleInterrupted()``), never a kernel change that the history does not know.
@@ -372,8 +382,7 @@ public struct ChangeControl: Sendable {
         try sendRecorded(&entry, fileFollows: writesFile) {
             try firewall.apply(planned, stateDirectory: paths.stateDirectory)
         }
-        // A new or rewritten table comes without the bans: they are state, put back from the state folder.
-        if plan.recreatesBanSets { firewall.restoreBans(table: policy.table, stateDirectory: paths.stateDirectory) }
+        if plan.recreatesBanSets { result.warnings += firewall.restoreBans(bans, table: policy.table).map(ChangeWarning.banNotRestored) }
         if policyChanged, let fileText {
             try interruption?(.kernelChanged)
             do {
@@ -392,7 +401,7 @@ public struct ChangeControl: Sendable {
                         undo.batch.operations.insert(.deleteTable(policy.table), at: 0)
                     }
                     try? firewall.apply(undo)
-                    if undo.recreatesBanSets { firewall.restoreBans(table: previous.policy.table, stateDirectory: paths.stateDirectory) }
+                    if undo.recreatesBanSets { _ = firewall.restoreBans(bans, table: previous.policy.table) }
                 } else {
                     try? firewall.remove(table: policy.table)
                     undo.batch = .removing(policy.table)
@@ -606,14 +615,17 @@ public struct ChangeControl: Sendable {
         if latest.policyFile != paths.policyFile {
             throw ChangeError.otherPolicyFile(sequence: latest.sequence, entryFile: latest.policyFile, policyFile: paths.policyFile)
         }
-        let table = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles, tableRemoved: latest.tableRemovedBefore,
-                                           sequence: latest.sequence, command: command, force: force)
+        let (table, unrestored) = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles,
+                                                         tableRemoved: latest.tableRemovedBefore, sequence: latest.sequence,
+                                                         command: command, force: force)
         if latest.confirmation == "pending" {
             latest.confirmation = "rolled back"
             try state.save(latest)
         }
         try state.setPending(nil)
-        return RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
+        var result = RollbackResult(undone: latest, table: table, removedPolicy: latest.before == nil)
+        result.unrestoredBans = unrestored
+        return result
     }
 
     /// Puts the policy file and portctl's table back as they were right after change `sequence`
@@ -647,16 +659,20 @@ public struct ChangeControl: Sendable {
         let now = (try state.text(latest.after)).flatMap(Self.tableName) ?? PortPolicy.defaultTable
         let then = (try state.text(target.after)).flatMap(Self.tableName) ?? now
         if now != then { throw ChangeError.otherTableThen(sequence: sequence, tableThen: then, tableNow: now) }
-        let table = try restoreHoldingLock(latest: latest, text: target.after, files: target.afterFiles, tableRemoved: target.tableRemovedAfter,
-                                           sequence: sequence, command: "rollback --to \(sequence)", force: force)
-        return RollbackResult(undone: latest, table: table, removedPolicy: target.after == nil, restoredTo: sequence)
+        let (table, unrestored) = try restoreHoldingLock(latest: latest, text: target.after, files: target.afterFiles,
+                                                         tableRemoved: target.tableRemovedAfter, sequence: sequence,
+                                                         command: "rollback --to \(sequence)", force: force)
+        var result = RollbackResult(undone: latest, table: table, removedPolicy: target.after == nil, restoredTo: sequence)
+        result.unrestoredBans = unrestored
+        return result
     }
 
     /// Makes the policy file `text` (a history digest; nil: no file) and the table what it
     /// renders with the address files' snapshot `files` (or no table, when `tableRemoved`), as
-    /// one recorded change after `latest`. Returns the table. The caller holds the lock.
+    /// one recorded change after `latest`. Returns the table, and the bans the kernel refused to
+    /// take back when the table was rewritten. The caller holds the lock.
     func restoreHoldingLock(latest: HistoryEntry, text digest: String?, files: [String: String]?, tableRemoved: Bool?,
-                            sequence: Int, command: String, force: Bool) throws -> String {
+                            sequence: Int, command: String, force: Bool) throws -> (table: String, unrestored: [UnrestoredBan]) {
         let targetText = try state.text(digest)
         if digest != nil && targetText == nil {
             throw ChangeError.missingHistory(sequence: sequence, stateDirectory: paths.stateDirectory)
@@ -696,11 +712,14 @@ public struct ChangeControl: Sendable {
             if live != nil { plan.changes = [.drift("table inet \(table) removed: there was no policy before change #\(sequence)")] }
             send = { try firewall.remove(table: table) }
         }
+        // The bans are read before the rewrite drops the kernel's copy of them: damaged ban state
+        // stops the rollback here, with nothing changed.
+        let bans = restoresBansIn != nil ? try BanStore(directory: paths.stateDirectory).load() : []
         var entry = try appendHistory(command: command, before: latest.after, after: digest, plan: plan, pending: false,
                                       beforeFiles: latest.afterFiles, afterFiles: files,
                                       tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: tableRemoved)
         try sendRecorded(&entry, fileFollows: true, send)
-        if let restoresBansIn { firewall.restoreBans(table: restoresBansIn, stateDirectory: paths.stateDirectory) }
+        let unrestored = restoresBansIn.map { firewall.restoreBans(bans, table: $0) } ?? []
         try interruption?(.kernelChanged)
         if let targetText {
             try store.save(text: targetText)
@@ -708,7 +727,7 @@ public struct ChangeControl: Sendable {
             try? FileManager.default.removeItem(atPath: paths.policyFile)
         }
         try completeRecorded(&entry)
-        return table
+        return (table, unrestored)
     }
 
     /// Records nothing; runs after `entry` was recorded (progress `recorded`): sends the kernel
@@ -957,38 +976,69 @@ public struct ChangeControl: Sendable {
 public struct BanResult: Sendable {
     /// The bans added (or that would be).
     public var banned: [Ban]
-    /// Sources left alone because a ban covers them already, with the covering ban's network.
+    /// Sources left alone because a ban in force, or a wider source of the same request, covers
+    /// them, with the covering network.
     public var alreadyBanned: [(network: IPNetwork, by: String)]
     /// The batch that adds them.
     public var batch: Batch
+    /// What the caller should say besides the bans (an unchecked SSH session, with `force`).
+    public var warnings: [ChangeWarning] = []
 }
 
 extension ChangeControl {
     /// Bans sources on every port, before any allow, until `expires` (or until unbanned). Bans
-    /// are state, kept in the state folder and put back whenever the table is rewritten.
-    /// Refuses to ban the SSH client the process runs for unless `options.force`.
+    /// are state, kept in the state folder and put back whenever the table is rewritten; each is
+    /// kept as given (adjacent bans are not merged), so each can be lifted as it was banned.
+    /// Unless `options.force`, refuses to ban the SSH client the process runs for (and to ban
+    /// anything when `SSH_CONNECTION` cannot be read), and to ban loopback or an address of this
+    /// host: the ban sets are checked before loopback traffic is accepted.
     public func ban(_ networks: [IPNetwork], expires: Date?, comment: String?, options: ChangeOptions = ChangeOptions()) throws -> BanResult {
         try withLock(privileged: "banning", dryRun: options.dryRun) {
             let table = try policyTable()
-            if !options.force, let client = environment["SSH_CONNECTION"].flatMap(SSHConnection.init(environmentValue:))?.client,
-               let own = networks.first(where: { $0.contains(client) }) {
-                throw ChangeError.wouldBanOwnClient(network: own, client: client)
+            var warnings: [ChangeWarning] = []
+            if let value = environment["SSH_CONNECTION"] {
+                if let client = SSHConnection(environmentValue: value)?.client {
+                    if !options.force, let own = networks.first(where: { $0.contains(client) }) {
+                        throw ChangeError.wouldBanOwnClient(network: own, client: client)
+                    }
+                } else if options.force {
+                    warnings.append(.lockoutUnchecked(sshConnection: value))
+                } else {
+                    throw ChangeError.unreadableSSHConnection(value: value)
+                }
             }
+            if !options.force {
+                let local = LocalInterfaces.addresses()
+                for network in networks {
+                    if let loopback = Self.loopbackNetworks.first(where: { $0.overlaps(network) }) {
+                        throw ChangeError.wouldBanThisHost(network: network, address: loopback.address, interface: "lo")
+                    }
+                    if let own = local.first(where: { network.contains($0.address) }) {
+                        throw ChangeError.wouldBanThisHost(network: network, address: own.address, interface: own.name)
+                    }
+                }
+            }
+            if privileged { try firewall.requireOwnTable(table) }
             let store = BanStore(directory: paths.stateDirectory)
             // Single addresses go into a plain set: banning one again only renews it, so the
             // list is read only when networks are banned (their sets must not overlap).
-            let merged = IPNetwork.merged(networks)
-            let anyNetwork = merged.contains { $0.prefixLength < $0.family.bitWidth }
-            let existing = privileged && anyNetwork ? store.load() : []
-            var result = BanResult(banned: [], alreadyBanned: [], batch: Batch())
-            for network in merged {
-                if let covering = existing.first(where: { ($0.parsed.map { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) ?? false }) {
-                    result.alreadyBanned.append((network, covering.network))
+            var asked: [IPNetwork] = []
+            for network in networks where !asked.contains(network) { asked.append(network) }
+            let anyNetwork = asked.contains { $0.prefixLength < $0.family.bitWidth }
+            let stored = privileged && anyNetwork ? try store.load().compactMap(\.parsed) : []
+            var result = BanResult(banned: [], alreadyBanned: [], batch: Batch(), warnings: warnings)
+            for network in asked {
+                // A source inside a wider one of the same request, or of a ban in force, is covered
+                // by it (the interval set takes no overlap); the wider one is banned as given.
+                let wider = asked.filter { $0.prefixLength < network.prefixLength && $0.contains(network.address) }
+                    .min { $0.prefixLength < $1.prefixLength }
+                if let covering = wider ?? stored.first(where: { $0.contains(network.address) && $0.prefixLength <= network.prefixLength }) {
+                    result.alreadyBanned.append((network, covering.description))
                     continue
                 }
                 if network.prefixLength < network.family.bitWidth,
-                   let overlap = existing.first(where: { ($0.parsed.map { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) ?? false }) {
-                    throw ChangeError.banCoversBan(network: network, banned: overlap.network)
+                   let overlap = stored.first(where: { $0.prefixLength < $0.family.bitWidth && network.contains($0.address) }) {
+                    throw ChangeError.banCoversBan(network: network, banned: overlap.description)
                 }
                 result.banned.append(Ban(network: network, expires: expires, comment: comment))
             }
@@ -1004,25 +1054,52 @@ extension ChangeControl {
         }
     }
 
-    /// The bans in force, from the state folder, each with the packets it dropped when the
-    /// kernel can be read.
+    /// Loopback, in both families: never banned without force.
+    static let loopbackNetworks: [IPNetwork] = ["127.0.0.0/8", "::1/128"].compactMap { try? IPNetwork(parsing: $0) }
+
+    /// The bans in force, from the state folder, each with the packets it dropped when portctl's
+    /// own table can be read (never another table's counters). A damaged ban file is a
+    /// ``BanStateError``; a state folder this user may not read is
+    /// ``ChangeError/stateFolderUnreadable(path:)``: never "no bans".
     public func bans() throws -> [Ban] {
         try refuseUntrustedStateFolder()
-        var bans = BanStore(directory: paths.stateDirectory).load()
+        try refuseUnreadableStateFolder()
+        var bans = try BanStore(directory: paths.stateDirectory).load()
         guard privileged, !bans.isEmpty else { return bans }
-        let hits = firewall.banHits(table: (try? policyTable()) ?? PortPolicy.defaultTable)
+        // Counters are read only from portctl's own table: another's sets are not its bans.
+        let table = (try? policyTable()) ?? PortPolicy.defaultTable
+        guard (try? firewall.requireOwnTable(table)) != nil else { return bans }
+        let hits = firewall.banHits(table: table)
         for index in bans.indices { bans[index].hits = bans[index].parsed.flatMap { hits[$0] } }
         return bans
     }
 
-    /// Lifts bans. Returns the sources unbanned and those that were not banned (the kernel
-    /// may have let them go already: that is no error).
+    /// Refuses with ``ChangeError/stateFolderUnreadable(path:)`` a state folder that exists but
+    /// that this user may not read (it is root's, mode 700): what it holds cannot be known.
+    public func refuseUnreadableStateFolder() throws {
+        var info = stat()
+        guard stat(paths.stateDirectory, &info) == 0 || errno != ENOENT else { return }
+        if access(paths.stateDirectory, R_OK | X_OK) != 0 && (errno == EACCES || errno == EPERM) {
+            throw ChangeError.stateFolderUnreadable(path: paths.stateDirectory)
+        }
+    }
+
+    /// Lifts bans, each as it was banned. Returns the sources unbanned and those that were not
+    /// banned (the kernel may have let them go already: that is no error). A source inside a
+    /// banned network, or a network holding bans but not banned itself, is refused
+    /// (``ChangeError/unbanInsideBan(network:banned:)``) before anything changes.
     public func unban(_ networks: [IPNetwork]) throws -> (lifted: [IPNetwork], notBanned: [IPNetwork]) {
         try withLock(privileged: "lifting bans") {
             let table = try policyTable()
+            try firewall.requireOwnTable(table)
             let store = BanStore(directory: paths.stateDirectory)
-            var bans = store.load()
+            var bans = try store.load()
             let listed = Set(bans.compactMap(\.parsed))
+            for network in networks where !listed.contains(network) {
+                if let covering = listed.sorted().first(where: { $0.overlaps(network) }) {
+                    throw ChangeError.unbanInsideBan(network: network, banned: covering)
+                }
+            }
             let lifted = networks.filter(listed.contains)
             try firewall.removeBans(lifted, table: table)
             bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }

@@ -36,6 +36,15 @@ public enum ChangeError: Error, Sendable {
     case wouldBanOwnClient(network: IPNetwork, client: IPAddress)
     /// A network to ban covers a network banned already (interval sets must not overlap).
     case banCoversBan(network: IPNetwork, banned: String)
+    /// The ban would drop this host's own traffic: `network` holds `address`, loopback or an
+    /// address of interface `interface` (the ban sets are checked before loopback is accepted).
+    case wouldBanThisHost(network: IPNetwork, address: IPAddress, interface: String)
+    /// `network` is not banned as such, but overlaps the banned network `banned`: lifting it would
+    /// leave the address banned, so it is refused.
+    case unbanInsideBan(network: IPNetwork, banned: IPNetwork)
+    /// The state folder exists but this user may not read it: what it holds (bans, history)
+    /// cannot be known without root.
+    case stateFolderUnreadable(path: String)
     /// portctl's table in the kernel has no ban sets (it predates them, or is missing).
     case noBanSets(table: String)
     /// A saved plan cannot be applied; nothing was sent.

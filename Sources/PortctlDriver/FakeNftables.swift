@@ -66,6 +66,14 @@ public final class FakeNftables: NftablesBackend {
 
     /// Lists nothing but an empty chain list (no other table publishes ports here).
     public func listJSON(_ command: String) throws(NftablesError) -> String {
+        // `list counter inet TABLE NAME`: whether the table holds that counter (its value is not kept).
+        let words = command.split(separator: " ").map(String.init)
+        if words.count == 5, words[0] == "list", words[1] == "counter", words[2] == "inet" {
+            guard state.withLock({ $0.tables[words[3]]?.table.counters.contains(words[4]) }) == true else {
+                throw NftablesError(detail: "Error: No such file or directory; did you mean counter ...?")
+            }
+            return #"{"nftables": [{"metainfo": {"json_schema_version": 1}}]}"#
+        }
         guard command == "list chains" || command == "list ruleset" else {
             throw NftablesError(detail: "Error: the fake kernel cannot list \(command)")
         }

@@ -21,6 +21,20 @@ public struct Firewall: Sendable {
         return live
     }
 
+    /// Refuses with ``ForeignTableError`` a table `inet NAME` that exists but that portctl did not
+    /// create, without listing its set elements (only portctl's marker counter is looked up): for
+    /// commands that write into the table's sets (bans). A missing table is no error here.
+    /// Needs CAP_NET_ADMIN.
+    public func requireOwnTable(_ table: String) throws {
+        guard try backend.tableFlags(table) != nil else { return }
+        do {
+            _ = try backend.listJSON("list counter inet \(table) \(Renderer.inboundDefaultCounter)")
+        } catch {
+            if error.kind == .notFound { throw ForeignTableError(table: table) }
+            throw error
+        }
+    }
+
     /// The JSON listing of table `inet NAME` and its flags, or nil when there is no such table.
     ///
     /// nft 1.0.6 cannot list a table with flags as JSON (the flags come out as garbage and may

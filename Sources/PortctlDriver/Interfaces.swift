@@ -8,9 +8,15 @@ import Glibc
 public enum LocalInterfaces {
     /// The name of the interface that holds `address`, if any.
     public static func name(holding address: IPAddress) -> String? {
+        addresses().first { $0.address == address }?.name
+    }
+
+    /// Every address of this host (this network namespace), with the interface holding it.
+    public static func addresses() -> [(name: String, address: IPAddress)] {
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
         defer { freeifaddrs(list) }
+        var found: [(name: String, address: IPAddress)] = []
         var cursor: UnsafeMutablePointer<ifaddrs>? = first
         while let entry = cursor {
             defer { cursor = entry.pointee.ifa_next }
@@ -22,9 +28,9 @@ public enum LocalInterfaces {
                   getnameinfo(socketAddress, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0
             else { continue }
             let text = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "%").first.map(String.init) ?? ""
-            if IPAddress(text) == address { return String(cString: name) }
+            if let address = IPAddress(text) { found.append((String(cString: name), address)) }
         }
-        return nil
+        return found
     }
 }
 

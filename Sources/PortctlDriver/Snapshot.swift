@@ -72,7 +72,7 @@ extension Firewall {
         let lastApply = (try? StateStore(directory: stateDirectory).latest()).flatMap { $0 }.flatMap { Timestamp.parse($0.time) }
         var snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
                                        counters: kernel.counters, lastApply: lastApply, findings: findings, now: now)
-        snapshot.bans = BanStore(directory: stateDirectory).load(now: now).count
+        snapshot.bans = try BanStore(directory: stateDirectory).load(now: now).count
         return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }
 }

@@ -39,12 +39,15 @@ public enum TrustedFiles {
     /// repoint it; its target is walked the same way. The last component is returned as it is
     /// (not followed when `followLast` is false, and it may not exist). A missing folder on the
     /// way throws ``MissingFolder``, or is created (root's, `createMode`) when a mode is given.
-    static func walk(_ path: String, for what: String, followLast: Bool = true, createMode: Int? = nil) throws -> String {
+    /// With `checkingFolders: false` only the links are checked, not the folders passed through
+    /// (for a caller that then opens the path one component at a time, never following a link).
+    static func walk(_ path: String, for what: String, followLast: Bool = true, createMode: Int? = nil,
+                     checkingFolders: Bool = true) throws -> String {
         var pending = (path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
             .split(separator: "/").map(String.init)
         var current = ""  // the real path walked so far; "" is /
         var hops = 0
-        try checkFolder("/", for: what, strict: false)
+        if checkingFolders { try checkFolder("/", for: what, strict: false) }
         while !pending.isEmpty {
             let name = pending.removeFirst()
             if name == "." || name.isEmpty { continue }
@@ -85,7 +88,7 @@ public enum TrustedFiles {
                 pending = target.split(separator: "/").map(String.init) + pending
             case S_IFDIR:
                 current = candidate
-                if !isLast {
+                if !isLast && checkingFolders {
                     try checkFolder(current, for: what, strict: false)
                 }
             default:
@@ -263,44 +266,53 @@ public enum TrustedFiles {
         let directory = url.deletingLastPathComponent().path
         try refuseUnlessRegularOrMissing(path)
         try makeDirectory(directory, mode: 0o755)
+        let folder = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard folder >= 0 else { throw SystemError.errno(Glibc.errno, "cannot open \(directory)") }
+        defer { close(folder) }
+        try replace(url.lastPathComponent, in: folder, folderPath: directory, with: text, mode: mode, durable: durable)
+    }
+
+    /// Replaces the file `name` in the open folder `folder` atomically: a new temporary file with
+    /// an unpredictable name, created exclusively and never through a link; fsync; rename over
+    /// the file; fsync of the folder (the syncs only when `durable`). Anything at `name` but a
+    /// regular file is refused with ``NotARegularFile``, with nothing created.
+    static func replace(_ name: String, in folder: Int32, folderPath: String, with text: String, mode: mode_t,
+                        durable: Bool) throws {
+        var seen = stat()
+        if fstatat(folder, name, &seen, AT_SYMLINK_NOFOLLOW) == 0, (seen.st_mode & S_IFMT) != S_IFREG {
+            throw NotARegularFile(path: folderPath + "/" + name, kind: NotARegularFile.kind(seen.st_mode))
+        }
         var fd: Int32 = -1
         var temporary = ""
         for _ in 0..<16 {
-            let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-            temporary = directory + "/.\(url.lastPathComponent).\(suffix).tmp"
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            temporary = ".\(name).\(String(UInt64.random(in: 0...UInt64.max), radix: 36)).tmp"
+            fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
             if fd >= 0 || Glibc.errno != EEXIST { break }
         }
-        guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot write \(temporary)") }
+        guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot write \(folderPath)/\(temporary)") }
         var failed: SystemError?
-        if fchmod(fd, mode) != 0 { failed = .errno(Glibc.errno, "cannot set the mode of \(temporary)") }
+        if fchmod(fd, mode) != 0 { failed = .errno(Glibc.errno, "cannot set the mode of \(folderPath)/\(temporary)") }
         let bytes = Array(text.utf8)
         var offset = 0
         while failed == nil && offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if written < 0 {
                 if Glibc.errno == EINTR { continue }
-                failed = .errno(Glibc.errno, "cannot write \(temporary)")
+                failed = .errno(Glibc.errno, "cannot write \(folderPath)/\(temporary)")
                 break
             }
             offset += written
         }
-        if failed == nil && durable && fsync(fd) != 0 { failed = .errno(Glibc.errno, "cannot sync \(temporary)") }
+        if failed == nil && durable && fsync(fd) != 0 { failed = .errno(Glibc.errno, "cannot sync \(folderPath)/\(temporary)") }
         close(fd)
+        if failed == nil && renameat(folder, temporary, folder, name) != 0 {
+            failed = .errno(Glibc.errno, "cannot replace \(folderPath)/\(name)")
+        }
         if let failed {
-            unlink(temporary)
+            unlinkat(folder, temporary, 0)
             throw failed
         }
-        if rename(temporary, path) != 0 {
-            let code = Glibc.errno
-            unlink(temporary)
-            throw SystemError.errno(code, "cannot replace \(path)")
-        }
-        let directoryFD = durable ? open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
-        }
+        if durable { fsync(folder) }
     }
 
     /// Creates a folder (and its parents) with `mode` when missing.
@@ -348,5 +360,67 @@ public enum TrustedFiles {
         var info = stat()
         guard stat(path, &info) == 0 else { return true }
         return !trustedOwner(info) || info.st_mode & 0o022 != 0
+    }
+
+    /// Opens a folder that root writes files into for others to read (`metrics --textfile`).
+    /// The folder itself must be root's (or this user's) and writable by nobody else, sticky or
+    /// not (else they could swap in a forged file); every link on the way must be root's, in a
+    /// folder only root can write (else they could repoint root's write). Folders above may be
+    /// others' (Debian's `/var/lib/prometheus` is the prometheus user's): the path is opened one
+    /// component at a time without following any link, and the folder is checked on the open
+    /// descriptor, so whatever they rename meanwhile, root writes only into a folder only root
+    /// can write.
+    public static func openOutputFolder(_ path: String, what: String) throws -> OutputFolder {
+        let real: String
+        do {
+            real = try walk(path, for: what, checkingFolders: false)
+        } catch is MissingFolder {
+            throw SystemError("refusing \(what): a folder on the way to \(path) does not exist")
+        }
+        var fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot open /") }
+        for name in real.split(separator: "/") {
+            let next = openat(fd, String(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = Glibc.errno
+            close(fd)
+            guard next >= 0 else {
+                throw SystemError("refusing \(what): \(real) changed while it was opened, or is not a folder (\(String(cString: strerror(code))))")
+            }
+            fd = next
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = Glibc.errno
+            close(fd)
+            throw SystemError.errno(code, "cannot examine \(real)")
+        }
+        if let problem = folderProblem(info, holdsTheFile: true) {
+            close(fd)
+            throw SystemError("refusing \(what): the folder \(real) \(problem), so they could replace what root writes there or where it goes; fix: chown root \(real) && chmod 755 \(real)")
+        }
+        return OutputFolder(descriptor: fd, path: real)
+    }
+}
+
+/// An open folder that only root can write (``TrustedFiles/openOutputFolder(_:what:)``); root's
+/// files are written into it through the descriptor, never through its path again.
+public final class OutputFolder: Sendable {
+    /// The open folder; closed exactly once, when this object goes.
+    let descriptor: Int32
+    /// Its real path, for messages.
+    public let path: String
+
+    init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    deinit { close(descriptor) }
+
+    /// Replaces the file `name` in the folder atomically (a new temporary file, created
+    /// exclusively and never through a link, synced, renamed over it; then the folder synced).
+    /// Anything at `name` but a regular file is refused (``TrustedFiles/NotARegularFile``).
+    public func write(_ text: String, to name: String, mode: mode_t = 0o644) throws {
+        try TrustedFiles.replace(name, in: descriptor, folderPath: path, with: text, mode: mode, durable: true)
     }
 }

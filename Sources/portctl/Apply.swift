@@ -54,6 +54,9 @@ extension Portctl {
         }
 
         func run() throws {
+            // A dry run of apply is a comparison with the kernel: without the privilege to read
+            // it there is no answer, and "nothing to change" would be a guess.
+            if change.dryRun { try requireNetAdmin("apply --dry-run (reading the kernel's table)") }
             try global.reporting {
                 if let newPolicy {
                     let text = try ChangeControl.readCandidatePolicy(newPolicy)

@@ -13,8 +13,10 @@ extension Portctl {
             Bans are state, not policy: they live in the kernel (the kernel expires them after \\
             --for) and in the state folder, so that apply puts them back when it rewrites the \\
             table; plan never calls them drift. Single addresses go into a plain set (a ban costs \\
-            the same whatever the number of bans), networks into an interval set. Banning the \\
-            address of the current SSH client needs --force.
+            the same whatever the number of bans), networks into an interval set; each ban is kept \\
+            as given and lifted as given. Banning the address of the current SSH client, banning \\
+            while SSH_CONNECTION cannot be read, and banning loopback or an address of this host \\
+            need --force.
 
             Examples:
               portctl ban 203.0.113.7 --for 1h --comment f2b-smtp
@@ -61,7 +63,8 @@ extension Portctl {
             let networks = asked.networks, expires = asked.expires
             try global.reporting {
                 let result = try global.control.ban(networks, expires: expires, comment: comment, options: change.options)
-                for (network, covering) in result.alreadyBanned { say("\(network) is already banned (by \(covering))") }
+                warn(result.warnings)
+                for (network, covering) in result.alreadyBanned { say("\(network) is covered by the ban of \(covering)") }
                 if change.dryRun {
                     say("dry run: nothing written. This batch would ban \(result.banned.count) source\(result.banned.count == 1 ? "" : "s"):")
                     print(result.batch.text, terminator: "")

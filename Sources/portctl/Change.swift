@@ -75,7 +75,10 @@ func confirmationLine(_ pending: PendingConfirmation) -> String {
 func warn(_ warnings: [ChangeWarning]) {
     for warning in warnings {
         warn(sentence(warning))
-        if case let .orphanRolledBack(rollback) = warning { say(describe(rollback)) }
+        if case let .orphanRolledBack(rollback) = warning {
+            say(describe(rollback))
+            for unrestored in rollback.unrestoredBans { warn(describe(unrestored)) }
+        }
     }
 }
 
@@ -94,7 +97,14 @@ func sentence(_ warning: ChangeWarning) -> String {
         "apply will refuse this unless forced: " + refusal.replacingOccurrences(of: "refusing: ", with: "")
     case let .orphanRolledBack(rollback):
         "the --confirm watchdog of change #\(rollback.undone.sequence) is gone, so nothing would roll it back; rolling it back now, as the watchdog would have"
+    case let .banNotRestored(unrestored):
+        describe(unrestored)
     }
+}
+
+/// One line for a ban the kernel would not take back into a rewritten table.
+func describe(_ unrestored: UnrestoredBan) -> String {
+    "ban \(unrestored.ban.network) was NOT put back into the rewritten table (\(unrestored.reason)); it stays in the state folder: fix it with 'portctl unban \(unrestored.ban.network)' and ban again"
 }
 
 /// One line for a rollback.

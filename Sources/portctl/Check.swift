@@ -17,6 +17,8 @@ extension Portctl {
                 let policy = try global.loadExisting()
                 say("policy \(global.paths.policyFile): valid (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
                 if Privilege.hasNetAdmin {
+                    // The ownership rule apply follows: a table portctl did not create is refused.
+                    try Firewall().requireOwnTable(policy.table)
                     try Firewall().check(policy)
                     say("ruleset: the kernel accepted it in check mode (nothing was committed)")
                 } else {

@@ -86,8 +86,15 @@ extension Portctl {
                     return
                 }
                 var explanation = policy.explain(Packet(source: source, port: spec.ports[0].first, proto: spec.proto, interface: interface))
-                // A ban (state, not policy) drops it before any rule: the state folder says, when readable.
-                if let ban = BanStore(directory: global.paths.stateDirectory).load().first(where: { $0.parsed?.contains(source) ?? false }) {
+                // A ban (state, not policy) drops it before any rule: the state folder says, when
+                // readable. Without root it is not: the answer is the policy's alone, and says so.
+                var bans: [Ban] = []
+                do {
+                    bans = try BanStore(directory: global.paths.stateDirectory).load()
+                } catch let error as BanStateError where error.needsPrivilege {
+                    warn("note: the bans could not be read (\(global.paths.stateDirectory) is root's): this answer is the policy's alone; a banned source is dropped before any rule (run as root to include bans)")
+                }
+                if let ban = bans.first(where: { $0.parsed?.contains(source) ?? false }) {
                     explanation.verdict = .drop
                     explanation.rule = nil
                     explanation.message = "\(source) -> \(spec.ports[0].first)/\(spec.proto.rawValue): drop (banned: \(ban.network)\(ban.expires.map { " until \($0)" } ?? "")\(ban.comment.map { ", \($0)" } ?? ""); bans come before every rule)"

@@ -36,6 +36,9 @@ struct Failure: Error {
         case let error as TrustedFiles.NotARegularFile: return Failure(message: error.description, code: .usage)
         case let error as LiveTable.ReadError: return Failure(message: error.description, code: .invalidData)
         case let error as ChangeError: return from(error)
+        case let error as BanStateError:
+            let code: ExitStatus = error.needsPrivilege ? .needsPrivilege : { if case .damaged = error.problem { return .invalidData } else { return .failure } }()
+            return Failure(message: error.description, code: code)
         default: return Failure(message: String(describing: error), code: .failure)
         }
     }
@@ -75,6 +78,15 @@ extension Failure {
             return Failure(message: "refusing: banning \(network) would ban your own SSH client \(client); add --force to ban it anyway", code: .failure)
         case let .banCoversBan(network, banned):
             return Failure(message: "\(network) covers the banned network \(banned): unban it first", code: .usage)
+        case let .wouldBanThisHost(network, address, interface):
+            return Failure(message: "refusing: banning \(network) would drop this host's own traffic (it holds \(address), \(interface == "lo" ? "loopback" : "an address of \(interface)"), and bans are checked before loopback is accepted); add --force to ban it anyway", code: .failure)
+        case let .unbanInsideBan(network, banned):
+            let why = banned.prefixLength <= network.prefixLength
+                ? "it is inside the banned network \(banned), which stays banned; unban \(banned) as banned (then ban again what should stay banned)"
+                : "it overlaps the ban \(banned), which stays banned; unban bans as they were banned ('portctl bans' lists them)"
+            return Failure(message: "refusing to unban \(network): \(why)", code: .usage)
+        case let .stateFolderUnreadable(path):
+            return Failure(message: "cannot read the state folder \(path) (bans and history live there): it is root's; run as root (sudo portctl ...)", code: .needsPrivilege)
         case let .noBanSets(table):
             return Failure(message: "table inet \(table) has no ban sets in the kernel: run 'portctl apply' first", code: .failure)
         case let .savedPlan(path, problem):

@@ -89,6 +89,11 @@ extension Portctl.Import {
                 throw Failure.from(error, verbose: global.verbose)
             }
             let result = UfwImport.translate(configuration, options: options)
+            // A file that is not ufw's would read as "no rules": a deny-all policy, made silently.
+            if !partial, let foreign = result.untranslated.first(where: { ["user.rules", "user6.rules"].contains($0.subject) }) {
+                let base = rules.hasSuffix("/") && rules.count > 1 ? String(rules.dropLast()) : rules
+                throw Failure(message: "\(base)/\(foreign.subject) \(foreign.message); nothing written (is --rules the folder ufw keeps its rules in? --partial imports the rest anyway)", code: .invalidData)
+            }
             let store = global.store
             let path = store.paths.policyFile
             let incomplete = !result.untranslated.isEmpty && !partial

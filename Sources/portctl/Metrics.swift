@@ -23,11 +23,14 @@ extension Portctl {
 
         func run() throws {
             try global.reporting {
+                var folder: OutputFolder?
                 if let textfile {
                     var isFolder: ObjCBool = false
                     guard FileManager.default.fileExists(atPath: textfile, isDirectory: &isFolder), isFolder.boolValue else {
                         throw Failure(message: "--textfile \(textfile) is not a folder (node_exporter's --collector.textfile.directory)", code: .usage)
                     }
+                    // Root writes there what monitoring believes: only root may be able to change it.
+                    folder = try TrustedFiles.openOutputFolder(textfile, what: "--textfile \(textfile)")
                 }
                 let text: String
                 do {
@@ -37,11 +40,11 @@ extension Portctl {
                     text = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory).snapshot.text
                 } catch {
                     // The last good file must not go on saying "in sync": it becomes portctl_up 0.
-                    if let textfile { try? TrustedFiles.writeAtomically(MetricsSnapshot.failed, to: textfile + "/portctl.prom", mode: 0o644) }
+                    try? folder?.write(MetricsSnapshot.failed, to: "portctl.prom")
                     throw error
                 }
-                if let textfile {
-                    try TrustedFiles.writeAtomically(text, to: textfile + "/portctl.prom", mode: 0o644)
+                if let folder {
+                    try folder.write(text, to: "portctl.prom")
                 } else {
                     print(text, terminator: "")
                 }

@@ -27,9 +27,12 @@ extension Portctl {
                     say("restored the policy file and table inet \(result.table) as they were after change #\(to)"
                         + (result.removedPolicy ? " (no policy then: table and policy file removed)" : "")
                         + "; 'portctl rollback' undoes this")
+                    for unrestored in result.unrestoredBans { warn(describe(unrestored)) }
                     return
                 }
-                say(describe(try global.control.rollBack(command: "rollback", force: force)))
+                let result = try global.control.rollBack(command: "rollback", force: force)
+                say(describe(result))
+                for unrestored in result.unrestoredBans { warn(describe(unrestored)) }
             }
         }
     }

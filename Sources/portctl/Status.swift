@@ -177,7 +177,7 @@ extension Portctl {
                     let count = counters[Renderer.routedDefaultCounter] ?? (0, 0)
                     say("routed default \(policy.routed.rawValue): \(count.packets) packets, \(count.bytes) bytes reached it")
                 }
-                let bans = BanStore(directory: global.paths.stateDirectory).load(now: now)
+                let bans = try BanStore(directory: global.paths.stateDirectory).load(now: now)
                 if !bans.isEmpty || (counters[Renderer.banCounter]?.packets ?? 0) > 0 {
                     say("bans: \(bans.count) in force (\(counters[Renderer.banCounter]?.packets ?? 0) packets dropped; portctl bans lists them)")
                 }

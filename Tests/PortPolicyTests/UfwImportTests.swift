@@ -309,9 +309,31 @@ import Testing
     }
 
     @Test func editedBuiltInFilesAreNotTranslated() {
-        let result = UfwImport.translate(UfwImport.Configuration(userRules: "", editedFiles: ["before.rules"]))
+        let result = UfwImport.translate(UfwImport.Configuration(userRules: Self.rulesFile([]), editedFiles: ["before.rules"]))
         #expect(result.untranslated.map(\.subject) == ["before.rules"])
         #expect(result.findings.contains { $0.subject == "ufw's settings (default/ufw)" && $0.kind == .note })
+    }
+
+    @Test(arguments: [
+        ("random bytes", String(decoding: (0..<512).map { UInt8(truncatingIfNeeded: $0 &* 151 &+ 7) }, as: UTF8.self), "binary"),
+        ("NUL bytes", "### RULES ###\u{0}\u{0}", "binary"),
+        ("empty", "", "marker"),
+        ("another program's file", "#!/bin/sh\niptables -A INPUT -j ACCEPT\n", "marker"),
+        ("an iptables dump", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", "marker"),
+    ])
+    func aFileThatIsNotUfwsIsNotReadAsNoRules(name: String, text: String, reason: String) throws {
+        #expect(UfwImport.notRulesFile(text)?.contains(reason) == true, "\(name)")
+        let result = UfwImport.translate(UfwImport.Configuration(userRules: text, user6Rules: Self.rulesFile([])))
+        #expect(result.untranslated.contains { $0.subject == "user.rules" && $0.message.contains("not a ufw rules file") }, "\(name)")
+        let v6 = UfwImport.translate(UfwImport.Configuration(userRules: Self.rulesFile([]), user6Rules: text))
+        #expect(v6.untranslated.contains { $0.subject == "user6.rules" }, "\(name)")
+    }
+
+    @Test func ufwsOwnFilesAreRulesFiles() throws {
+        #expect(UfwImport.notRulesFile(try Self.text("user.rules")) == nil)
+        #expect(UfwImport.notRulesFile(try Self.text("user6.rules")) == nil)
+        #expect(UfwImport.notRulesFile(Self.rulesFile([])) == nil)
+        #expect(!Self.translate([]).findings.contains { $0.subject == "user.rules" })
     }
 
     @Test func theLimitRateCanBeChosen() throws {

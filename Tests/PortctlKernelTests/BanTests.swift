@@ -14,7 +14,7 @@ struct BanTests {
         #expect(try lab.portctl("open", "26").status == 0)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 22) == .connected)
 
-        let banned = try lab.portctl("ban", NetLab.clientA4, "2001:db8:1::/64", "--comment", "f2b-smtp")
+        let banned = try lab.portctl("ban", NetLab.clientA4, "2001:db8:1::2/127", "--comment", "f2b-smtp")
         #expect(banned.status == 0 && banned.stdout.contains("banned \(NetLab.clientA4)"), "\(banned)")
         for (host, port) in [(NetLab.serverA4, 22), (NetLab.serverA4, 26), (NetLab.serverA6, 26)] {
             #expect(try lab.connect(from: lab.clientA, to: host, port: port, timeout: 0.5) == .timedOut, "\(host):\(port)")
@@ -26,12 +26,12 @@ struct BanTests {
         let explain = try lab.portctl("explain", NetLab.clientA4, "26")
         #expect(explain.stdout.contains("drop (banned: \(NetLab.clientA4)"), "\(explain)")
         let list = try lab.portctl("bans", "--json")
-        #expect(list.stdout.contains("f2b-smtp") && list.stdout.contains("2001:db8:1::/64"), "\(list)")
+        #expect(list.stdout.contains("f2b-smtp") && list.stdout.contains("2001:db8:1::2/127"), "\(list)")
         // Each ban counts what it dropped: the three refused connections above, SYN retries and all.
         let bans = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]] ?? []
         let hits = bans.first { $0["network"] as? String == NetLab.clientA4 }?["hits"] as? Int ?? 0
         #expect(hits >= 2, "\(list)")
-        #expect(bans.first { $0["network"] as? String == "2001:db8:1::/64" }?["hits"] as? Int ?? 0 >= 1, "\(list)")
+        #expect(bans.first { $0["network"] as? String == "2001:db8:1::2/127" }?["hits"] as? Int ?? 0 >= 1, "\(list)")
         #expect(try lab.portctl("metrics").stdout.contains("portctl_bans 2"))
 
         // A rewritten table (here: gone and back) gets the bans back from the state folder.
@@ -39,7 +39,7 @@ struct BanTests {
         #expect(try lab.portctl("apply").status == 0)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26, timeout: 0.5) == .timedOut)
 
-        let lifted = try lab.portctl("unban", NetLab.clientA4, "2001:db8:1::/64")
+        let lifted = try lab.portctl("unban", NetLab.clientA4, "2001:db8:1::2/127")
         #expect(lifted.status == 0 && lifted.stdout.contains("unbanned"), "\(lifted)")
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA6, port: 26) == .connected)

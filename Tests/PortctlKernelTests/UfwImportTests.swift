@@ -123,6 +123,22 @@ struct UfwImportCommandTests {
         #expect(policy.rules.map(\.id) == ["allow-tcp-22"] && policy.routed == .accept)
     }
 
+    @Test func aRulesFileThatIsNotUfwsIsRefusedNamingIt() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        let folder = try Self.folder(lab, tuples: [])
+        var generator = SeededGenerator(state: 22)
+        let noise = Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try noise.write(to: URL(fileURLWithPath: folder + "/user.rules"))
+        for arguments in [["import", "ufw", "--rules", folder], ["import", "ufw", "--rules", folder, "--dry-run"]] {
+            let refused = try lab.portctl(arguments)
+            #expect(refused.status == 65 && refused.stderr.contains(folder + "/user.rules is not a ufw rules file")
+                    && refused.stderr.split(separator: "\n").last?.hasPrefix("portctl: ") == true && refused.stdout.isEmpty, "\(refused)")
+        }
+        #expect(lab.policyBytes().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: lab.policyPath))
+    }
+
     @Test func anExistingPolicyIsReplacedOnlyWithReplace() throws {
         let lab = try NetLab(withClients: false)
         defer { lab.cleanup() }
