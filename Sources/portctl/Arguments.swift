@@ -96,7 +96,7 @@ struct RuleNaming: ParsableArguments {
     @Flag(name: .long, help: "Log matching packets (at most 10 lines a minute) with the prefix 'portctl ID: '.")
     var log = false
 
-    @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).", valueName: "text"))
     var comment: String?
     @Option(name: .long, help: ArgumentHelp("The rule id (a letter, then letters, digits, '.', '_', '-'); derived from the ports when omitted.", valueName: "id"))
     var id: String?

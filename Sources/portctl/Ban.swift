@@ -30,7 +30,7 @@ extension Portctl {
         var duration: String?
         @Option(name: .customLong("from-file"), help: ArgumentHelp("More addresses from a file, a pipe or - (one per line, # comments).", valueName: "file"))
         var fromFile: String?
-        @Option(name: .long, help: ArgumentHelp("A note kept with the ban (fail2ban's jail, say).", valueName: "text"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("A note kept with the ban (fail2ban's jail, say).", valueName: "text"))
         var comment: String?
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions

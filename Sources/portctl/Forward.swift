@@ -34,7 +34,7 @@ extension Portctl {
         var interface: String?
         @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
         var id: String?
-        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
         var comment: String?
         @Flag(name: .long, help: "Make the forward's sources exactly the --from list, in one change (a second forward of the same ports and target otherwise adds its sources to the first).")
         var only = false

@@ -26,8 +26,15 @@ struct Portctl: ParsableCommand {
     )
 
     static func main() {
-        // A negative number would otherwise be taken for an unknown option.
-        if let negative = CommandLine.arguments.dropFirst().first(where: { $0.count > 1 && $0.hasPrefix("-") && $0.dropFirst().first!.isNumber }) {
+        // A negative number would otherwise be taken for an unknown option; a comment (free text)
+        // may start with one: `--comment "-5 relays"`.
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let negative = arguments.indices.first { index in
+            let argument = arguments[index]
+            return argument.count > 1 && argument.hasPrefix("-") && argument.dropFirst().first!.isNumber
+                && (index == 0 || arguments[index - 1] != "--comment")
+        }.map { arguments[$0] }
+        if let negative {
             FileHandle.standardError.write(Data("portctl: invalid value \"\(negative)\": ports run from 1 to 65535, and no option takes a negative number\n".utf8))
             Foundation.exit(ExitStatus.usage.rawValue)
         }

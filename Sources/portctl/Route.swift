@@ -32,7 +32,7 @@ extension Portctl {
         var outInterface: String?
         @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
         var id: String?
-        @Option(name: .long, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
         var comment: String?
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions

@@ -80,6 +80,11 @@ struct LockoutAndWriterTests {
             #expect(refused.status == 64 && refused.stderr.contains("--out-interface \"eth0\" applies only with --routed"), "\(refused)")
         }
         #expect(try lab.ruleset() == kernel && lab.policyBytes() == file)
+        // A comment is free text: it may start with a dash and a digit; a port may not.
+        let comment = try lab.portctl("open", "27", "--comment", "-5 relays")
+        #expect(comment.status == 0 && String(decoding: lab.policyBytes(), as: UTF8.self).contains("-5 relays"), "\(comment)")
+        let negative = try lab.portctl("open", "-5")
+        #expect(negative.status == 64 && negative.stderr.contains("invalid value \"-5\""), "\(negative)")
     }
 
     @Test func aDamagedHistoryStopsChangesAndRollbacks() throws {
