@@ -19,16 +19,12 @@ func fail(_ message: String, code: Int32) -> Never {
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
-// The confirmation watchdog this tool starts for --confirm runs this same program.
-if arguments.first == "--watchdog", arguments.count == 2 {
-    signal(SIGHUP, SIG_IGN)
-    DetachedProcess.closeInheritedDescriptors()
-    do {
-        try ChangeControl().runWatchdog(token: arguments[1])
-        exit(0)
-    } catch {
-        fail("\(error)", code: 1)
-    }
+// The confirmation watchdog this tool starts for --confirm runs this same program with
+// --portctl-watchdog TOKEN: the library runs it, and the program then ends.
+do {
+    if try ChangeControl.runWatchdogIfAsked(flag: "--portctl-watchdog") { exit(0) }
+} catch {
+    fail("\(error)", code: 1)
 }
 
 var relays: [IPNetwork] = []
@@ -60,7 +56,7 @@ guard !relays.isEmpty else { fail("give the relay networks with --relays (port 2
 let control = ChangeControl(
     actor: Actor.current(environment: ProcessInfo.processInfo.environment,
                          arguments: ["portctl-embed-example"] + CommandLine.arguments.dropFirst()),
-    watchdogCommand: [DetachedProcess.currentExecutable, "--watchdog"])
+    watchdogCommand: ChangeControl.watchdog(runningThisProgramWith: "--portctl-watchdog"))
 do {
     let result = try control.change("mail-relays", options: options) { policy in
         let wanted = IPNetwork.merged(relays)

@@ -173,9 +173,12 @@ public struct ChangeControl: Sendable {
     public var environment: [String: String]
     /// Who the history names.
     public var actor: Actor
-    /// The command that starts a confirmation watchdog; the token is appended. The process must
-    /// call ``runWatchdog(token:)`` with it. By default: this executable with `watchdog --token`.
-    public var watchdogCommand: [String]
+    /// The command that starts a confirmation watchdog; the token is appended. The program must
+    /// call ``runWatchdog(token:)`` with it (``runWatchdogIfAsked(arguments:flag:)`` does that for
+    /// a program started with ``watchdog(runningThisProgramWith:)``). nil: no watchdog, and a
+    /// change with a confirmation deadline is refused (``ChangeError/noWatchdog``): portctl never
+    /// starts a program its caller did not name.
+    public var watchdogCommand: [String]?
     /// Whether this process may change nftables; by default, whether it has CAP_NET_ADMIN.
     public var privileged: Bool
     /// For tests: called at each step of a recorded change (after the entry is written, after
@@ -184,7 +187,7 @@ public struct ChangeControl: Sendable {
     var interruption: (@Sendable (HistoryEntry.Progress) throws -> Void)?
 
     /// Makes the pipeline: paths from `PORTCTL_POLICY` and `PORTCTL_STATE_DIR` unless given,
-    /// the real kernel unless another firewall is given.
+    /// the real kernel unless another firewall is given, no confirmation watchdog unless given.
     public init(paths: PortctlPaths? = nil, firewall: Firewall = Firewall(),
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 actor: Actor? = nil, watchdogCommand: [String]? = nil, privileged: Bool? = nil) {
@@ -192,7 +195,7 @@ public struct ChangeControl: Sendable {
         self.firewall = firewall
         self.environment = environment
         self.actor = actor ?? .current(environment: environment)
-        self.watchdogCommand = watchdogCommand ?? [DetachedProcess.currentExecutable, "watchdog", "--token"]
+        self.watchdogCommand = watchdogCommand
         self.privileged = privileged ?? Privilege.hasNetAdmin
     }
 
@@ -348,6 +351,7 @@ public struct ChangeControl: Sendable {
     func commit(_ policy: PortPolicy, fileText: String?, previous: (policy: PortPolicy, bytes: Data)?, policyChanged: Bool,
                 options: ChangeOptions, command: String, reviewed: (path: String, script: String, digest: String)? = nil) throws -> ChangeResult {
         let previousText = previous.map { String(decoding: $0.bytes, as: UTF8.self) }
+        try requireWatchdog(options)
         var result = ChangeResult(policy: policy, policyChanged: policyChanged, plan: nil, liveDigest: "unknown",
                                   previousBytes: previous.map { Array($0.bytes) } ?? [])
         result.warnings += try guardLockout(policy, force: options.force, confirmSeconds: options.dryRun ? nil : options.confirmSeconds)
@@ -564,6 +568,7 @@ public struct ChangeControl: Sendable {
             var result = ChangeResult(policy: loaded?.policy ?? PortPolicy(), policyChanged: false, plan: plan,
                                       liveDigest: "unknown", previousBytes: bytes.map { Array($0) } ?? [])
             if options.dryRun || !exists { return result }
+            try requireWatchdog(options)
             if let orphan = try refuseWhileConfirmationPending() { result.warnings.append(.orphanRolledBack(orphan)) }
             let text = bytes.map { String(decoding: $0, as: UTF8.self) }
             var entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
@@ -802,6 +807,7 @@ public struct ChangeControl: Sendable {
     /// Starts the watchdog that rolls `entry` back unless ``confirm()`` runs in time. It runs in
     /// its own session, so closing the terminal or the SSH connection does not stop it.
     func armConfirmation(_ entry: HistoryEntry, seconds: Int) throws -> PendingConfirmation {
+        guard let watchdogCommand, !watchdogCommand.isEmpty else { throw ChangeError.noWatchdog }
         let token = UUID().uuidString
         let deadline = Date().addingTimeInterval(TimeInterval(seconds))
         var pending = PendingConfirmation(token: token, sequence: entry.sequence, deadline: deadline.timeIntervalSince1970, watchdog: nil)
@@ -809,19 +815,43 @@ public struct ChangeControl: Sendable {
         var environment = environment
         environment["PORTCTL_STATE_DIR"] = paths.stateDirectory
         environment["PORTCTL_POLICY"] = paths.policyFile
+        // The watchdog says it is running by writing to this descriptor (see runWatchdog): one
+        // that fails to start, or is not a portctl watchdog at all, is known at once.
+        environment[Self.readyDescriptorVariable] = String(DetachedProcess.readyDescriptor)
+        let started: Result<Int32, Error>
         do {
-            pending.watchdog = try DetachedProcess.spawn(watchdogCommand + [token], environment: environment)
-            try state.setPending(pending)
+            started = .success(try DetachedProcess.spawnAndAwaitReady(watchdogCommand + [token], environment: environment))
         } catch {
-            try? state.setPending(nil)
-            throw error
+            started = .failure(error)
         }
-        return pending
+        switch started {
+        case let .success(pid):
+            pending.watchdog = pid
+            try state.setPending(pending)
+            return pending
+        case let .failure(error):
+            // No watchdog, no deadline: the change is undone now rather than left unguarded.
+            _ = try? rollBackHoldingLock(command: "auto-rollback", force: true)
+            throw ChangeError.watchdogFailed(command: watchdogCommand, reason: "\(error)")
+        }
     }
 
-    /// The watchdog's body: waits until the deadline of the confirmation `token`, then rolls
-    /// the change back unless it was confirmed or replaced meanwhile.
+    /// The environment variable naming the descriptor a watchdog reports its start on.
+    static let readyDescriptorVariable = "PORTCTL_WATCHDOG_READY_FD"
+
+    /// Fails with ``ChangeError/noWatchdog`` when a change asks for a confirmation deadline and
+    /// no watchdog command was given.
+    func requireWatchdog(_ options: ChangeOptions) throws(ChangeError) {
+        if options.confirmSeconds != nil && !options.dryRun && (watchdogCommand?.isEmpty ?? true) { throw .noWatchdog }
+    }
+
+    /// The watchdog's body: reports that it runs, waits until the deadline of the confirmation
+    /// `token`, then rolls the change back unless it was confirmed or replaced meanwhile. Blocks
+    /// until then (polling the state folder); takes the policy lock to roll back.
     public func runWatchdog(token: String) throws {
+        if let descriptor = environment[Self.readyDescriptorVariable].flatMap(Int32.init), descriptor > 2 {
+            DetachedProcess.reportReady(descriptor)
+        }
         while let pending = try state.pending(), pending.token == token {
             if Date().timeIntervalSince1970 >= pending.deadline {
                 try store.withLock {
@@ -833,6 +863,24 @@ public struct ChangeControl: Sendable {
             }
             usleep(200_000)
         }
+    }
+
+    /// The watchdog command for a program that handles `flag` with
+    /// ``runWatchdogIfAsked(arguments:flag:)``: this executable, then `flag` (the token follows).
+    public static func watchdog(runningThisProgramWith flag: String) -> [String] {
+        [DetachedProcess.currentExecutable, flag]
+    }
+
+    /// For a program whose ``watchdogCommand`` is ``watchdog(runningThisProgramWith:)``: when
+    /// `arguments` (the program's own, its name first) are `PROGRAM FLAG TOKEN`, runs the
+    /// watchdog for TOKEN, with the paths from the environment the change passed on, ignoring
+    /// SIGHUP, and returns true once it is done (the program should then exit); false otherwise,
+    /// at once. Blocks until the deadline.
+    public static func runWatchdogIfAsked(arguments: [String] = CommandLine.arguments, flag: String) throws -> Bool {
+        guard arguments.count == 3, arguments[1] == flag else { return false }
+        signal(SIGHUP, SIG_IGN)
+        try ChangeControl(watchdogCommand: nil).runWatchdog(token: arguments[2])
+        return true
     }
 
     // MARK: History

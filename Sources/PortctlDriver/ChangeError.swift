@@ -32,6 +32,12 @@ public enum ChangeError: Error, Sendable {
     case missingHistory(sequence: Int, stateDirectory: String)
     /// Confirmation came after the watchdog had rolled the change back.
     case confirmedTooLate(sequence: Int, rolledBackAt: String)
+    /// A confirmation deadline was asked for, but no watchdog command was given to enforce it
+    /// (``ChangeControl/watchdogCommand``); nothing was changed.
+    case noWatchdog
+    /// The watchdog that enforces a confirmation deadline did not start (or is not a portctl
+    /// watchdog); the change was rolled back at once.
+    case watchdogFailed(command: [String], reason: String)
     /// The ban would ban the SSH client the process runs for.
     case wouldBanOwnClient(network: IPNetwork, client: IPAddress)
     /// A network to ban covers a network banned already (interval sets must not overlap).

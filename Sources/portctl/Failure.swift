@@ -74,6 +74,10 @@ extension Failure {
             return Failure(message: "cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", code: .failure)
         case let .confirmedTooLate(sequence, time):
             return Failure(message: "too late: the change was rolled back at \(time) (history #\(sequence))", code: .failure)
+        case .noWatchdog:
+            return Failure(message: "a confirmation deadline needs a watchdog to enforce it, and none was given; nothing was changed", code: .failure)
+        case let .watchdogFailed(command, reason):
+            return Failure(message: "the --confirm watchdog (\(command.joined(separator: " "))) did not start: \(reason); the change was rolled back at once", code: .failure)
         case let .wouldBanOwnClient(network, client):
             return Failure(message: "refusing: banning \(network) would ban your own SSH client \(client); add --force to ban it anyway", code: .failure)
         case let .banCoversBan(network, banned):

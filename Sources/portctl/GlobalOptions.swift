@@ -17,8 +17,11 @@ struct GlobalOptions: ParsableArguments {
 
     var store: PolicyStore { PolicyStore(paths: paths) }
 
-    /// The library's change pipeline, on these paths.
-    var control: ChangeControl { ChangeControl(paths: paths) }
+    /// The library's change pipeline, on these paths, with this program's hidden `watchdog`
+    /// command as the confirmation watchdog.
+    var control: ChangeControl {
+        ChangeControl(paths: paths, watchdogCommand: [DetachedProcess.currentExecutable, "watchdog", "--token"])
+    }
 
     /// Loads the policy file, failing when there is none.
     func loadExisting() throws -> PortPolicy {

@@ -14,8 +14,9 @@ extension Portctl {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
+            // The watchdog's own process: it outlives the terminal. Descriptors other than its
+            // start report were closed when it was spawned.
             signal(SIGHUP, SIG_IGN)
-            DetachedProcess.closeInheritedDescriptors()
             try global.control.runWatchdog(token: token)
         }
     }

@@ -35,7 +35,13 @@ struct ChangeControlTests {
         scratch = try Scratch()
     }
 
-    func control(environment: [String: String] = [:], watchdog: [String] = ["/bin/true"]) -> ChangeControl {
+    /// A watchdog that reports its start (on descriptor 3) and lives on, as portctl's does.
+    /// (The shell stays, so its arguments keep the token; its sleep ends with it.)
+    static let livingWatchdog = ["/bin/sh", "-c", "printf x >&3; trap 'kill $!' TERM; sleep 30 & wait", "watchdog"]
+    /// One that reports its start and then dies.
+    static let dyingWatchdog = ["/bin/sh", "-c", "printf x >&3", "watchdog"]
+
+    func control(environment: [String: String] = [:], watchdog: [String]? = ChangeControlTests.dyingWatchdog) -> ChangeControl {
         ChangeControl(paths: scratch.paths, firewall: Firewall(backend: fake), environment: environment,
                       actor: Actor(user: "tester", sshClient: nil, arguments: ["provision"]),
                       watchdogCommand: watchdog, privileged: true)
@@ -124,7 +130,7 @@ struct ChangeControlTests {
     }
 
     @Test func aPendingConfirmationBlocksChangesUntilConfirmed() throws {
-        let control = control(watchdog: ["/bin/sh", "-c", "sleep 30", "watchdog"])
+        let control = control(watchdog: Self.livingWatchdog)
         let result = try control.change("open", options: ChangeOptions(confirmSeconds: 60)) { try [$0.open(Self.relays())] }
         let pending = try #require(result.confirmation)
         defer { if let pid = pending.watchdog { kill(pid, SIGTERM) } }
@@ -147,13 +153,47 @@ struct ChangeControlTests {
     }
 
     @Test func aDeadWatchdogsChangeIsRolledBackBeforeTheNextChange() throws {
-        let control = control(watchdog: ["/bin/true"])
+        let control = control(watchdog: Self.dyingWatchdog)
         _ = try control.change("open") { try [$0.open(Self.relays())] }
-        _ = try control.change("open", options: ChangeOptions(confirmSeconds: 300)) { try [$0.open(Self.relays("203.0.113.0/24"))] }
-        usleep(200_000)
+        let armed = try control.change("open", options: ChangeOptions(confirmSeconds: 300)) { try [$0.open(Self.relays("203.0.113.0/24"))] }
+        // Wait for the watchdog to be gone (it is this process's child), not for a time.
+        var status: Int32 = 0
+        #expect(waitpid(try #require(armed.confirmation?.watchdog), &status, 0) > 0)
         let next = try control.change("open") { try [$0.open(Self.relays("198.51.100.7"))] }
         #expect(next.warnings.contains { if case .orphanRolledBack = $0 { true } else { false } })
         #expect(try kernelSources() == ["198.51.100.0/24"], "198.51.100.7 is inside the /24; 203.0.113.0/24 was rolled back")
+    }
+
+    @Test func aDeadlineNeedsAWatchdogThatStarts() throws {
+        _ = try control().change("open") { try [$0.open(Self.relays())] }
+        let kernel = try fake.readTable(PortPolicy.defaultTable), file = scratch.policyText
+        // No watchdog named: refused before anything changes.
+        #expect(throws: ChangeError.self) {
+            _ = try control(watchdog: nil).change("open", options: ChangeOptions(confirmSeconds: 60)) { try [$0.open(Self.relays("203.0.113.0/24"))] }
+        }
+        #expect(try fake.readTable(PortPolicy.defaultTable) == kernel && scratch.policyText == file)
+        // A program that is no watchdog (it never reports its start): the change is undone at once.
+        let error = #expect(throws: ChangeError.self) {
+            _ = try control(watchdog: ["/bin/true"]).change("open", options: ChangeOptions(confirmSeconds: 60)) { try [$0.open(Self.relays("203.0.113.0/24"))] }
+        }
+        guard case .watchdogFailed = error else { Issue.record("expected watchdogFailed, got \(String(describing: error))"); return }
+        #expect(try kernelSources() == ["198.51.100.0/24"] && scratch.policyText == file)
+        #expect(try control().history().last?.command == "auto-rollback")
+    }
+
+    @Test func theWatchdogInheritsNoDescriptorAndTheCallersAreLeftAlone() throws {
+        let held = open(scratch.root + "/etc", O_RDONLY)
+        defer { close(held) }
+        let flags = fcntl(held, F_GETFD)
+        let listing = scratch.root + "/fds"
+        let watchdog = ["/bin/sh", "-c", "ls /proc/$$/fd > \(listing); printf x >&3; trap 'kill $!' TERM; sleep 30 & wait", "watchdog"]
+        let result = try control(watchdog: watchdog).change("open", options: ChangeOptions(confirmSeconds: 60)) { try [$0.open(Self.relays())] }
+        let pid = try #require(result.confirmation?.watchdog)
+        defer { kill(pid, SIGTERM); var status: Int32 = 0; waitpid(pid, &status, 0) }
+        #expect(fcntl(held, F_GETFD) == flags, "the caller's descriptor flags are untouched")
+        let inherited = try String(contentsOfFile: listing, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        #expect(!inherited.contains(held) && inherited.allSatisfy { $0 <= 3 || $0 == 10 }, "\(inherited)")
+        #expect(try control().confirm() != nil)
     }
 
     @Test func theLockoutGuardRefusesAndChangesNothing() throws {
