@@ -174,6 +174,26 @@ extension PortPolicy {
         return gone.map { .removedEntry(id: $0.id, summary: $0.summary) }
     }
 
+    /// After an `--only` edit: the other allow rules that still admit the request's ports from
+    /// sources it did not list (`--only` makes one rule's sources exactly the list, not the
+    /// port's), one note each.
+    public func othersAdmitting(_ request: PortRequest) -> [PolicyChange] {
+        let wanted = PortRange.merged(request.spec.ports)
+        let listed = Set(request.sources)
+        let target = rules.last { rule in
+            rule.action == .allow && rule.direction == request.direction && rule.proto == request.spec.proto
+                && PortRange.merged(rule.ports) == wanted && (request.id == nil || rule.id == request.id)
+                && rule.interface == request.interface
+        }
+        return rules.filter { rule in
+            rule.id != target?.id && rule.action == .allow && rule.direction == request.direction
+                && protocolsOverlap(rule.proto, request.spec.proto) && portsOverlap(rule.ports, wanted)
+                && (rule.isFromAnywhere || rule.readsFiles || !Set(rule.sources).isSubset(of: listed))
+        }.map { rule in
+            .unchanged("rule \(quoted(rule.id)) also admits \(rule.portsDescription) from \(rule.addressesDescription); --only changed \(target.map { quoted($0.id) } ?? "one rule") alone")
+        }
+    }
+
     /// `base`, or `base-2`, `base-3`... when an id is taken.
     func uniqueID(_ base: String) -> String {
         let taken = Set(rules.map(\.id) + forwards.map(\.id) + routes.map(\.id))

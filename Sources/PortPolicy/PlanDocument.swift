@@ -162,6 +162,16 @@ public struct PlanDocument: Codable, Sendable, Hashable {
 
     /// Reads a saved plan.
     public static func decode(_ data: Data) throws(PolicyError) -> PlanDocument {
+        // Strict JSON first: a key given twice is read differently by different readers (the
+        // reviewer's jq takes the last, Foundation the first), so a plan may hold each once.
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw .invalidDocument("not a portctl plan: the file is not UTF-8 text")
+        }
+        do {
+            _ = try DocumentValue.parseJSON(text)
+        } catch {
+            throw .invalidDocument("not a portctl plan: \(error)")
+        }
         do {
             let document = try JSONDecoder().decode(PlanDocument.self, from: data)
             guard document.format == "portctl-plan", document.version == 1 || document.version == 2 else {

@@ -265,6 +265,14 @@ public enum Planner {
             if have.isEmpty {
                 changes.append(.addRule(id: id, summary: summary))
                 continue
+            } else if Set(have) == Set(want) && have.count == want.count && Set(wantSets) != Set(haveSets)
+                        && wantSets.map(\.name) == haveSets.map(\.name)
+                        && zip(wantSets, haveSets).allSatisfy({ $0.name.hasPrefix(id + "-v") || $0 == $1 }) {
+                // Only the senders' addresses differ: name them, as for inbound rules.
+                let sources = IPFamily.allCases.map { Renderer.setName(id, $0) }
+                let (added, removed) = IPNetwork.difference(wantSets.filter { sources.contains($0.name) }.flatMap(\.elements),
+                                                            haveSets.filter { sources.contains($0.name) }.flatMap(\.elements))
+                changes.append(.changeSources(id: id, added: added, removed: removed))
             } else if Set(have) != Set(want) || have.count != want.count || Set(wantSets) != Set(haveSets) {
                 changes.append(.changeRule(id: id, before: "as the kernel holds it (\(have.count) line\(have.count == 1 ? "" : "s"))", after: summary))
             }

@@ -533,6 +533,12 @@ public struct ChangeControl: Sendable {
             if reviewed.script != document.script {
                 throw refuse(.notPortctls(readsAddressFiles: policy.rules.contains(where: \.readsFiles) && document.addressFiles == nil))
             }
+            // What readers of the plan show (its policy and changes: explain, jq, a review) must
+            // be what is applied, or a reviewer could be shown one change while another is sent.
+            if PolicyFile.encode(document.policy) != PolicyFile.encode(policy)
+                || document.changes != reviewed.changes.map(PlanDocument.Change.init) {
+                throw refuse(.notPortctls(readsAddressFiles: false))
+            }
             // Time moved on since the review: what is sent is the same plan made now, so that
             // --for timeouts count from now and an opening that expired meanwhile stays closed.
             // It must be the reviewed batch but for those countdowns; otherwise the plan is stale.
@@ -620,6 +626,7 @@ public struct ChangeControl: Sendable {
         if latest.policyFile != paths.policyFile {
             throw ChangeError.otherPolicyFile(sequence: latest.sequence, entryFile: latest.policyFile, policyFile: paths.policyFile)
         }
+        if !force { try refuseUnlessFileIsAsLeft(by: latest) }
         let (table, unrestored) = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles,
                                                          tableRemoved: latest.tableRemovedBefore, sequence: latest.sequence,
                                                          command: command, force: force)
@@ -661,9 +668,7 @@ public struct ChangeControl: Sendable {
         guard let latest = try state.latestInForce(policyFile: paths.policyFile) else {
             throw ChangeError.nothingToRollBack(stateDirectory: paths.stateDirectory)
         }
-        let now = (try state.text(latest.after)).flatMap(Self.tableName) ?? PortPolicy.defaultTable
-        let then = (try state.text(target.after)).flatMap(Self.tableName) ?? now
-        if now != then { throw ChangeError.otherTableThen(sequence: sequence, tableThen: then, tableNow: now) }
+        if !force { try refuseUnlessFileIsAsLeft(by: latest) }
         let (table, unrestored) = try restoreHoldingLock(latest: latest, text: target.after, files: target.afterFiles,
                                                          tableRemoved: target.tableRemovedAfter, sequence: sequence,
                                                          command: "rollback --to \(sequence)", force: force)
@@ -733,6 +738,15 @@ public struct ChangeControl: Sendable {
         }
         try completeRecorded(&entry)
         return (table, unrestored)
+    }
+
+    /// Refuses a rollback that would silently discard what the history does not know: the
+    /// policy file is not what `latest` left (edited by hand, or the records of later changes
+    /// were moved aside).
+    func refuseUnlessFileIsAsLeft(by latest: HistoryEntry) throws {
+        let bytes = try store.readData()
+        let holds = latest.after.map { after in bytes.map { PlanDocument.digest(Array($0)) == after } ?? false } ?? (bytes == nil)
+        if !holds { throw ChangeError.policyFileNotAsLeft(sequence: latest.sequence, policyFile: paths.policyFile) }
     }
 
     /// Records nothing; runs after `entry` was recorded (progress `recorded`): sends the kernel

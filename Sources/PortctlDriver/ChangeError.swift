@@ -25,9 +25,9 @@ public enum ChangeError: Error, Sendable {
     case noSuchChange(sequence: Int, kept: [Int])
     /// `rollback --to N`: change N never took hold (undone or interrupted).
     case neverInForce(sequence: Int, state: String)
-    /// `rollback --to N`: change N left another table than the policy names now (a rename came
-    /// since); roll back one change at a time across it.
-    case otherTableThen(sequence: Int, tableThen: String, tableNow: String)
+    /// The policy file is not what the newest change (`sequence`) left: edited by hand, or later
+    /// changes' records were moved aside. A rollback would discard that; it is refused unless forced.
+    case policyFileNotAsLeft(sequence: Int, policyFile: String)
     /// The policy a change replaced is missing from the state folder's history.
     case missingHistory(sequence: Int, stateDirectory: String)
     /// Confirmation came after the watchdog had rolled the change back.

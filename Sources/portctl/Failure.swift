@@ -67,9 +67,9 @@ extension Failure {
         case let .noSuchChange(sequence, kept):
             return Failure(message: "no history entry #\(sequence) (kept: \(kept.first.map { "#\($0)" } ?? "none")\(kept.count > 1 ? "...#\(kept.last!)" : ""))", code: .usage)
         case let .neverInForce(sequence, state):
-            return Failure(message: "change #\(sequence) never took hold (\(state.split(separator: ":").first ?? "")): there is nothing of it to go back to; pick another from 'portctl history'", code: .usage)
-        case let .otherTableThen(sequence, then, now):
-            return Failure(message: "change #\(sequence) left table inet \(then), and the policy now names inet \(now): roll back one change at a time across the rename ('portctl rollback')", code: .failure)
+            return Failure(message: "change #\(sequence) never took hold (\(state.split(separator: ":").first ?? "")): there is nothing of it to go back to; pick another from 'portctl history'", code: .failure)
+        case let .policyFileNotAsLeft(sequence, policyFile):
+            return Failure(message: "refusing to roll back: the policy file \(policyFile) is not what change #\(sequence) left (edited by hand, or the records of later changes were moved aside), and a rollback would discard that; 'portctl plan' shows how it differs from the kernel; add --force to roll back anyway", code: .failure)
         case let .missingHistory(sequence, directory):
             return Failure(message: "cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", code: .failure)
         case let .confirmedTooLate(sequence, time):

@@ -38,7 +38,10 @@ extension Portctl {
                 }
                 return request
             }
-            try changePolicy(global, change, command: "open") { policy in [try policy.open(request)] }
+            try changePolicy(global, change, command: "open") { policy in
+                let opened = try policy.open(request)
+                return [opened] + (request.only ? policy.othersAdmitting(request) : [])
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ extension Portctl {
 
         @Option(name: .customLong("to"), help: ArgumentHelp("Put the policy file and table back as they were right after change N (from 'portctl history'), as one new change.", valueName: "n"))
         var to: Int?
-        @Flag(name: .long, help: "Roll back even if the restored policy would block new SSH logins over this connection.")
+        @Flag(name: .long, help: "Roll back even if the restored policy would block new SSH logins over this connection, or the policy file is not what the last change left (a hand edit is then discarded).")
         var force = false
         @OptionGroup var global: GlobalOptions
 

@@ -69,6 +69,33 @@ struct ReviewTests {
         #expect(review.contains("23/tcp \\| \\`sneaky\\` \\<b\\>"), "user text cannot break the table or add markup")
     }
 
+    @Test func aKeyGivenTwiceIsRefused() throws {
+        let policy = PortPolicy.firstRun(sshPort: nil)
+        let document = PlanDocument(plan: Planner.plan(policy, live: nil), policy: policy, policyFile: "/p.yaml",
+                                    policyBytes: Array("x".utf8), liveDigest: "none")
+        let text = document.encoded()
+        #expect(try PlanDocument.decode(Data(text.utf8)).isIntact)
+        // jq and Python read the last of two keys, Foundation the first: a plan holds each once.
+        let doubled = String(text.dropLast(2)) + ",\n  \"script\" : \"\"\n}\n"
+        #expect(throws: PolicyError.self) { _ = try PlanDocument.decode(Data(doubled.utf8)) }
+    }
+
+    @Test func onlyNamesTheOtherRulesThatStillAdmitThePort() throws {
+        var policy = PortPolicy.firstRun(sshPort: nil)
+        var first = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp), sources: [try IPNetwork(parsing: "198.51.100.2")], id: "second")
+        _ = try policy.open(first)
+        first.id = "relays"
+        first.sources = [try IPNetwork(parsing: "203.0.113.7")]
+        _ = try policy.open(first)
+        var only = first
+        only.only = true
+        only.sources = [try IPNetwork(parsing: "203.0.113.8")]
+        _ = try policy.open(only)
+        let notes = policy.othersAdmitting(only)
+        #expect(notes.count == 1)
+        if case let .unchanged(note)? = notes.first { #expect(note.contains("rule \"second\" also admits 26/tcp from 198.51.100.2")) }
+    }
+
     @Test func versionOnePlansCannotCarryAProposal() throws {
         let policy = PortPolicy.firstRun(sshPort: nil)
         var document = PlanDocument(plan: Planner.plan(policy, live: nil), policy: policy, policyFile: "/p.yaml",

@@ -122,6 +122,34 @@ struct HistoryTruthTests {
         #expect(throws: StateDamage.self) { _ = try control.historyText(script) }
     }
 
+    @Test func aRollbackNeverSilentlyDiscardsWhatTheHistoryDoesNotKnow() throws {
+        let control = control()
+        try open(control, "198.51.100.0/24")
+        try open(control, "203.0.113.0/24")
+        // A hand edit after the last change: a rollback would throw it away.
+        let edited = try #require(scratch.policyText) + "# a hand edit\n"
+        try edited.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ChangeError.self) { _ = try control.rollBack() }
+        guard case .policyFileNotAsLeft(2, _)? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(scratch.policyText == edited)
+        // The record of the newest change moved aside: the file is #2's, the history ends at #1.
+        try #require(try control.historyText(try control.history()[1].after))
+            .write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        unlink(entryPath(2))
+        #expect(throws: ChangeError.self) { _ = try control.rollBack() }
+        #expect(try kernelSources() == ["198.51.100.0/24", "203.0.113.0/24"])
+        // Forced, it goes back to what #1 replaced: nothing.
+        _ = try control.rollBack(force: true)
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil)
+    }
+
+    @Test func relativePolicyPathsAreKeptAbsolute() {
+        let paths = PortctlPaths(policyFile: "rel.yaml", stateDirectory: "./state//x/")
+        let here = FileManager.default.currentDirectoryPath
+        #expect(paths.policyFile == here + "/rel.yaml" && paths.stateDirectory == here + "/state/x")
+        #expect(PortctlPaths.absolute("/a/./b//c") == "/a/b/c" && PortctlPaths.absolute("/a/../b") == "/a/../b")
+    }
+
     struct Killed: Error {}
 
     @Test func aChangeKilledAfterTheKernelLeavesATrailThatIsSettled() throws {

@@ -95,6 +95,20 @@ struct ProposalTests {
         try document.encoded().write(toFile: planFile, atomically: true, encoding: .utf8)
         try refused("is not the plan that was approved", code: 65, ["--expect-digest", approved])
         try refused("holds a batch that portctl would not make", code: 65)
+        // A plan that shows readers one change (its policy and changes) and carries another: a
+        // real plan of an evil proposal, dressed in a benign plan's policy and changes.
+        _ = try plan()
+        let benign = try PlanDocument.decode(try Data(contentsOf: URL(fileURLWithPath: planFile)))
+        let evilProposal = lab.directory.appendingPathComponent("evil.yaml").path
+        try (withFile + "  - id: \"telnet\"\n    action: allow\n    protocol: tcp\n    ports: [23]\n").write(toFile: evilProposal, atomically: true, encoding: .utf8)
+        #expect(try lab.portctl("plan", "--new", evilProposal, "-o", planFile).status == 2)
+        var mixed = try PlanDocument.decode(try Data(contentsOf: URL(fileURLWithPath: planFile)))
+        #expect(mixed.script.contains("dport 23"))
+        mixed.policy = benign.policy
+        mixed.changes = benign.changes
+        mixed.digest = mixed.contentDigest
+        try mixed.encoded().write(toFile: planFile, atomically: true, encoding: .utf8)
+        try refused("holds a batch that portctl would not make", code: 65, ["--expect-digest", mixed.digest])
         // A plan of another policy file (--policy, not --new) is refused with what to run instead.
         let other = lab.directory.appendingPathComponent("other.yaml").path
         try withFile.write(toFile: other, atomically: true, encoding: .utf8)
@@ -216,6 +230,8 @@ struct ProposalTests {
         #expect(try run(["ip", "-n", lab.clientA, "route", "add", "192.0.2.0/24", "via", NetLab.serverA4]).status == 0)
         #expect(try lab.portctl("forward", "26", "--to", "192.0.2.2:2525", "--from", "198.51.100.0/24").status == 0)
         #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut)
+        let preview = try lab.portctl("forward", "26", "--to", "192.0.2.2:2525", "--from", "203.0.113.0/24", "--dry-run")
+        #expect(preview.stdout.contains("~ fwd-tcp-26: sources +203.0.113.0/24"), "the plan names the sources: \(preview)")
         let second = try lab.portctl("forward", "26", "--to", "192.0.2.2:2525", "--from", "203.0.113.0/24")
         #expect(second.status == 0 && second.stdout.contains("updated rule fwd-tcp-26"), "\(second)")
         let list = try lab.portctl("list", "--json").stdout

@@ -21,10 +21,19 @@ shift 2
 portctl=${PORTCTL:-portctl}
 mkdir -p "$out"
 if [ "$#" -eq 0 ]; then
+  # One host a line; no globbing, no splitting on spaces.
+  set -f
+  IFS='
+'
   set -- $(git diff --name-only "$base" -- 'hosts/*/policy.yaml' | cut -d/ -f2 | sort -u)
+  unset IFS
+  set +f
 fi
 status=0
 for host in "$@"; do
+  case $host in
+    ''|.*|*[!A-Za-z0-9._-]*) echo "ci/plan.sh: refusing host folder name \"$host\": use letters, digits, '.', '_' and '-'" >&2; exit 64 ;;
+  esac
   current="$out/$host.current.yaml"
   # What production runs; a new host has none yet (portctl plans from an empty policy then).
   if ! git show "$base:hosts/$host/policy.yaml" > "$current" 2>/dev/null; then
