@@ -178,25 +178,33 @@ extension PortPolicy {
             if rule.isFromAnywhere {
                 throw .invalidRule("rule \(quoted(rule.id)) opens \(what) to any source; close it without --from, then open it for the sources that should keep access")
             }
-            let listed = Set(rule.sources)
-            for source in request.sources where !listed.contains(source) {
+            // A source removes what it covers of the networks written in the policy: the whole
+            // network when it is one, a part of a wider one by splitting it (198.51.100.0/24
+            // without 198.51.100.128/25 is 198.51.100.0/25). Addresses from files stay the files'.
+            let inline = rule.readsFiles ? rule.inlineSources : rule.sources
+            for source in request.sources where !inline.contains(where: { $0.overlaps(source) }) {
+                if let file = rule.sourceFiles.first(where: { $0.networks?.contains { $0.overlaps(source) } ?? false }) {
+                    throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) reads it from @\(file.path); remove it there, or close --from @FILE to drop the whole file")
+                }
                 throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) does not list it; it allows \(Planner.addressList(rule.sources))")
             }
             for file in request.sourceFiles where !rule.sourceFiles.contains(where: { $0.path == file.path }) {
                 throw .invalidSource("@" + file.path, reason: "rule \(quoted(rule.id)) does not read that file")
             }
-            let removed = Set(request.sources)
-            if rule.readsFiles {
-                for source in request.sources where !rule.inlineSources.contains(source) {
-                    throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) reads it from \(rule.sourceFile(of: source).map { "@" + $0 } ?? "a file"); remove it there, or close --from @FILE to drop the whole file")
+            let carve = { (networks: [IPNetwork]) -> [IPNetwork] in
+                networks.flatMap { network in
+                    let cuts = request.sources.filter { $0.overlaps(network) }
+                    return cuts.isEmpty ? [network] : IPNetwork.subtracting(cuts, from: [network])
                 }
+            }
+            if rule.readsFiles {
                 let dropped = Set(request.sourceFiles.map(\.path))
                 for source in request.sources {
                     if let file = rule.sourceFiles.first(where: { !dropped.contains($0.path) && ($0.networks?.contains(source) ?? false) }) {
                         throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) also reads it from @\(file.path), so it would keep access; remove it there too")
                     }
                 }
-                rule.inlineSources.removeAll { removed.contains($0) }
+                rule.inlineSources = carve(rule.inlineSources)
                 rule.sourceFiles.removeAll { file in request.sourceFiles.contains { $0.path == file.path } }
                 if rule.sourceFiles.isEmpty {
                     rule.sources = rule.inlineSources
@@ -205,7 +213,7 @@ extension PortPolicy {
                     rule.recomputeSources()
                 }
             } else {
-                rule.sources.removeAll { removed.contains($0) }
+                rule.sources = carve(rule.sources)
             }
             if rule.isFromAnywhere {
                 rules.remove(at: index)

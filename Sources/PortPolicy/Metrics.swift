@@ -88,6 +88,10 @@ public struct MetricsSnapshot: Sendable {
         family("portctl_rule_sources", "gauge", "Addresses and networks a rule lists, its address files' included (0 means any source, unless portctl_rule_source_files says the rule reads files: then no one).",
                effective.rules.map { ([("id", $0.id)], "\($0.sources.count)") } + effective.forwards.map { ([("id", $0.id)], "\($0.sources.count)") }
                    + effective.routes.map { ([("id", $0.id)], "\($0.sources.count)") })
+        family("portctl_rule_open_to_any", "gauge", "1 for an inbound allow rule that admits every address of the family (no sources, or sources such as 0.0.0.0/0 that cover it), else 0.",
+               effective.rules.filter { $0.direction == .in && $0.action == .allow }.flatMap { rule in
+                   IPFamily.allCases.map { ([("id", rule.id), ("family", $0 == .ipv4 ? "ipv4" : "ipv6")], rule.wholeFamilies.contains($0) ? "1" : "0") }
+               })
         family("portctl_rule_source_files", "gauge", "Address files a rule reads its sources from (@FILE in from:).",
                effective.rules.filter(\.readsFiles).map { ([("id", $0.id)], "\($0.sourceFiles.count)") })
         family("portctl_rule_expiry_timestamp_seconds", "gauge", "When a time-boxed rule (--for) closes, in seconds since 1970.",

@@ -178,12 +178,54 @@ public struct PortRule: Sendable, Hashable {
     }
 
     /// Its addresses for people: `any`, up to five and how many more, or for a rule whose
-    /// address files are empty, `no one`.
+    /// address files are empty, `no one`. Addresses that cover a whole family say so:
+    /// `0.0.0.0/0, ::/0 (every address)`.
     public var addressesDescription: String {
         if readsFiles && sources.isEmpty {
             return "no one (its address files are empty: " + sourceFiles.map { "@" + $0.path }.joined(separator: ", ") + ")"
         }
-        return Planner.addressList(IPNetwork.merged(sources))
+        let list = Planner.addressList(IPNetwork.merged(sources))
+        guard !isFromAnywhere, let whole = wholeFamiliesDescription else { return list }
+        return list + " (" + whole + ")"
+    }
+
+    /// The address families every address of which the rule admits: both for a rule that names
+    /// no address; otherwise each family its addresses (inline and from its files) cover
+    /// completely, however they are spelled (`0.0.0.0/0`, or `0.0.0.0/1` with `128.0.0.0/1`).
+    public var wholeFamilies: [IPFamily] {
+        if isFromAnywhere { return IPFamily.allCases }
+        return IPFamily.allCases.filter { IPNetwork.coverWholeFamily(sources, $0) }
+    }
+
+    /// Whether the rule admits every address of at least one family: it is open to "any source"
+    /// (of that family) wherever portctl judges exposure (warnings, audit, metrics, Nagios).
+    public var admitsAnySource: Bool { isFromAnywhere || !wholeFamilies.isEmpty }
+
+    /// Whether the rule admits every address of both families.
+    public var admitsEveryAddress: Bool { wholeFamilies.count == IPFamily.allCases.count }
+
+    /// Who "any" is for this rule: `any source address, IPv4 and IPv6`, `any IPv4 source address`,
+    /// `any IPv6 source address` (destination for outbound rules), or nil when its addresses
+    /// cover no whole family.
+    public var anySourceDescription: String? {
+        let whom = direction == .in ? "source" : "destination"
+        switch wholeFamilies {
+        case []: return nil
+        case [.ipv4]: return "any IPv4 \(whom) address"
+        case [.ipv6]: return "any IPv6 \(whom) address"
+        default: return "any \(whom) address, IPv4 and IPv6"
+        }
+    }
+
+    /// `every address`, `every IPv4 address` or `every IPv6 address` for addresses that cover
+    /// whole families; nil otherwise.
+    var wholeFamiliesDescription: String? {
+        switch wholeFamilies {
+        case []: nil
+        case [.ipv4]: "every IPv4 address"
+        case [.ipv6]: "every IPv6 address"
+        default: "every address"
+        }
     }
 
     /// The file an address of this rule comes from, when it is in none of the inline ones.
@@ -226,6 +268,10 @@ public struct PortRule: Sendable, Hashable {
             }
             if expires != nil && direction != .in {
                 throw .invalidRule("an expiry applies to inbound rules only")
+            }
+            if let expires, expires.timeIntervalSinceNow >= Double(NftTimeout.maximumSeconds) {
+                throw .invalidValue(PolicyFile.timestamp(expires), field: "expires",
+                                    allowed: ["a time less than \(NftTimeout.maximumSeconds / 86_400) days (about 584 years) from now: the longest timeout nftables holds"])
             }
             for file in sourceFiles {
                 try Self.validateSourceFilePath(file.path)

@@ -76,7 +76,9 @@ func warn(_ warnings: [ChangeWarning]) {
     for warning in warnings {
         switch warning {
         case let .openToAnySource(rule):
-            warn("\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it")
+            // "any ..." in capitals; a rule that spells its sources out says which cover everything.
+            let whom = (rule.anySourceDescription ?? "any source address").replacingOccurrences(of: "any ", with: "ANY ", options: .anchored)
+            warn("\(rule.portsDescription) is open to \(whom)\(rule.isFromAnywhere ? "" : " (from \(rule.addressesDescription))"); use --from to restrict it")
         case let .publishedPortDropped(port):
             warn("published port \(port.description) is not allowed by the policy: it will be dropped (open it with --from, or 'portctl default published accept' to leave published ports to their publisher)")
         case let .tightLimit(text):

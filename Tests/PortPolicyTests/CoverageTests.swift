@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import PortPolicy
+
+/// Coverage is computed, not spelled (issue 22): sources that together hold every address of a
+/// family are "any source" for it wherever portctl judges exposure.
+@Suite struct CoverageTests {
+    static func networks(_ text: String) throws -> [IPNetwork] { try IPNetwork.parseCommaList(text) }
+
+    static func rule(_ id: String = "relay", from text: String, action: RuleAction = .allow) throws -> PortRule {
+        PortRule(id: id, ports: [try PortRange(26)], action: action, sources: try networks(text))
+    }
+
+    @Test(arguments: [
+        ("0.0.0.0/0", [IPFamily.ipv4]),
+        ("0.0.0.0/0, ::/0", [.ipv4, .ipv6]),
+        ("0.0.0.0/1, 128.0.0.0/1", [.ipv4]),
+        ("128.0.0.0/1, 0.0.0.0/2, 64.0.0.0/2, ::/1, 8000::/1", [.ipv4, .ipv6]),
+        ("0.0.0.0/1, 128.0.0.0/2, 192.0.0.0/3, 224.0.0.0/3", [.ipv4]),
+        ("0.0.0.0/1, 128.0.0.0/2, 192.0.0.0/3, 224.0.0.0/4", []),
+        ("0.0.0.0/1, ::/1", []),
+        ("198.51.100.0/24, 2001:db8::/32", []),
+    ])
+    func wholeFamiliesAreComputed(_ sources: String, _ whole: [IPFamily]) throws {
+        let rule = try Self.rule(from: sources)
+        #expect(rule.wholeFamilies == whole)
+        #expect(rule.admitsAnySource == !whole.isEmpty)
+        #expect(rule.admitsEveryAddress == (whole.count == 2))
+    }
+
+    @Test func aRuleWithoutSourcesIsAnyAndAnEmptiedFileIsNoOne() throws {
+        #expect(PortRule(id: "web", ports: [try PortRange(80)]).admitsEveryAddress)
+        var fromFile = PortRule(id: "relay", ports: [try PortRange(26)])
+        fromFile.sourceFiles = [SourceFile(path: "/etc/portctl/relays.txt")]
+        try fromFile.resolveSourceFiles { _ in [] }
+        #expect(!fromFile.admitsAnySource)
+        let halves = try Self.networks("0.0.0.0/1, 128.0.0.0/1")
+        try fromFile.resolveSourceFiles { _ in halves }
+        #expect(fromFile.wholeFamilies == [.ipv4])
+    }
+
+    @Test func auditReportsEveryAddressAsOpenToAny() throws {
+        let listener = Listener(proto: .tcp, address: "0.0.0.0", port: 26)
+        for sources in ["0.0.0.0/0, ::/0", "0.0.0.0/1, 128.0.0.0/1, ::/0", "0.0.0.0/0"] {
+            let policy = PortPolicy(rules: [try Self.rule(from: sources)])
+            let findings = ExposureAudit.findings(policy, listeners: [listener])
+            let open = try #require(findings.first { $0.kind == "sensitive-open-to-any" }, "\(sources): \(findings)")
+            #expect(open.severity == .high)
+            #expect(open.message.contains(sources == "0.0.0.0/0" ? "any IPv4 source (0.0.0.0/0)" : "any source"))
+        }
+        // Some sources only: no finding about any source.
+        let some = PortPolicy(rules: [try Self.rule(from: "0.0.0.0/1, 2001:db8::/32")])
+        #expect(!ExposureAudit.findings(some, listeners: [listener]).contains { $0.kind.hasSuffix("open-to-any") })
+        // A block for every address spelled out blocks, like one without sources.
+        let blocked = PortPolicy(inbound: .accept, rules: [try Self.rule("no-smtp", from: "0.0.0.0/0, ::/0", action: .deny)])
+        #expect(ExposureAudit.exposure(blocked, port: 26, proto: .tcp) == .blocked(blocked.rules[0]))
+    }
+
+    @Test func metricsAndExplainSayAny() throws {
+        let policy = PortPolicy(rules: [try Self.rule(from: "0.0.0.0/0, ::/0"), try Self.rule("some", from: "198.51.100.0/24")])
+        let snapshot = MetricsSnapshot(policy: policy, tablePresent: true, dormant: false, inSync: true, counters: [:],
+                                       lastApply: nil, findings: [:])
+        #expect(snapshot.text.contains("portctl_rule_open_to_any{id=\"relay\",family=\"ipv4\"} 1"))
+        #expect(snapshot.text.contains("portctl_rule_open_to_any{id=\"relay\",family=\"ipv6\"} 1"))
+        #expect(snapshot.text.contains("portctl_rule_open_to_any{id=\"some\",family=\"ipv4\"} 0"))
+        let explanation = policy.explain(Packet(source: IPAddress("203.0.113.9")!, port: 26, proto: .tcp))
+        #expect(explanation.message.contains("from 0.0.0.0/0, ::/0 (every address)"), "\(explanation.message)")
+    }
+}
+
+/// Removing part of a range splits it (issues 16 and 22): `close 27 --from 198.51.100.128/25` on
+/// a rule for 198.51.100.0/24 keeps 198.51.100.0/25.
+@Suite struct SplitTests {
+    static func request(_ sources: String) throws -> PortRequest {
+        PortRequest(spec: PortSpec(ports: [try PortRange(27)], proto: .tcp), sources: try IPNetwork.parseCommaList(sources))
+    }
+
+    @Test func subtractingLeavesTheFewestBlocks() throws {
+        let list = IPNetwork.parseCommaList
+        #expect(IPNetwork.subtracting(try list("198.51.100.128/25"), from: try list("198.51.100.0/24")) == (try list("198.51.100.0/25")))
+        #expect(IPNetwork.subtracting(try list("198.51.100.7"), from: try list("198.51.100.0/29")) == (try list("198.51.100.0/30, 198.51.100.4/31, 198.51.100.6")))
+        #expect(IPNetwork.subtracting(try list("0.0.0.0/0"), from: try list("198.51.100.0/24, 2001:db8::/32")) == (try list("2001:db8::/32")))
+        #expect(IPNetwork.subtracting(try list("2001:db8::/33"), from: try list("2001:db8::/32")) == (try list("2001:db8:8000::/33")))
+        #expect(IPNetwork.subtracting(try list("203.0.113.0/24"), from: try list("198.51.100.0/24")) == (try list("198.51.100.0/24")))
+    }
+
+    @Test func closingPartOfARangeSplitsIt() throws {
+        var policy = PortPolicy()
+        _ = try policy.open(Self.request("198.51.100.0/24, 203.0.113.0/24"))
+        let changes = try policy.close(Self.request("198.51.100.128/25"))
+        #expect(policy.rules.count == 1)
+        #expect(policy.rules[0].sources == (try IPNetwork.parseCommaList("198.51.100.0/25, 203.0.113.0/24")))
+        guard case .narrowed = changes.first else { Issue.record("\(changes)"); return }
+        // Closing what is left of it removes it; an unrelated network is still refused.
+        _ = try policy.close(Self.request("198.51.100.0/25"))
+        #expect(policy.rules[0].sources == (try IPNetwork.parseCommaList("203.0.113.0/24")))
+        #expect(throws: PolicyError.self) { try policy.close(Self.request("192.0.2.0/24")) }
+        // The last part of the last network goes with the rule: it never widens to any source.
+        _ = try policy.close(Self.request("203.0.113.0/24"))
+        #expect(policy.rules.isEmpty)
+    }
+}
