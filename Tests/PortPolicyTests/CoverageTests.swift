@@ -100,3 +100,25 @@ import Testing
         #expect(policy.rules.isEmpty)
     }
 }
+
+/// What nft would refuse is refused at validation (issue 22): operator words as ids, expiries
+/// past the kernel's longest timeout; long timeouts are written so that nft 1.0.6 reads them.
+@Suite struct NftLimitTests {
+    @Test(arguments: ["and", "or", "xor", "not", "lt", "gt", "le", "ge", "eq", "ne", "lshift", "rshift"])
+    func operatorWordsAreNotIds(_ id: String) {
+        #expect(throws: PolicyError.self) { try PortRule.validateID(id) }
+    }
+
+    @Test func longTimeoutsAreDaysAndSecondsAndTooLongOnesAreRefused() throws {
+        #expect(NftTimeout.text(600) == "600s")
+        #expect(NftTimeout.text(99_999_999) == "99999999s")
+        #expect(NftTimeout.text(100_054_800) == "1158d3600s")
+        var rule = PortRule(id: "later", ports: [try PortRange(26)])
+        rule.expires = Date().addingTimeInterval(40 * 365 * 86_400)
+        try rule.validate()
+        let set = Renderer.model(PortPolicy(rules: [rule])).set("later-v4")
+        #expect(set?.expiresIn.map(NftTimeout.text)?.contains("d") == true)
+        rule.expires = Date().addingTimeInterval(Double(NftTimeout.maximumSeconds) + 86_400)
+        #expect(throws: PolicyError.self) { try rule.validate() }
+    }
+}
