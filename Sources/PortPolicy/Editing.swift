@@ -308,7 +308,7 @@ extension PortPolicy {
             if rule.sources != original.sources || rule.sourceFiles != original.sourceFiles { return .widened(rule, addedSources: added) }
             return .updated(rule)
         }
-        var rule = PortRule(id: request.id ?? derivedID(action: action, proto: request.spec.proto, ports: ports),
+        var rule = PortRule(id: request.id ?? derivedID(action: action, direction: request.direction, proto: request.spec.proto, ports: ports),
                             ports: ports, proto: request.spec.proto, direction: request.direction,
                             action: action, sources: request.sources, interface: request.interface,
                             comment: request.comment)
@@ -327,9 +327,10 @@ extension PortPolicy {
         return .added(rule)
     }
 
-    /// A readable id that no rule uses yet: `allow-tcp-26`, `deny-udp-53`, `allow-tcp-8000-8100`.
-    func derivedID(action: RuleAction, proto: TransportProtocol, ports: [PortRange]) -> String {
-        let prefix = action == .allow ? "allow" : action.rawValue
+    /// A readable id that no rule uses yet: `allow-tcp-26`, `deny-udp-53`, `allow-tcp-8000-8100`,
+    /// and for outbound rules `allow-out-tcp-26` (ids in existing files are read as they are).
+    func derivedID(action: RuleAction, direction: Direction = .in, proto: TransportProtocol, ports: [PortRange]) -> String {
+        let prefix = (action == .allow ? "allow" : action.rawValue) + (direction == .out ? "-out" : "")
         var base = "\(prefix)-\(proto.rawValue)-" + ports.map(\.description).joined(separator: ".")
         if base.utf8.count > PortRule.maximumIDLength - 3 {
             base = String(base.prefix(PortRule.maximumIDLength - 3))
@@ -393,4 +394,39 @@ public func parseDuration(_ text: String) throws(PolicyError) -> Int {
         throw .invalidValue(text, field: "duration", allowed: ["a time like 90s, 30m, 2h, 1d or 1h30m, up to 365d"])
     }
     return total
+}
+
+extension PortPolicy {
+    /// The defaults in force, for the line that reports an applied change: `inbound default
+    /// drop`, and the outbound default when it matters (`outbound default drop`; it is in force
+    /// only while the policy has an outbound rule, the output chain being made for them).
+    public var defaultsSummary: String {
+        var text = "inbound default \(inbound.rawValue)"
+        if hasOutboundRules || outbound != .accept {
+            text += ", outbound default \(outbound.rawValue)" + (hasOutboundRules ? "" : " (not in force until an outbound rule exists)")
+        }
+        return text
+    }
+
+    /// What the admin should know about outbound traffic after these changes: an outbound allow
+    /// under the outbound default accept changes nothing, and an outbound default of drop stops
+    /// everything this host sends that no rule allows (DNS, NTP, updates).
+    public func outboundNotes(after changes: [PolicyChange]) -> [String] {
+        var notes: [String] = []
+        let stops = "this host's own DNS (53), NTP (123/udp), package updates (80, 443) and everything else it sends stop unless an outbound rule allows them"
+        for change in changes {
+            switch change {
+            case let .added(rule) where rule.direction == .out && rule.action == .allow && outbound == .accept:
+                notes.append("outbound rule \(rule.id) allows \(rule.portsDescription) to \(rule.addressesDescription), but the outbound default is accept, so it changes nothing: all outbound traffic leaves anyway ('portctl default outbound drop' makes outbound rules the only way out)")
+            case let .added(rule) where rule.direction == .out && outbound == .drop && rules.filter({ $0.direction == .out }).count == 1:
+                notes.append("with its first outbound rule, the outbound default drop is in force: \(stops)")
+            case .defaultChanged("outbound", _, "drop"):
+                notes.append(hasOutboundRules ? "the outbound default is now drop: \(stops)"
+                    : "the outbound default drop is not in force until the policy has an outbound rule (portctl open PORT --out); from then on \(stops)")
+            default:
+                break
+            }
+        }
+        return notes
+    }
 }

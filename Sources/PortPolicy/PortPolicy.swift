@@ -275,7 +275,6 @@ public struct PortRule: Sendable, Hashable {
             }
             for file in sourceFiles {
                 try Self.validateSourceFilePath(file.path)
-                if direction != .in { throw .invalidRule("@FILE address lists are for inbound rules' `from`") }
                 if file.networks == nil {
                     throw .invalidSource("@" + file.path, reason: "the file was not read, so the rule's sources are unknown")
                 }

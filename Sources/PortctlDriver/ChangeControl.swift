@@ -53,6 +53,10 @@ public enum ChangeWarning: Sendable, Hashable {
     case tightLimit(String)
     /// `SSH_CONNECTION` could not be read and the guard was skipped on request (`force`).
     case lockoutUnchecked(sshConnection: String)
+    /// Outbound traffic does not go as the admin may think: an outbound allow under the outbound
+    /// default accept changes nothing, or the outbound default drop stops DNS, NTP and updates
+    /// (``PortPolicy/outboundNotes(after:)``'s sentence).
+    case outbound(String)
     /// The confirmation watchdog of change `sequence` had died, so that change was rolled back
     /// before this one, as the watchdog would have done.
     case orphanRolledBack(RollbackResult)
@@ -223,7 +227,8 @@ public struct ChangeControl: Sendable {
                                     policyChanged: changed, options: options, command: command)
             result.policyChanges = changes
             result.createdPolicyFile = loaded == nil
-            result.warnings = (orphan.map { [.orphanRolledBack($0)] } ?? []) + Self.anySourceWarnings(changes) + result.warnings
+            result.warnings = (orphan.map { [.orphanRolledBack($0)] } ?? []) + Self.anySourceWarnings(changes)
+                + policy.outboundNotes(after: changes).map(ChangeWarning.outbound) + result.warnings
             return result
         }
     }

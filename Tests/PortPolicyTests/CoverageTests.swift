@@ -122,3 +122,33 @@ import Testing
         #expect(throws: PolicyError.self) { try rule.validate() }
     }
 }
+
+/// Outbound rules say what they do (issue 22): ids that say outbound, @FILE destinations, and
+/// notes when an outbound rule changes nothing or the outbound default stops DNS and updates.
+@Suite struct OutboundTests {
+    @Test func outboundRulesAreNamedAndExplained() throws {
+        var policy = PortPolicy()
+        let request = PortRequest(spec: PortSpec(ports: [try PortRange(26)], proto: .tcp),
+                                  sources: [try IPNetwork(parsing: "198.51.100.0/24")], direction: .out)
+        let added = try policy.open(request)
+        #expect(policy.rules[0].id == "allow-out-tcp-26")
+        #expect(policy.outboundNotes(after: [added]).first?.contains("changes nothing") == true)
+        #expect(policy.defaultsSummary == "inbound default drop, outbound default accept")
+        policy.outbound = .drop
+        let notes = policy.outboundNotes(after: [.defaultChanged("outbound", from: "accept", to: "drop")])
+        #expect(notes.count == 1 && notes[0].contains("DNS (53), NTP (123/udp)"), "\(notes)")
+        #expect(policy.defaultsSummary == "inbound default drop, outbound default drop")
+        #expect(PortPolicy(outbound: .drop).defaultsSummary.contains("not in force until an outbound rule exists"))
+        #expect(PortPolicy().defaultsSummary == "inbound default drop")
+    }
+
+    @Test func outboundDestinationsMayComeFromAFile() throws {
+        let text = "table: portctl\nrules:\n  - id: allow-tcp-26\n    direction: out\n    ports: [26]\n    to: [\"@/etc/portctl/relays.txt\"]\n"
+        let relays = try IPNetwork.parseCommaList("198.51.100.0/24")
+        let policy = try PolicyFile.decode(text) { _ in relays }
+        let rule = try #require(policy.rule(id: "allow-tcp-26"), "an old outbound id is read as it is")
+        #expect(rule.direction == .out && rule.sources == relays && rule.readsFiles)
+        #expect(PolicyFile.encode(policy).contains("to: [\"@/etc/portctl/relays.txt\"]"))
+        #expect(Renderer.table(policy).contains("ip daddr @allow-tcp-26-v4 tcp dport 26"))
+    }
+}

@@ -153,4 +153,28 @@ struct TruthTests {
         #expect(try lab.portctl("ban", "203.0.113.9", "--dry-run").status == 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: state).sorted() == before)
     }
+
+    /// Outbound: an allow under the outbound default accept is said to change nothing; the
+    /// default drop warns about DNS and updates and the applied line names it; destinations from
+    /// an @FILE decide real connections from this host.
+    @Test func outboundRulesSayWhatTheyDo() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen([26], in: lab.clientA, udp: false)
+        try lab.listen([26], in: lab.clientB, udp: false)
+        let file = lab.directory.appendingPathComponent("relays.txt").path
+        try "198.51.100.0/24\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let opened = try lab.portctl("open", "26", "--out", "--to", "@" + file)
+        #expect(opened.status == 0, "\(opened)")
+        #expect(opened.stdout.contains("added rule allow-out-tcp-26"), "\(opened)")
+        #expect(opened.stderr.contains("the outbound default is accept, so it changes nothing"), "\(opened)")
+        #expect(try lab.connect(from: lab.server, to: NetLab.clientB4, port: 26) == .connected)
+        let dropped = try lab.portctl("default", "outbound", "drop")
+        #expect(dropped.status == 0, "\(dropped)")
+        #expect(dropped.stderr.contains("DNS (53), NTP (123/udp), package updates"), "\(dropped)")
+        #expect(dropped.stdout.contains("outbound default drop"), "\(dropped)")
+        #expect(try lab.kernelMatchesPolicy())
+        #expect(try lab.connect(from: lab.server, to: NetLab.clientA4, port: 26) == .connected)
+        #expect(try lab.connect(from: lab.server, to: NetLab.clientB4, port: 26) == .timedOut)
+    }
 }
