@@ -189,6 +189,25 @@ public struct PortRule: Sendable, Hashable {
         return list + " (" + whole + ")"
     }
 
+    /// Its addresses in a table cell (`status`): `any`, up to two and how many more
+    /// (`198.51.100.0/24, 2001:db8::/32 +3`), and for a rule that reads files, each file with what
+    /// it holds: `@/etc/portctl/relays.txt (3 addresses: 198.51.100.10, 198.51.100.11, ...)`.
+    public var addressesCell: String {
+        if isFromAnywhere { return "any" }
+        func some(_ list: [IPNetwork], more: (Int) -> String) -> String {
+            list.prefix(2).map(\.description).joined(separator: ", ") + (list.count > 2 ? more(list.count - 2) : "")
+        }
+        var parts: [String] = []
+        let inline = readsFiles ? inlineSources : sources
+        if !inline.isEmpty { parts.append(some(inline) { " +\($0)" }) }
+        for file in sourceFiles {
+            let held = file.networks ?? []
+            parts.append("@\(file.path) (" + (held.isEmpty ? "empty: no one" : Counted.text(held.count, "address", plural: "addresses") + ": " + some(held) { _ in ", ..." }) + ")")
+        }
+        let listed = parts.joined(separator: ", ")
+        return wholeFamiliesDescription.map { listed + " (" + $0 + ")" } ?? listed
+    }
+
     /// The address families every address of which the rule admits: both for a rule that names
     /// no address; otherwise each family its addresses (inline and from its files) cover
     /// completely, however they are spelled (`0.0.0.0/0`, or `0.0.0.0/1` with `128.0.0.0/1`).

@@ -152,3 +152,27 @@ import Testing
         #expect(Renderer.table(policy).contains("ip daddr @allow-tcp-26-v4 tcp dport 26"))
     }
 }
+
+/// What people read is true (issue 22): counts in the singular for one, an address file shown
+/// as the file and what it holds.
+@Suite struct WordingTests {
+    @Test func countsAreSingularForOne() {
+        #expect(Counted.traffic(packets: 1, bytes: 60) == "1 packet, 60 bytes")
+        #expect(Counted.traffic(packets: 0, bytes: 1) == "0 packets, 1 byte")
+        #expect(Counted.text(1, "address", plural: "addresses") == "1 address")
+    }
+
+    @Test func anAddressFileIsShownAsTheFileAndWhatItHolds() throws {
+        var rule = PortRule(id: "relays", ports: [try PortRange(26)])
+        rule.inlineSources = [try IPNetwork(parsing: "198.51.100.10")]
+        rule.sourceFiles = [SourceFile(path: "/etc/portctl/relays.txt")]
+        let held = try IPNetwork.parseCommaList("198.51.100.10, 198.51.100.11, 198.51.100.12")
+        try rule.resolveSourceFiles { _ in held }
+        #expect(rule.addressesCell == "198.51.100.10, @/etc/portctl/relays.txt (3 addresses: 198.51.100.10, 198.51.100.11, ...)")
+        try rule.resolveSourceFiles { _ in [] }
+        #expect(rule.addressesCell == "198.51.100.10, @/etc/portctl/relays.txt (empty: no one)")
+        #expect(PortRule(id: "web", ports: [try PortRange(80)]).addressesCell == "any")
+        let all = PortRule(id: "all", ports: [try PortRange(80)], sources: try IPNetwork.parseCommaList("0.0.0.0/0, ::/0"))
+        #expect(all.addressesCell == "0.0.0.0/0, ::/0 (every address)")
+    }
+}

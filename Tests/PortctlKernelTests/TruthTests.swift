@@ -177,4 +177,18 @@ struct TruthTests {
         #expect(try lab.connect(from: lab.server, to: NetLab.clientA4, port: 26) == .connected)
         #expect(try lab.connect(from: lab.server, to: NetLab.clientB4, port: 26) == .timedOut)
     }
+
+    /// status shows an address file as the file and what it holds, and counts one packet as one.
+    @Test func statusShowsAnAddressFileTruthfully() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        let file = lab.directory.appendingPathComponent("relays.txt").path
+        try "198.51.100.10\n198.51.100.2\n198.51.100.12\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.10,@" + file).status == 0)
+        let status = try lab.portctl("status")
+        #expect(status.status == 0, "\(status)")
+        #expect(status.stdout.contains("198.51.100.10, @\(file) (3 addresses: 198.51.100.10, 198.51.100.2, ...)"), "\(status)")
+        #expect(!status.stdout.contains(" 1 packets") && !status.stdout.contains(" 1 bytes"), "\(status)")
+    }
 }

@@ -97,7 +97,7 @@ _portctl_open() {
     local -ar arg_specs=(
         ':ports:'
         '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
-        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable; @FILE names an address file the policy keeps reading, as for --from.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
@@ -125,7 +125,7 @@ _portctl_close() {
     local -ar arg_specs=(
         ':ports:'
         '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
-        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable; @FILE names an address file the policy keeps reading, as for --from.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
@@ -148,7 +148,7 @@ _portctl_deny() {
     local -ar arg_specs=(
         ':ports:'
         '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
-        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable; @FILE names an address file the policy keeps reading, as for --from.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
@@ -176,7 +176,7 @@ _portctl_reject() {
     local -ar arg_specs=(
         ':ports:'
         '*--from[Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it\: any source.]:addr:'
-        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '*--to[Outbound rule\: destination addresses or CIDRs, comma-separated; repeatable; @FILE names an address file the policy keeps reading, as for --from.]:addr:'
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
