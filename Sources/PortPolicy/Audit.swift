@@ -369,6 +369,13 @@ public enum ExposureAudit {
                     let used = (range.first...range.last).contains { listening.contains("\($0)/\(proto.rawValue)") }
                     if used { continue }
                     let what = range.first == range.last ? "\(range.first)/\(proto.rawValue)" : "\(range)/\(proto.rawValue)"
+                    // portctl's own first-run SSH rule is there so nobody is locked out: on a host
+                    // without sshd on that port it is for the record, not a standing warning.
+                    if rule.isFirstRunRule {
+                        findings.append(Finding(port: range.first, proto: proto, severity: .info, kind: "stale-opening",
+                                                message: "rule \(quoted(rule.id)), written by portctl's first run so the admin keeps access, opens \(what) but nothing listens there: close it if this host is not reached over SSH on \(what)"))
+                        continue
+                    }
                     findings.append(Finding(port: range.first, proto: proto, severity: .warning, kind: "stale-opening",
                                             message: "rule \(quoted(rule.id)) opens \(what) but nothing listens there: close it if it is no longer needed"))
                 }

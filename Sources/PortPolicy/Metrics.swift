@@ -22,6 +22,9 @@ public struct MetricsSnapshot: Sendable {
     public var now: Date
     /// How many bans are in force (`portctl ban`).
     public var bans: Int = 0
+    /// The audit's findings themselves, high first (``findings`` counts them): the Nagios line
+    /// names the first one of its state's severity.
+    public var auditFindings: [Finding] = []
 
     /// Makes a snapshot.
     public init(policy: PortPolicy, tablePresent: Bool, dormant: Bool, inSync: Bool, counters: [String: (packets: Int, bytes: Int)],
@@ -152,13 +155,18 @@ public struct NagiosCheck: Sendable, Hashable {
             state = .critical
             problems.append("the kernel differs from the policy (\(drift) change\(drift == 1 ? "" : "s"); run portctl plan)")
         }
+        // Which finding: the first of its severity, in its own words ('|' starts performance data).
+        func first(_ severity: Finding.Severity) -> String {
+            snapshot.auditFindings.first { $0.severity == severity }
+                .map { ": " + $0.message.replacingOccurrences(of: "|", with: "/") } ?? ""
+        }
         if let high = snapshot.findings[.high], high > 0 {
             state = .critical
-            problems.append("\(high) high audit finding\(high == 1 ? "" : "s")")
+            problems.append(Counted.text(high, "high audit finding") + first(.high) + (high > 1 ? " (and \(high - 1) more: portctl audit)" : ""))
         }
         if let warnings = snapshot.findings[.warning], warnings > 0 {
             if state == .ok { state = .warning }
-            problems.append("\(warnings) audit warning\(warnings == 1 ? "" : "s")")
+            problems.append(Counted.text(warnings, "audit warning") + first(.warning) + (warnings > 1 ? " (and \(warnings - 1) more: portctl audit)" : ""))
         }
         if !soon.isEmpty {
             if state == .ok { state = .warning }

@@ -258,6 +258,12 @@ public struct PortRule: Sendable, Hashable {
         expires.map { $0 <= now } ?? false
     }
 
+    /// Whether this is the SSH rule portctl's first run wrote (its id and comment), not one an
+    /// admin made: an opening nothing listens on is then for the record, not a warning.
+    public var isFirstRunRule: Bool {
+        id == PortPolicy.firstRunRuleID && comment == PortPolicy.firstRunComment && action == .allow && direction == .in
+    }
+
     /// Whether the rule applies to any remote address.
     public var isFromAnywhere: Bool { sources.isEmpty && sourceFiles.isEmpty }
 
@@ -416,9 +422,15 @@ public struct PortPolicy: Sendable, Hashable {
         var ports = [try! PortRange(22)]
         if let sshPort, sshPort != 22, sshPort != 0 { ports.append(try! PortRange(Int(sshPort))) }
         return PortPolicy(rules: [
-            PortRule(id: "ssh", ports: PortRange.merged(ports), comment: "added on first run so the admin keeps access"),
+            PortRule(id: firstRunRuleID, ports: PortRange.merged(ports), comment: firstRunComment),
         ])
     }
+
+    /// The id of the rule a first run writes.
+    public static let firstRunRuleID = "ssh"
+    /// The comment of the rule a first run writes: with the id, it tells portctl's own rule
+    /// from one an admin made.
+    public static let firstRunComment = "added on first run so the admin keeps access"
 
     /// The rule with this id.
     public func rule(id: String) -> PortRule? { rules.first { $0.id == id } }

@@ -176,3 +176,34 @@ import Testing
         #expect(all.addressesCell == "0.0.0.0/0, ::/0 (every address)")
     }
 }
+
+/// portctl's own first-run SSH rule is informational where nothing listens on its port, and the
+/// Nagios line names the finding behind its state (issue 22).
+@Suite struct FirstRunFindingTests {
+    @Test func theFirstRunRuleIsForTheRecordAndTheAdminsIsAWarning() throws {
+        let first = ExposureAudit.findings(PortPolicy.firstRun(), listeners: [])
+        #expect(first.count == 1 && first[0].severity == .info && first[0].kind == "stale-opening", "\(first)")
+        #expect(first[0].message.contains("written by portctl's first run"))
+        var own = PortPolicy.firstRun()
+        own.rules[0].comment = "bastion"
+        #expect(ExposureAudit.findings(own, listeners: []).map(\.severity) == [.warning])
+    }
+
+    @Test func nagiosNamesTheFinding() throws {
+        var policy = PortPolicy.firstRun()
+        policy.rules.append(PortRule(id: "relay", ports: [try PortRange(2526)], sources: [try IPNetwork(parsing: "198.51.100.0/24")]))
+        let found = ExposureAudit.findings(policy, listeners: [])
+        var snapshot = MetricsSnapshot(policy: policy, tablePresent: true, dormant: false, inSync: true, counters: [:], lastApply: nil,
+                                       findings: Dictionary(grouping: found, by: \.severity).mapValues(\.count))
+        snapshot.auditFindings = found
+        let check = NagiosCheck(snapshot, drift: 0)
+        #expect(check.state == .warning)
+        #expect(check.line.hasPrefix("PORTCTL WARNING - 1 audit warning: rule \"relay\" opens 2526/tcp but nothing listens there"), "\(check.line)")
+        #expect(check.line.split(separator: "|").count == 2, "\(check.line)")
+        // Only the first-run rule, nothing listening: OK.
+        var quiet = MetricsSnapshot(policy: .firstRun(), tablePresent: true, dormant: false, inSync: true, counters: [:], lastApply: nil,
+                                    findings: [.info: 1])
+        quiet.auditFindings = ExposureAudit.findings(.firstRun(), listeners: [])
+        #expect(NagiosCheck(quiet, drift: 0).state == .ok)
+    }
+}
