@@ -55,7 +55,7 @@ public enum ChangeWarning: Sendable, Hashable {
     case lockoutUnchecked(sshConnection: String)
     /// Outbound traffic does not go as the admin may think: an outbound allow under the outbound
     /// default accept changes nothing, or the outbound default drop stops DNS, NTP and updates
-    /// (``PortPolicy/outboundNotes(after:)``'s sentence).
+    /// (the sentence of `PortPolicy.outboundNotes(after:)`).
     case outbound(String)
     /// The confirmation watchdog of change `sequence` had died, so that change was rolled back
     /// before this one, as the watchdog would have done.

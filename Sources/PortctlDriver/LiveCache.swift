@@ -138,7 +138,7 @@ extension Firewall {
         return KernelPlan(plan: plan, liveFingerprint: PlanDocument.digest(live), desiredFingerprint: fingerprint)
     }
 
-    /// Applies a plan made with ``plan(_:stateDirectory:held:previousTable:)`` and remembers the result.
+    /// Applies a plan made with ``plan(_:stateDirectory:held:previousTable:recordingCache:)`` and remembers the result.
     ///
     /// The generation is read before the commit, and the commit's own is the next one. (Asking
     /// after a large commit waits about 10 ms for the kernel.) Should anyone else commit in
