@@ -153,8 +153,9 @@ extension PortPolicy {
     }
 
     /// Undoes `open`: without sources, removes the request's ports from the allow rules that
-    /// open them (a rule left with no ports goes); with sources, removes exactly those sources
-    /// from the rule for these ports (a rule left with no sources goes: it never widens to any).
+    /// open them (a rule left with no ports goes); with sources, removes those addresses from
+    /// the rule for these ports, splitting a wider listed network when only part of it is named
+    /// (a rule left with no sources goes: it never widens to any).
     public mutating func close(_ request: PortRequest) throws(PolicyError) -> [PolicyChange] {
         let wanted = PortRange.merged(request.spec.ports)
         let candidates = rules.indices.filter {
