@@ -272,13 +272,24 @@ public enum ExposureAudit {
         let rules = policy.effective(at: now).rules.filter {
             $0.direction == .in && $0.proto.members.contains(proto) && $0.ports.contains { $0.contains(port) }
         }
-        if let block = rules.first(where: { $0.action != .allow && $0.isFromAnywhere && $0.interface == nil }) {
+        // Coverage is computed: a block or an allow for 0.0.0.0/0 and ::/0 (or networks that add
+        // up to them) is one for any source; an allow covering one family opens it to that family.
+        if let block = rules.first(where: { $0.action != .allow && $0.admitsEveryAddress && $0.interface == nil }) {
             return .blocked(block)
         }
         let allows = rules.filter { $0.action == .allow }
-        if let open = allows.first(where: { $0.isFromAnywhere }) { return .anySource(open) }
+        if let open = allows.first(where: { $0.isFromAnywhere }) ?? allows.first(where: \.admitsAnySource) { return .anySource(open) }
         if !allows.isEmpty { return .someSources(allows) }
         return policy.inbound == .accept ? .anySource(nil) : .blocked(nil)
+    }
+
+    /// Who an "any source" exposure admits: `any source`, or `any IPv4 source (0.0.0.0/0)` for an
+    /// allow whose addresses cover one family only.
+    static func anyone(_ rule: PortRule?) -> String {
+        guard let rule, !rule.admitsEveryAddress else { return "any source" }
+        let family = rule.wholeFamilies.first ?? .ipv4
+        let listed = rule.mergedSources(family).map(\.description).joined(separator: ", ")
+        return "any \(family == .ipv4 ? "IPv4" : "IPv6") source (\(listed))"
     }
 
     /// The published ports the policy lets no source reach: their connections will be dropped.
@@ -312,7 +323,7 @@ public enum ExposureAudit {
             case let .anySource(rule):
                 let by = rule.map { "rule \(quoted($0.id))" } ?? "the inbound default accept"
                 findings.append(finding(sensitive == nil ? .warning : .high, "any",
-                                        "\(what): \(by) lets any source reach it"
+                                        "\(what): \(by) lets \(anyone(rule)) reach it"
                                         + (sensitive.map { "; \($0.service) is a \($0.category) that should rarely face the world: restrict it with --from" } ?? "")))
             case let .someSources(rules):
                 findings.append(finding(.info, "some", "\(what): only the sources of \(rules.map { "rule \(quoted($0.id))" }.joined(separator: ", ")) reach it"))
@@ -334,10 +345,10 @@ public enum ExposureAudit {
                 let by = rule.map { "rule \(quoted($0.id))" } ?? "the inbound default accept"
                 if onAll, let sensitive = SensitivePorts.entry(port: listener.port, proto: listener.proto) {
                     findings.append(Finding(port: listener.port, proto: listener.proto, severity: .high, kind: "sensitive-open-to-any",
-                                            message: "\(key)\(who) \(bound) and \(by) lets any source reach it; \(sensitive.service) is a \(sensitive.category) that should rarely face the world: restrict it with --from"))
+                                            message: "\(key)\(who) \(bound) and \(by) lets \(anyone(rule)) reach it; \(sensitive.service) is a \(sensitive.category) that should rarely face the world: restrict it with --from"))
                 } else {
                     findings.append(Finding(port: listener.port, proto: listener.proto, severity: .warning, kind: "open-to-any",
-                                            message: "\(key)\(who) \(bound) and \(by) lets any source reach it"))
+                                            message: "\(key)\(who) \(bound) and \(by) lets \(anyone(rule)) reach it"))
                 }
             case let .blocked(rule):
                 if onAll {
@@ -358,6 +369,13 @@ public enum ExposureAudit {
                     let used = (range.first...range.last).contains { listening.contains("\($0)/\(proto.rawValue)") }
                     if used { continue }
                     let what = range.first == range.last ? "\(range.first)/\(proto.rawValue)" : "\(range)/\(proto.rawValue)"
+                    // portctl's own first-run SSH rule is there so nobody is locked out: on a host
+                    // without sshd on that port it is for the record, not a standing warning.
+                    if rule.isFirstRunRule {
+                        findings.append(Finding(port: range.first, proto: proto, severity: .info, kind: "stale-opening",
+                                                message: "rule \(quoted(rule.id)), written by portctl's first run so the admin keeps access, opens \(what) but nothing listens there: close it if this host is not reached over SSH on \(what)"))
+                        continue
+                    }
                     findings.append(Finding(port: range.first, proto: proto, severity: .warning, kind: "stale-opening",
                                             message: "rule \(quoted(rule.id)) opens \(what) but nothing listens there: close it if it is no longer needed"))
                 }

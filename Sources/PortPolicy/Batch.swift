@@ -75,7 +75,21 @@ public struct SetElement: Sendable, Hashable {
 
     /// nft syntax: `198.51.100.7 timeout 600s`.
     public var text: String {
-        network.description + (timeout.map { " timeout \($0)s" } ?? "")
+        network.description + (timeout.map { " timeout " + NftTimeout.text($0) } ?? "")
+    }
+}
+
+/// Timeouts as nftables takes them. nft 1.0.6 reads at most eight digits per unit (`100000000s`
+/// is "value too large"), and the kernel holds up to 2^64-1 nanoseconds in milliseconds
+/// (`timeout 213504d` is "Numerical result out of range"): found by trying both in a namespace.
+public enum NftTimeout {
+    /// The longest timeout the kernel takes, in seconds: 18,446,744,073 (213,503 days, about
+    /// 584 years).
+    public static let maximumSeconds = 18_446_744_073
+
+    /// `600s`, or for more than eight digits of seconds, days and seconds: `1158d3600s`.
+    public static func text(_ seconds: Int) -> String {
+        seconds <= 99_999_999 ? "\(seconds)s" : "\(seconds / 86_400)d\(seconds % 86_400)s"
     }
 }
 

@@ -209,8 +209,9 @@ extension PortPolicy {
     }
 
     /// Undoes `open`: without sources, removes the request's ports from the allow rules that
-    /// open them (a rule left with no ports goes); with sources, removes exactly those sources
-    /// from the rule for these ports (a rule left with no sources goes: it never widens to any).
+    /// open them (a rule left with no ports goes); with sources, removes those addresses from
+    /// the rule for these ports, splitting a wider listed network when only part of it is named
+    /// (a rule left with no sources goes: it never widens to any).
     public mutating func close(_ request: PortRequest) throws(PolicyError) -> [PolicyChange] {
         let wanted = PortRange.merged(request.spec.ports)
         let candidates = rules.indices.filter {
@@ -234,25 +235,33 @@ extension PortPolicy {
             if rule.isFromAnywhere {
                 throw .invalidRule("rule \(quoted(rule.id)) opens \(what) to any source; close it without --from, then open it for the sources that should keep access")
             }
-            let listed = Set(rule.sources)
-            for source in request.sources where !listed.contains(source) {
+            // A source removes what it covers of the networks written in the policy: the whole
+            // network when it is one, a part of a wider one by splitting it (198.51.100.0/24
+            // without 198.51.100.128/25 is 198.51.100.0/25). Addresses from files stay the files'.
+            let inline = rule.readsFiles ? rule.inlineSources : rule.sources
+            for source in request.sources where !inline.contains(where: { $0.overlaps(source) }) {
+                if let file = rule.sourceFiles.first(where: { $0.networks?.contains { $0.overlaps(source) } ?? false }) {
+                    throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) reads it from @\(file.path); remove it there, or close --from @FILE to drop the whole file")
+                }
                 throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) does not list it; it allows \(Planner.addressList(rule.sources))")
             }
             for file in request.sourceFiles where !rule.sourceFiles.contains(where: { $0.path == file.path }) {
                 throw .invalidSource("@" + file.path, reason: "rule \(quoted(rule.id)) does not read that file")
             }
-            let removed = Set(request.sources)
-            if rule.readsFiles {
-                for source in request.sources where !rule.inlineSources.contains(source) {
-                    throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) reads it from \(rule.sourceFile(of: source).map { "@" + $0 } ?? "a file"); remove it there, or close --from @FILE to drop the whole file")
+            let carve = { (networks: [IPNetwork]) -> [IPNetwork] in
+                networks.flatMap { network in
+                    let cuts = request.sources.filter { $0.overlaps(network) }
+                    return cuts.isEmpty ? [network] : IPNetwork.subtracting(cuts, from: [network])
                 }
+            }
+            if rule.readsFiles {
                 let dropped = Set(request.sourceFiles.map(\.path))
                 for source in request.sources {
                     if let file = rule.sourceFiles.first(where: { !dropped.contains($0.path) && ($0.networks?.contains(source) ?? false) }) {
                         throw .invalidSource(source.description, reason: "rule \(quoted(rule.id)) also reads it from @\(file.path), so it would keep access; remove it there too")
                     }
                 }
-                rule.inlineSources.removeAll { removed.contains($0) }
+                rule.inlineSources = carve(rule.inlineSources)
                 rule.sourceFiles.removeAll { file in request.sourceFiles.contains { $0.path == file.path } }
                 if rule.sourceFiles.isEmpty {
                     rule.sources = rule.inlineSources
@@ -261,7 +270,7 @@ extension PortPolicy {
                     rule.recomputeSources()
                 }
             } else {
-                rule.sources.removeAll { removed.contains($0) }
+                rule.sources = carve(rule.sources)
             }
             if rule.isFromAnywhere {
                 rules.remove(at: index)
@@ -372,7 +381,7 @@ extension PortPolicy {
             if rule.sources != original.sources || rule.sourceFiles != original.sourceFiles { return .widened(rule, addedSources: added) }
             return .updated(rule)
         }
-        var rule = PortRule(id: request.id ?? derivedID(action: action, proto: request.spec.proto, ports: ports),
+        var rule = PortRule(id: request.id ?? derivedID(action: action, direction: request.direction, proto: request.spec.proto, ports: ports),
                             ports: ports, proto: request.spec.proto, direction: request.direction,
                             action: action, sources: request.sources, interface: request.interface,
                             comment: request.comment)
@@ -391,9 +400,10 @@ extension PortPolicy {
         return .added(rule)
     }
 
-    /// A readable id that no rule uses yet: `allow-tcp-26`, `deny-udp-53`, `allow-tcp-8000-8100`.
-    func derivedID(action: RuleAction, proto: TransportProtocol, ports: [PortRange]) -> String {
-        let prefix = action == .allow ? "allow" : action.rawValue
+    /// A readable id that no rule uses yet: `allow-tcp-26`, `deny-udp-53`, `allow-tcp-8000-8100`,
+    /// and for outbound rules `allow-out-tcp-26` (ids in existing files are read as they are).
+    func derivedID(action: RuleAction, direction: Direction = .in, proto: TransportProtocol, ports: [PortRange]) -> String {
+        let prefix = (action == .allow ? "allow" : action.rawValue) + (direction == .out ? "-out" : "")
         var base = "\(prefix)-\(proto.rawValue)-" + ports.map(\.description).joined(separator: ".")
         if base.utf8.count > PortRule.maximumIDLength - 3 {
             base = String(base.prefix(PortRule.maximumIDLength - 3))
@@ -457,4 +467,39 @@ public func parseDuration(_ text: String) throws(PolicyError) -> Int {
         throw .invalidValue(text, field: "duration", allowed: ["a time like 90s, 30m, 2h, 1d or 1h30m, up to 365d"])
     }
     return total
+}
+
+extension PortPolicy {
+    /// The defaults in force, for the line that reports an applied change: `inbound default
+    /// drop`, and the outbound default when it matters (`outbound default drop`; it is in force
+    /// only while the policy has an outbound rule, the output chain being made for them).
+    public var defaultsSummary: String {
+        var text = "inbound default \(inbound.rawValue)"
+        if hasOutboundRules || outbound != .accept {
+            text += ", outbound default \(outbound.rawValue)" + (hasOutboundRules ? "" : " (not in force until an outbound rule exists)")
+        }
+        return text
+    }
+
+    /// What the admin should know about outbound traffic after these changes: an outbound allow
+    /// under the outbound default accept changes nothing, and an outbound default of drop stops
+    /// everything this host sends that no rule allows (DNS, NTP, updates).
+    public func outboundNotes(after changes: [PolicyChange]) -> [String] {
+        var notes: [String] = []
+        let stops = "this host's own DNS (53), NTP (123/udp), package updates (80, 443) and everything else it sends stop unless an outbound rule allows them"
+        for change in changes {
+            switch change {
+            case let .added(rule) where rule.direction == .out && rule.action == .allow && outbound == .accept:
+                notes.append("outbound rule \(rule.id) allows \(rule.portsDescription) to \(rule.addressesDescription), but the outbound default is accept, so it changes nothing: all outbound traffic leaves anyway ('portctl default outbound drop' makes outbound rules the only way out)")
+            case let .added(rule) where rule.direction == .out && outbound == .drop && rules.filter({ $0.direction == .out }).count == 1:
+                notes.append("with its first outbound rule, the outbound default drop is in force: \(stops)")
+            case .defaultChanged("outbound", _, "drop"):
+                notes.append(hasOutboundRules ? "the outbound default is now drop: \(stops)"
+                    : "the outbound default drop is not in force until the policy has an outbound rule (portctl open PORT --out); from then on \(stops)")
+            default:
+                break
+            }
+        }
+        return notes
+    }
 }

@@ -213,7 +213,7 @@ extension PortPolicy {
                 reason += value == .accept ? "no rule matches \(packet.port)/\(packet.proto.rawValue)" : "no rule opens \(packet.port)/\(packet.proto.rawValue)"
             } else {
                 reason += "no rule allows \(packet.source); " + near.map { rule in
-                    rule.isFromAnywhere
+                    rule.isFromAnywhere || rule.interface != nil && rule.wholeFamilies.contains(packet.source.family)
                         ? "rule \(rule.id) allows it only on \(rule.interface ?? "?")"
                         : "rule \(rule.id) allows only \(rule.addressesDescription)" + (rule.interface.map { " on \($0)" } ?? "")
                 }.joined(separator: "; ")

@@ -292,6 +292,46 @@ public struct IPNetwork: Sendable, Hashable, Comparable, CustomStringConvertible
         return result
     }
 
+    /// Whether the networks together hold every address of `family`: `0.0.0.0/0`, but also
+    /// `0.0.0.0/1` with `128.0.0.0/1`, or any list whose merge is the whole family. Coverage is
+    /// computed, not spelled.
+    public static func coverWholeFamily(_ networks: [IPNetwork], _ family: IPFamily) -> Bool {
+        // Blocks whose sizes add up to less than the family cannot cover it: no merge needed
+        // for the usual lists of host addresses and small networks.
+        var total = 0.0
+        for network in networks where network.family == family {
+            if network.prefixLength == 0 { return true }
+            total += Double(sign: .plus, exponent: family.bitWidth - network.prefixLength, significand: 1)
+        }
+        guard total >= Double(sign: .plus, exponent: family.bitWidth, significand: 1) * 0.999 else { return false }
+        let merged = merged(networks.filter { $0.family == family })
+        return merged.count == 1 && merged[0].prefixLength == 0
+    }
+
+    /// The addresses of `networks` that no network of `removed` holds, as the fewest CIDR
+    /// blocks, sorted: taking `198.51.100.128/25` out of `198.51.100.0/24` leaves
+    /// `198.51.100.0/25`.
+    public static func subtracting(_ removed: [IPNetwork], from networks: [IPNetwork]) -> [IPNetwork] {
+        var result: [IPNetwork] = []
+        for family in IPFamily.allCases {
+            let cuts = merged(removed.filter { $0.family == family })
+            for block in merged(networks.filter { $0.family == family }) {
+                var low = block.address.bits
+                let high = block.address.bits | block.hostMask
+                var covered = false
+                for cut in cuts {
+                    let cutLow = cut.address.bits, cutHigh = cut.address.bits | cut.hostMask
+                    if cutHigh < low || cutLow > high { continue }
+                    if cutLow > low { appendCIDRs(family: family, from: low, to: cutLow - 1, to: &result) }
+                    if cutHigh >= high { covered = true; break }
+                    low = cutHigh + 1
+                }
+                if !covered { appendCIDRs(family: family, from: low, to: high, to: &result) }
+            }
+        }
+        return result
+    }
+
     /// The host part's mask: all ones below the prefix.
     var hostMask: UInt128 {
         let hostBits = family.bitWidth - prefixLength

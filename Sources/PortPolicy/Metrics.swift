@@ -22,6 +22,9 @@ public struct MetricsSnapshot: Sendable {
     public var now: Date
     /// How many bans are in force (`portctl ban`).
     public var bans: Int = 0
+    /// The audit's findings themselves, high first (``findings`` counts them): the Nagios line
+    /// names the first one of its state's severity.
+    public var auditFindings: [Finding] = []
 
     /// Makes a snapshot.
     public init(policy: PortPolicy, tablePresent: Bool, dormant: Bool, inSync: Bool, counters: [String: (packets: Int, bytes: Int)],
@@ -88,6 +91,10 @@ public struct MetricsSnapshot: Sendable {
         family("portctl_rule_sources", "gauge", "Addresses and networks a rule lists, its address files' included (0 means any source, unless portctl_rule_source_files says the rule reads files: then no one).",
                effective.rules.map { ([("id", $0.id)], "\($0.sources.count)") } + effective.forwards.map { ([("id", $0.id)], "\($0.sources.count)") }
                    + effective.routes.map { ([("id", $0.id)], "\($0.sources.count)") })
+        family("portctl_rule_open_to_any", "gauge", "1 for an inbound allow rule that admits every address of the family (no sources, or sources such as 0.0.0.0/0 that cover it), else 0.",
+               effective.rules.filter { $0.direction == .in && $0.action == .allow }.flatMap { rule in
+                   IPFamily.allCases.map { ([("id", rule.id), ("family", $0 == .ipv4 ? "ipv4" : "ipv6")], rule.wholeFamilies.contains($0) ? "1" : "0") }
+               })
         family("portctl_rule_source_files", "gauge", "Address files a rule reads its sources from (@FILE in from:).",
                effective.rules.filter(\.readsFiles).map { ([("id", $0.id)], "\($0.sourceFiles.count)") })
         family("portctl_rule_expiry_timestamp_seconds", "gauge", "When a time-boxed rule (--for) closes, in seconds since 1970.",
@@ -148,13 +155,18 @@ public struct NagiosCheck: Sendable, Hashable {
             state = .critical
             problems.append("the kernel differs from the policy (\(drift) change\(drift == 1 ? "" : "s"); run portctl plan)")
         }
+        // Which finding: the first of its severity, in its own words ('|' starts performance data).
+        func first(_ severity: Finding.Severity) -> String {
+            snapshot.auditFindings.first { $0.severity == severity }
+                .map { ": " + $0.message.replacingOccurrences(of: "|", with: "/") } ?? ""
+        }
         if let high = snapshot.findings[.high], high > 0 {
             state = .critical
-            problems.append("\(high) high audit finding\(high == 1 ? "" : "s")")
+            problems.append(Counted.text(high, "high audit finding") + first(.high) + (high > 1 ? " (and \(high - 1) more: portctl audit)" : ""))
         }
         if let warnings = snapshot.findings[.warning], warnings > 0 {
             if state == .ok { state = .warning }
-            problems.append("\(warnings) audit warning\(warnings == 1 ? "" : "s")")
+            problems.append(Counted.text(warnings, "audit warning") + first(.warning) + (warnings > 1 ? " (and \(warnings - 1) more: portctl audit)" : ""))
         }
         if !soon.isEmpty {
             if state == .ok { state = .warning }

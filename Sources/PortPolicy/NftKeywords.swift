@@ -2,24 +2,26 @@
 
 /// Words nft's parser reads as keywords where portctl writes a rule id (a counter's name):
 /// `add counter inet portctl tcp` is a syntax error, and nft 1.0.6 takes no quoted name there.
-/// Found by trying every token libnftables v1.0.6 knows in check mode (`scripts/nft-keywords`).
+/// Found by trying every token libnftables v1.0.6 knows, and every word of up to three letters
+/// (the scanner's operator words: `and`, `eq`, ...), in check mode (`scripts/nft-keywords`).
 public enum NftKeywords {
     /// The words, sorted.
     public static let words: Set<String> = [
-        "accept", "add", "ah", "all", "arp", "auto-merge", "bridge", "bytes", "cgroup", "chain",
+        "accept", "add", "ah", "all", "and", "arp", "auto-merge", "bridge", "bytes", "cgroup", "chain",
         "comment", "comp", "constant", "continue", "counter", "cpu", "create", "ct", "day", "dccp",
         "define", "delete", "describe", "device", "devices", "dnat", "drop", "dst", "dup", "dynamic",
-        "ecn", "element", "elements", "esp", "ether", "exists", "expires", "export", "exthdr", "fib",
-        "flags", "flow", "flowtable", "flush", "frag", "fwd", "gc-interval", "get", "goto", "handle",
-        "hbh", "hook", "hour", "ibriport", "ibrname", "icmp", "icmpv6", "igmp", "iif", "iifgroup",
-        "iifname", "iiftype", "import", "include", "index", "inet", "insert", "interval", "ip", "ip6",
-        "ipsec", "jhash", "jump", "limit", "list", "log", "map", "mark", "masquerade", "meta", "meter",
-        "mh", "missing", "monitor", "name", "netdev", "nftrace", "notrack", "numgen", "obriport",
-        "obrname", "offload", "oif", "oifgroup", "oifname", "oiftype", "osf", "packets", "pkttype",
-        "policy", "position", "priority", "queue", "quota", "random", "redefine", "redirect", "reject",
-        "rename", "replace", "reset", "return", "rt", "rt0", "rt2", "rtclassid", "rule", "ruleset",
-        "sctp", "secmark", "set", "size", "skgid", "skuid", "snat", "socket", "srh", "symhash",
-        "synproxy", "table", "tcp", "th", "time", "timeout", "tproxy", "type", "typeof", "udp",
-        "udplite", "undefine", "update", "vlan", "vmap", "xt",
+        "ecn", "element", "elements", "eq", "esp", "ether", "exists", "expires", "export", "exthdr",
+        "fib", "flags", "flow", "flowtable", "flush", "frag", "fwd", "gc-interval", "ge", "get",
+        "goto", "gt", "handle", "hbh", "hook", "hour", "ibriport", "ibrname", "icmp", "icmpv6", "igmp",
+        "iif", "iifgroup", "iifname", "iiftype", "import", "include", "index", "inet", "insert",
+        "interval", "ip", "ip6", "ipsec", "jhash", "jump", "le", "limit", "list", "log", "lshift",
+        "lt", "map", "mark", "masquerade", "meta", "meter", "mh", "missing", "monitor", "name", "ne",
+        "netdev", "nftrace", "not", "notrack", "numgen", "obriport", "obrname", "offload", "oif",
+        "oifgroup", "oifname", "oiftype", "or", "osf", "packets", "pkttype", "policy", "position",
+        "priority", "queue", "quota", "random", "redefine", "redirect", "reject", "rename", "replace",
+        "reset", "return", "rshift", "rt", "rt0", "rt2", "rtclassid", "rule", "ruleset", "sctp",
+        "secmark", "set", "size", "skgid", "skuid", "snat", "socket", "srh", "symhash", "synproxy",
+        "table", "tcp", "th", "time", "timeout", "tproxy", "type", "typeof", "udp", "udplite",
+        "undefine", "update", "vlan", "vmap", "xor", "xt",
     ]
 }

@@ -177,7 +177,7 @@ public enum Planner {
                                 || chain.name == "routed" && chain.hook == nil || isLayoutChain(chain.name) && chain.hook == nil)
                     && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0)
                         || Renderer.forwardBaseline.contains($0) || $0.comment == Renderer.defaultComment || isLayoutRule($0)
-                        || $0.statements == [.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")] }
+                        || $0 == Renderer.routedJump || chain.name == "forward" && Renderer.banRules.contains($0) }
                 if !leftover {
                     changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
                 }
@@ -188,11 +188,18 @@ public enum Planner {
             }
             // Rules without an id are structure: the baseline, dispatch maps and jumps.
             let baseline = wanted.rules.filter { $0.comment == nil }
-            for rule in chain.rules where rule.comment == nil && !baseline.contains(rule) && !isLayoutRule(rule) {
+            // The forward chain's line for traffic nobody DNATed follows the routed part: the live
+            // table's own line (the jump while it has a routed chain, the accept otherwise) is
+            // portctl's, and replacing it is part of the routed change named above, not drift.
+            let ownStructure: Rule? = chain.name == "forward" && chain.hook == "forward"
+                ? (live.chain("routed") != nil ? Renderer.routedJump : Renderer.forwardBaseline[1]) : nil
+            let followsRouted = { (rule: Rule) in rule == Renderer.routedJump || rule == Renderer.forwardBaseline[1] }
+            for rule in chain.rules where rule.comment == nil && !baseline.contains(rule) && !isLayoutRule(rule) && rule != ownStructure {
                 changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not explained by the policy (changed outside portctl); apply removes it"))
             }
             // A dispatch map that differs only because rules came or went is part of those changes.
-            for rule in baseline where !chain.rules.contains(rule) && !isLayoutRule(rule) {
+            for rule in baseline where !chain.rules.contains(rule) && !isLayoutRule(rule)
+                && !(followsRouted(rule) && ownStructure.map(chain.rules.contains) == true) {
                 changes.append(.drift("baseline rule `\(rule.text)` is missing from chain \(chain.name) (changed outside portctl); apply restores it"))
             }
             // A default's lines are the renderer's own: anything else under that comment (an

@@ -296,7 +296,7 @@ extension PortRule: Codable {
                 throw PolicyError.invalidRule("`\(wrong)` is for \(direction == .in ? "outbound" : "inbound") rules; an \(direction == .in ? "inbound" : "outbound") rule names addresses with `\(right)`")
             }
             if let value = rule[right] {
-                let (networks, files) = try Self.addresses(value, key: right, path: rule.path(right), files: direction == .in)
+                let (networks, files) = try Self.addresses(value, key: right, path: rule.path(right), files: true)
                 sources = networks
                 if !files.isEmpty {
                     inlineSources = networks
@@ -386,7 +386,7 @@ extension PortRule: Codable {
         try container.encode(proto, forKey: AnyKey("protocol"))
         try container.encode(ports.map(\.description), forKey: AnyKey("ports"))
         if !sourceFiles.isEmpty {
-            try container.encode(inlineSources.map(\.description) + sourceFiles.map { "@" + $0.path }, forKey: AnyKey("from"))
+            try container.encode(inlineSources.map(\.description) + sourceFiles.map { "@" + $0.path }, forKey: AnyKey(direction == .in ? "from" : "to"))
         } else if !sources.isEmpty {
             try container.encode(sources, forKey: AnyKey(direction == .in ? "from" : "to"))
         }

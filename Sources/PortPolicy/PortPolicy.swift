@@ -178,12 +178,73 @@ public struct PortRule: Sendable, Hashable {
     }
 
     /// Its addresses for people: `any`, up to five and how many more, or for a rule whose
-    /// address files are empty, `no one`.
+    /// address files are empty, `no one`. Addresses that cover a whole family say so:
+    /// `0.0.0.0/0, ::/0 (every address)`.
     public var addressesDescription: String {
         if readsFiles && sources.isEmpty {
             return "no one (its address files are empty: " + sourceFiles.map { "@" + $0.path }.joined(separator: ", ") + ")"
         }
-        return Planner.addressList(IPNetwork.merged(sources))
+        let list = Planner.addressList(IPNetwork.merged(sources))
+        guard !isFromAnywhere, let whole = wholeFamiliesDescription else { return list }
+        return list + " (" + whole + ")"
+    }
+
+    /// Its addresses in a table cell (`status`): `any`, up to two and how many more
+    /// (`198.51.100.0/24, 2001:db8::/32 +3`), and for a rule that reads files, each file with what
+    /// it holds: `@/etc/portctl/relays.txt (3 addresses: 198.51.100.10, 198.51.100.11, ...)`.
+    public var addressesCell: String {
+        if isFromAnywhere { return "any" }
+        func some(_ list: [IPNetwork], more: (Int) -> String) -> String {
+            list.prefix(2).map(\.description).joined(separator: ", ") + (list.count > 2 ? more(list.count - 2) : "")
+        }
+        var parts: [String] = []
+        let inline = readsFiles ? inlineSources : sources
+        if !inline.isEmpty { parts.append(some(inline) { " +\($0)" }) }
+        for file in sourceFiles {
+            let held = file.networks ?? []
+            parts.append("@\(file.path) (" + (held.isEmpty ? "empty: no one" : Counted.text(held.count, "address", plural: "addresses") + ": " + some(held) { _ in ", ..." }) + ")")
+        }
+        let listed = parts.joined(separator: ", ")
+        return wholeFamiliesDescription.map { listed + " (" + $0 + ")" } ?? listed
+    }
+
+    /// The address families every address of which the rule admits: both for a rule that names
+    /// no address; otherwise each family its addresses (inline and from its files) cover
+    /// completely, however they are spelled (`0.0.0.0/0`, or `0.0.0.0/1` with `128.0.0.0/1`).
+    public var wholeFamilies: [IPFamily] {
+        if isFromAnywhere { return IPFamily.allCases }
+        return IPFamily.allCases.filter { IPNetwork.coverWholeFamily(sources, $0) }
+    }
+
+    /// Whether the rule admits every address of at least one family: it is open to "any source"
+    /// (of that family) wherever portctl judges exposure (warnings, audit, metrics, Nagios).
+    public var admitsAnySource: Bool { isFromAnywhere || !wholeFamilies.isEmpty }
+
+    /// Whether the rule admits every address of both families.
+    public var admitsEveryAddress: Bool { wholeFamilies.count == IPFamily.allCases.count }
+
+    /// Who "any" is for this rule: `any source address, IPv4 and IPv6`, `any IPv4 source address`,
+    /// `any IPv6 source address` (destination for outbound rules), or nil when its addresses
+    /// cover no whole family.
+    public var anySourceDescription: String? {
+        let whom = direction == .in ? "source" : "destination"
+        switch wholeFamilies {
+        case []: return nil
+        case [.ipv4]: return "any IPv4 \(whom) address"
+        case [.ipv6]: return "any IPv6 \(whom) address"
+        default: return "any \(whom) address, IPv4 and IPv6"
+        }
+    }
+
+    /// `every address`, `every IPv4 address` or `every IPv6 address` for addresses that cover
+    /// whole families; nil otherwise.
+    var wholeFamiliesDescription: String? {
+        switch wholeFamilies {
+        case []: nil
+        case [.ipv4]: "every IPv4 address"
+        case [.ipv6]: "every IPv6 address"
+        default: "every address"
+        }
     }
 
     /// The file an address of this rule comes from, when it is in none of the inline ones.
@@ -195,6 +256,12 @@ public struct PortRule: Sendable, Hashable {
     /// Whether the rule has expired at `now`.
     public func isExpired(at now: Date) -> Bool {
         expires.map { $0 <= now } ?? false
+    }
+
+    /// Whether this is the SSH rule portctl's first run wrote (its id and comment), not one an
+    /// admin made: an opening nothing listens on is then for the record, not a warning.
+    public var isFirstRunRule: Bool {
+        id == PortPolicy.firstRunRuleID && comment == PortPolicy.firstRunComment && action == .allow && direction == .in
     }
 
     /// Whether the rule applies to any remote address.
@@ -227,9 +294,12 @@ public struct PortRule: Sendable, Hashable {
             if expires != nil && direction != .in {
                 throw .invalidRule("an expiry applies to inbound rules only")
             }
+            if let expires, expires.timeIntervalSinceNow >= Double(NftTimeout.maximumSeconds) {
+                throw .invalidValue(PolicyFile.timestamp(expires), field: "expires",
+                                    allowed: ["a time less than \(NftTimeout.maximumSeconds / 86_400) days (about 584 years) from now: the longest timeout nftables holds"])
+            }
             for file in sourceFiles {
                 try Self.validateSourceFilePath(file.path)
-                if direction != .in { throw .invalidRule("@FILE address lists are for inbound rules' `from`") }
                 if file.networks == nil {
                     throw .invalidSource("@" + file.path, reason: "the file was not read, so the rule's sources are unknown")
                 }
@@ -352,9 +422,15 @@ public struct PortPolicy: Sendable, Hashable {
         var ports = [try! PortRange(22)]
         if let sshPort, sshPort != 22, sshPort != 0 { ports.append(try! PortRange(Int(sshPort))) }
         return PortPolicy(rules: [
-            PortRule(id: "ssh", ports: PortRange.merged(ports), comment: "added on first run so the admin keeps access"),
+            PortRule(id: firstRunRuleID, ports: PortRange.merged(ports), comment: firstRunComment),
         ])
     }
+
+    /// The id of the rule a first run writes.
+    public static let firstRunRuleID = "ssh"
+    /// The comment of the rule a first run writes: with the id, it tells portctl's own rule
+    /// from one an admin made.
+    public static let firstRunComment = "added on first run so the admin keeps access"
 
     /// The rule with this id.
     public func rule(id: String) -> PortRule? { rules.first { $0.id == id } }

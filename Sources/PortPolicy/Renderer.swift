@@ -118,7 +118,7 @@ public enum Renderer {
         if policy.needsForwardChain {
             // Banned sources are dropped on published ports too (after the line that lets
             // everything not DNATed pass: routed traffic is not what a ban is about).
-            var rules = [forwardBaseline[0], routedPart ? Rule([.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")]) : forwardBaseline[1]]
+            var rules = [forwardBaseline[0], routedPart ? routedJump : forwardBaseline[1]]
                 + banRules
             if policy.published == .filter {
                 let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
@@ -416,6 +416,11 @@ public enum Renderer {
         // status word with the bit, true for every DNATed connection: nft 1.0.6 does not warn.)
         Rule([.match(.ct("status"), op: "!", .string("dnat")), .verdict(.accept)]),
     ]
+
+    /// The forward chain's second line when the policy has a routed part (a route rule or a
+    /// routed default of drop): traffic nobody DNATed goes to the `routed` chain instead of
+    /// passing (``forwardBaseline``'s second line).
+    public static let routedJump = Rule([.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")])
 
     /// The end of the forward chain: the inbound default, for published ports, with its own counter.
     static func publishedDefaultRules(_ inbound: InboundDefault, log: Bool) -> [Rule] {

@@ -213,7 +213,7 @@ public struct AddressSet: Sendable, Hashable {
         case .interval, .timed:
             var lines = ["type \(typeName)", kind == .timed ? "flags interval,timeout" : "flags interval"] + (countsElements ? ["counter"] : [])
             if !elements.isEmpty {
-                let suffix = kind == .timed ? " timeout \(max(1, expiresIn ?? 1))s" : ""
+                let suffix = kind == .timed ? " timeout " + NftTimeout.text(max(1, expiresIn ?? 1)) : ""
                 lines.append("elements = { " + Self.elementList(elements, suffix: suffix, separator: elementSeparator) + " }")
             }
             return lines

@@ -739,7 +739,7 @@ struct UfwTranslation {
             (rules6, malformed6) = UfwImport.rules(configuration.user6Rules ?? "", family: .ipv6, firstNumber: (rules4.last?.number ?? 0) + 1)
         } else {
             let ignored = UfwImport.rules(configuration.user6Rules ?? "", family: .ipv6).rules.count
-            findings.append(.init(.untranslated, "IPV6=no", "ufw leaves IPv6 unfiltered, portctl filters it: IPv6 traffic meets the imported default (\(policy.inbound.rawValue))\(ignored > 0 ? " and the \(ignored) rules of user6.rules are not read" : ""); allow what IPv6 needs, or set IPV6=yes in ufw first"))
+            findings.append(.init(.untranslated, "IPV6=no", "ufw leaves IPv6 unfiltered, portctl filters it: IPv6 traffic meets the imported default (\(policy.inbound.rawValue))\(ignored > 0 ? " and the \(Counted.text(ignored, "rule")) of user6.rules \(ignored == 1 ? "is" : "are") not read" : ""); allow what IPv6 needs, or set IPV6=yes in ufw first"))
         }
         for (file, list) in [("user.rules", malformed4), ("user6.rules", malformed6)] {
             for item in list {

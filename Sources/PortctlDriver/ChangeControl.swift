@@ -57,6 +57,10 @@ public enum ChangeWarning: Sendable, Hashable {
     /// In a plan: applying it would block new SSH logins over the connection the process runs in
     /// (the guard's sentence); apply will refuse it unless forced.
     case lockoutRisk(String)
+    /// Outbound traffic does not go as the admin may think: an outbound allow under the outbound
+    /// default accept changes nothing, or the outbound default drop stops DNS, NTP and updates
+    /// (the sentence of `PortPolicy.outboundNotes(after:)`).
+    case outbound(String)
     /// The confirmation watchdog of change `sequence` had died, so that change was rolled back
     /// before this one, as the watchdog would have done.
     case orphanRolledBack(RollbackResult)
@@ -240,8 +244,15 @@ public struct ChangeControl: Sendable {
     /// A dry run without the privilege runs without the lock: it cannot read the kernel, and it
     /// writes nothing.
     public func withLock<T>(privileged doing: String, dryRun: Bool = false, _ body: () throws -> T) throws -> T {
-        if dryRun && !privileged { return try body() }
-        if !dryRun { try requirePrivilege(doing) }
+        if dryRun {
+            // A dry run writes nothing: no state folder, no lock file (it changes nothing another
+            // command could see half done). A state folder that exists must still be trusted.
+            if privileged && FileManager.default.fileExists(atPath: paths.stateDirectory) {
+                try TrustedFiles.checkStateDirectory(paths.stateDirectory)
+            }
+            return try body()
+        }
+        try requirePrivilege(doing)
         return try store.withLock(body)
     }
 
@@ -273,7 +284,8 @@ public struct ChangeControl: Sendable {
                                     policyChanged: changed, options: options, command: command)
             result.policyChanges = changes
             result.createdPolicyFile = loaded == nil
-            result.warnings = (orphan.map { [.orphanRolledBack($0)] } ?? []) + Self.anySourceWarnings(changes) + result.warnings
+            result.warnings = (orphan.map { [.orphanRolledBack($0)] } ?? []) + Self.anySourceWarnings(changes)
+                + policy.outboundNotes(after: changes).map(ChangeWarning.outbound) + result.warnings
             return result
         }
     }
@@ -358,7 +370,8 @@ public struct ChangeControl: Sendable {
         // A dry run without the privilege cannot read the kernel: it has no plan.
         if options.dryRun && !privileged { return result }
         let planned = try firewall.plan(policy, stateDirectory: paths.stateDirectory, held: previous?.policy,
-                                        previousTable: try previousTable(previousText: previousText, previousPolicy: previous?.policy))
+                                        previousTable: try previousTable(previousText: previousText, previousPolicy: previous?.policy),
+                                        recordingCache: !options.dryRun)
         let plan = planned.plan
         if let reviewed, Self.withoutCountdowns(plan.script) != Self.withoutCountdowns(reviewed.script) {
             throw ChangeError.savedPlan(path: reviewed.path, problem: .expiredSince)
@@ -1024,8 +1037,12 @@ public struct ChangeControl: Sendable {
     static func anySourceWarnings(_ changes: [PolicyChange]) -> [ChangeWarning] {
         changes.compactMap { change in
             switch change {
-            case let .added(rule) where rule.isFromAnywhere && rule.action == .allow && rule.direction == .in,
-                 let .widened(rule, _) where rule.isFromAnywhere && rule.direction == .in:
+            // Coverage is computed: 0.0.0.0/0 and ::/0 (or networks adding up to a family) are
+            // "any source" as much as no `from` at all.
+            case let .added(rule) where rule.admitsAnySource && rule.action == .allow && rule.direction == .in:
+                .openToAnySource(rule)
+            case let .widened(rule, added) where rule.direction == .in && rule.action == .allow
+                && (added.isEmpty ? rule.admitsAnySource : rule.wholeFamilies.contains { family in added.contains { $0.family == family } }):
                 .openToAnySource(rule)
             default:
                 nil

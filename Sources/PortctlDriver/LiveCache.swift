@@ -89,9 +89,11 @@ extension Firewall {
     ///
     /// `previousTable` is the table the policy named before (the last change's policy): when the
     /// policy now names another, the old table is removed in the same batch, if portctl made it.
+    ///
+    /// With `recordingCache` false (a dry run) nothing is written to the state folder.
     public func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy? = nil,
-                     previousTable: String? = nil) throws -> KernelPlan {
-        var planned = try plan(policy, stateDirectory: stateDirectory, held: held)
+                     previousTable: String? = nil, recordingCache: Bool = true) throws -> KernelPlan {
+        var planned = try plan(policy, stateDirectory: stateDirectory, held: held, recordingCache: recordingCache)
         removePreviousTable(previousTable, in: &planned.plan)
         return planned
     }
@@ -105,7 +107,7 @@ extension Firewall {
         plan.batch.operations.insert(.deleteTable(previousTable), at: 0)
     }
 
-    private func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy?) throws -> KernelPlan {
+    private func plan(_ policy: PortPolicy, stateDirectory: String, held: PortPolicy?, recordingCache: Bool) throws -> KernelPlan {
         let now = Date()
         let desired = Renderer.model(policy, now: now)
         // Nothing is cached for timed sets (their countdowns change) or for a policy with expired
@@ -129,14 +131,14 @@ extension Firewall {
         let before = backend.generation()
         let live = try self.live(table: policy.table)
         let plan = Planner.plan(policy, desired: desired, live: live, now: now)
-        if plan.isEmpty, let fingerprint, let before, backend.generation() == before {
+        if recordingCache, plan.isEmpty, let fingerprint, let before, backend.generation() == before {
             LiveCache.record(table: policy.table, fingerprint: fingerprint, firewall: self, stateDirectory: stateDirectory,
                              generation: before)
         }
         return KernelPlan(plan: plan, liveFingerprint: PlanDocument.digest(live), desiredFingerprint: fingerprint)
     }
 
-    /// Applies a plan made with ``plan(_:stateDirectory:held:previousTable:)`` and remembers the result.
+    /// Applies a plan made with ``plan(_:stateDirectory:held:previousTable:recordingCache:)`` and remembers the result.
     ///
     /// The generation is read before the commit, and the commit's own is the next one. (Asking
     /// after a large commit waits about 10 ms for the kernel.) Should anyone else commit in

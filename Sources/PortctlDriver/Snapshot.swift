@@ -66,13 +66,15 @@ extension Firewall {
         let kernel = try snapshot(for: policy, stateDirectory: stateDirectory, now: now)
         let published = (try? publishedPorts(excluding: policy.table)) ?? []
         var findings: [Finding.Severity: Int] = [:]
-        for finding in ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published, at: now) {
+        let found = ExposureAudit.findings(policy, listeners: HostListeners.read(), published: published, at: now)
+        for finding in found {
             findings[finding.severity, default: 0] += 1
         }
         let lastApply = (try? StateStore(directory: stateDirectory).latest()).flatMap { $0 }.flatMap { Timestamp.parse($0.time) }
         var snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
                                        counters: kernel.counters, lastApply: lastApply, findings: findings, now: now)
         snapshot.bans = try BanStore(directory: stateDirectory).load(now: now).count
+        snapshot.auditFindings = found
         return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }
 }

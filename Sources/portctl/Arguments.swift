@@ -48,7 +48,7 @@ struct PortArguments: ParsableArguments {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Source addresses or CIDRs, IPv4 or IPv6, comma-separated; repeatable; @FILE names an address file the policy keeps reading (apply re-reads it). Without it: any source.", valueName: "addr"))
     var from: [SourceList] = []
 
-    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Outbound rule: destination addresses or CIDRs, comma-separated; repeatable; @FILE names an address file the policy keeps reading, as for --from.", valueName: "addr"))
     var to: [SourceList] = []
 
     @Option(name: .customLong("from-file"), help: ArgumentHelp("Source addresses from a file, a pipe or - (standard input): one address or CIDR per line, # comments allowed, at most 32 MiB.", valueName: "file"))
@@ -72,7 +72,6 @@ struct PortArguments: ParsableArguments {
         for list in outbound ? to : from {
             let (networks, paths) = try list.parseWithFiles()
             sources += networks
-            if outbound && !paths.isEmpty { throw .invalidRule("@FILE address lists name sources of inbound traffic (--from)") }
             for path in paths where !files.contains(where: { $0.path == path }) {
                 files.append(SourceFile(path: path, networks: try PolicyStore.readSourceFile(path)))
             }

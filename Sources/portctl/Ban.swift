@@ -10,12 +10,12 @@ extension Portctl {
             commandName: "ban",
             abstract: "Drop every new inbound connection from these addresses or networks, on every port, before any allow (fail2ban's action).",
             discussion: """
-            Bans are state, not policy: they live in the kernel (the kernel expires them after \\
-            --for) and in the state folder, so that apply puts them back when it rewrites the \\
-            table; plan never calls them drift. Single addresses go into a plain set (a ban costs \\
-            the same whatever the number of bans), networks into an interval set; each ban is kept \\
-            as given and lifted as given. Banning the address of the current SSH client, banning \\
-            while SSH_CONNECTION cannot be read, and banning loopback or an address of this host \\
+            Bans are state, not policy: they live in the kernel (the kernel expires them after \
+            --for) and in the state folder, so that apply puts them back when it rewrites the \
+            table; plan never calls them drift. Single addresses go into a plain set (a ban costs \
+            the same whatever the number of bans), networks into an interval set; each ban is kept \
+            as given and lifted as given. Banning the address of the current SSH client, banning \
+            while SSH_CONNECTION cannot be read, and banning loopback or an address of this host \
             need --force.
 
             Examples:

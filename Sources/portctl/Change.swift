@@ -58,7 +58,7 @@ func show(_ result: ChangeResult, change: ChangeFlags, global: GlobalOptions, re
     for line in PlanOutput.lines(shown, policy: result.policy) { say(line) }
     let policy = result.policy
     let held = policy.rules.count + policy.forwards.count + policy.routes.count
-    say("applied: table inet \(policy.table) holds \(held) rule\(held == 1 ? "" : "s") (inbound default \(policy.inbound.rawValue))\(plan.replacesTable ? "; the table was rewritten" : "")")
+    say("applied: table inet \(policy.table) holds \(held) rule\(held == 1 ? "" : "s") (\(policy.defaultsSummary))\(plan.replacesTable ? "; the table was rewritten" : "")")
     if let pending = result.confirmation { say(confirmationLine(pending)) }
 }
 
@@ -86,10 +86,12 @@ func warn(_ warnings: [ChangeWarning]) {
 func sentence(_ warning: ChangeWarning) -> String {
     switch warning {
     case let .openToAnySource(rule):
-        "\(rule.portsDescription) is open to ANY source address, IPv4 and IPv6; use --from to restrict it"
+        // "any ..." in capitals; a rule that spells its sources out says which cover everything.
+        "\(rule.portsDescription) is open to \((rule.anySourceDescription ?? "any source address").replacingOccurrences(of: "any ", with: "ANY ", options: .anchored))"
+            + "\(rule.isFromAnywhere ? "" : " (from \(rule.addressesDescription))"); use --from to restrict it"
     case let .publishedPortDropped(port):
         "published port \(port.description) is not allowed by the policy: it will be dropped (open it with --from, or 'portctl default published accept' to leave published ports to their publisher)"
-    case let .tightLimit(text):
+    case let .tightLimit(text), let .outbound(text):
         text
     case let .lockoutUnchecked(value):
         "SSH_CONNECTION \(quoted(value)) cannot be read, so this change was not checked against locking out an SSH session (--force)"

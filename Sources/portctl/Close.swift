@@ -11,8 +11,9 @@ extension Portctl {
             abstract: "Remove what opened ports (or only some of its sources).",
             discussion: """
             Without --from, the ports are removed from every allow rule that opens them. With \
-            --from, only those sources are removed; a rule left without sources is removed, \
-            never widened to any source.
+            --from, only those sources are removed, and part of a listed network splits it \
+            (198.51.100.0/24 closed for 198.51.100.128/25 keeps 198.51.100.0/25); a rule left \
+            without sources is removed, never widened to any source.
             """
         )
 

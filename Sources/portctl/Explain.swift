@@ -56,12 +56,28 @@ extension Portctl {
                     guard let data = try TrustedFiles.read(plan, what: "plan file", maximumSize: 4 * PolicyStore.maximumFileSize) else {
                         throw Failure(message: "cannot read plan file \(plan): no such file", code: .failure)
                     }
+                    let document: PlanDocument
                     do {
-                        // Address files are read as they are now (a saved plan keeps their paths).
-                        var saved = try PlanDocument.decode(data).policy
-                        try saved.resolveSourceFiles(PolicyStore.readSourceFile)
-                        try saved.validate()
-                        policy = saved
+                        document = try PlanDocument.decode(data)
+                    } catch {
+                        throw Failure(message: "\(plan): \(error)", code: .invalidData)
+                    }
+                    // What apply refuses is not explained as if it were valid.
+                    guard document.isIntact else {
+                        throw Failure(message: "plan \(plan) was edited after it was saved (its digest does not match its contents); apply refuses it, so it is not explained (run 'portctl plan -o' again)", code: .invalidData)
+                    }
+                    do {
+                        // What apply would make the policy: a proposal's own text (never the
+                        // document's copy for readers), else the plan's policy; address files are
+                        // read as they are now (a saved plan keeps their paths).
+                        if let text = document.newPolicy {
+                            policy = try PolicyStore.decode(text)
+                        } else {
+                            var saved = document.policy
+                            try saved.resolveSourceFiles(PolicyStore.readSourceFile)
+                            policy = saved
+                        }
+                        try policy.validate()
                     } catch {
                         throw Failure(message: "\(plan): \(error)", code: .invalidData)
                     }

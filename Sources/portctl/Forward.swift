@@ -10,10 +10,10 @@ extension Portctl {
             commandName: "forward",
             abstract: "Forward ports arriving here to another address (a router's port forwarding), from the given sources.",
             discussion: """
-            Connections to this host on PORTS are sent on to ADDR (and PORT, when given; a range \\
-            maps to a range of the same size). Only the --from sources may use the forward; \\
-            deny and reject rules for them still win. --masquerade also rewrites the source, for \\
-            a server whose route back does not pass through this host. Forwarding must be on \\
+            Connections to this host on PORTS are sent on to ADDR (and PORT, when given; a range \
+            maps to a range of the same size). Only the --from sources may use the forward; \
+            deny and reject rules for them still win. --masquerade also rewrites the source, for \
+            a server whose route back does not pass through this host. Forwarding must be on \
             (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding): portctl warns, never sets it.
 
             Examples:

@@ -10,9 +10,9 @@ extension Portctl {
             commandName: "metrics",
             abstract: "Print Prometheus metrics: every rule's packets and bytes, the defaults, in sync or not, audit findings.",
             discussion: """
-            The text exposition format, for node_exporter's textfile collector (--textfile) or \\
-            any scraper. Reading takes no lock and, while nothing has been committed since \\
-            portctl last saw its table match, lists no set elements. See docs/monitoring.md for \\
+            The text exposition format, for node_exporter's textfile collector (--textfile) or \
+            any scraper. Reading takes no lock and, while nothing has been committed since \
+            portctl last saw its table match, lists no set elements. See docs/monitoring.md for \
             the metrics, the alert rules and the systemd timer.
             """
         )

@@ -10,8 +10,8 @@ extension Portctl {
             commandName: "route",
             abstract: "Allow traffic this host routes from some networks to others, on these ports (segmentation).",
             discussion: """
-            Only matters with 'portctl default routed drop' (the default is accept, so installing \\
-            portctl on a router breaks nothing). Replies of allowed connections pass; 'deny \\
+            Only matters with 'portctl default routed drop' (the default is accept, so installing \
+            portctl on a router breaks nothing). Replies of allowed connections pass; 'deny \
             --routed' and 'reject --routed' win over route.
 
             Example:

@@ -164,41 +164,37 @@ extension Portctl {
                 } else {
                     say("table inet \(policy.table) differs from \(global.paths.policyFile): run 'portctl plan' to see how")
                 }
-                say("defaults: inbound \(policy.inbound.rawValue) (\(report.defaults.packets) packets, \(report.defaults.bytes) bytes reached it), outbound \(policy.outbound.rawValue)")
+                say("defaults: inbound \(policy.inbound.rawValue) (\(Counted.traffic(packets: report.defaults.packets, bytes: report.defaults.bytes)) reached it), outbound \(policy.outbound.rawValue)")
                 for forward in policy.forwards {
                     let count = counters[forward.id] ?? (0, 0)
-                    say("forward \(forward.id): \(forward.summary) (\(count.packets) packets, \(count.bytes) bytes)")
+                    say("forward \(forward.id): \(forward.summary) (\(Counted.traffic(packets: count.packets, bytes: count.bytes)))")
                 }
                 for route in policy.routes {
                     let count = counters[route.id] ?? (0, 0)
-                    say("routed \(route.id): \(route.summary) (\(count.packets) packets, \(count.bytes) bytes)")
+                    say("routed \(route.id): \(route.summary) (\(Counted.traffic(packets: count.packets, bytes: count.bytes)))")
                 }
                 if policy.routed == .drop || !policy.routes.isEmpty {
                     let count = counters[Renderer.routedDefaultCounter] ?? (0, 0)
-                    say("routed default \(policy.routed.rawValue): \(count.packets) packets, \(count.bytes) bytes reached it")
+                    say("routed default \(policy.routed.rawValue): \(Counted.traffic(packets: count.packets, bytes: count.bytes)) reached it")
                 }
                 let bans = try BanStore(directory: global.paths.stateDirectory).load(now: now)
                 if !bans.isEmpty || (counters[Renderer.banCounter]?.packets ?? 0) > 0 {
-                    say("bans: \(bans.count) in force (\(counters[Renderer.banCounter]?.packets ?? 0) packets dropped; portctl bans lists them)")
+                    say("bans: \(bans.count) in force (\(Counted.text(counters[Renderer.banCounter]?.packets ?? 0, "packet")) dropped; portctl bans lists them)")
                 }
                 if policy.published == .filter {
-                    say("published ports: filtered by the same rules (\(report.defaults.publishedPackets) packets, \(report.defaults.publishedBytes) bytes of DNATed connections reached the default)")
+                    say("published ports: filtered by the same rules (\(Counted.traffic(packets: report.defaults.publishedPackets, bytes: report.defaults.publishedBytes)) of DNATed connections reached the default)")
                 } else {
                     say("published ports: left to whoever published them (defaults.published: accept)")
                 }
                 let header = ["ID", "ACTION", "PORTS", "ADDRESSES", "PACKETS", "BYTES", "NOTES"]
-                let rows = report.rules.map { rule -> [String] in
+                let rows = zip(effective.rules, report.rules).map { policyRule, rule -> [String] in
                     var notes: [String] = []
                     if rule.direction == "out" { notes.append("outbound") }
                     if let interface = rule.interface { notes.append("on \(interface)") }
                     if let limit = rule.limit { notes.append("limit \(limit) per source") }
                     if rule.log { notes.append("logged") }
                     if let left = rule.expiresIn { notes.append("expires in \(Planner.duration(left))") }
-                    var sources = rule.sources.isEmpty ? "any" : rule.sources.prefix(2).joined(separator: ", ") + (rule.sources.count > 2 ? " +\(rule.sources.count - 2)" : "")
-                    if !rule.sourceFiles.isEmpty {
-                        sources = (rule.sources.isEmpty ? "none" : sources) + " (from " + rule.sourceFiles.map { "@" + $0 }.joined(separator: ", ") + ")"
-                    }
-                    return [rule.id, rule.action, "\(rule.ports.joined(separator: ","))/\(rule.proto)", sources,
+                    return [rule.id, rule.action, "\(rule.ports.joined(separator: ","))/\(rule.proto)", policyRule.addressesCell,
                             "\(rule.packets)", "\(rule.bytes)", notes.joined(separator: "; ")]
                 }
                 printTable([header] + rows)

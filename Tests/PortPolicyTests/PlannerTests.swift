@@ -272,3 +272,40 @@ import Testing
         #expect(down.script.contains("delete chain inet portctl rule-r0"))
     }
 }
+
+/// portctl's own default changes are policy changes, never drift (issue 22): every switch of
+/// the routed and published defaults, with and without forwards and route rules, planned
+/// against the table the previous policy renders.
+@Suite struct OwnDefaultChangeTests {
+    static var variants: [PortPolicy] {
+        var result: [PortPolicy] = []
+        for routed in RoutedDefault.allCases {
+            for published in PublishedDefault.allCases {
+                for extras in 0..<3 {
+                    var policy = PortPolicy.firstRun()
+                    policy.rules.append(PortRule(id: "smtp", ports: [try! PortRange(26)], sources: [try! IPNetwork(parsing: "198.51.100.0/24")]))
+                    policy.routed = routed
+                    policy.published = published
+                    if extras >= 1 { policy.forwards = [PortForward(id: "fwd", ports: [try! PortRange(8080)], to: IPAddress("203.0.113.2")!, toPort: 80)] }
+                    if extras == 2 { policy.routes = [RoutedRule(id: "web", ports: [try! PortRange(80)], destinations: [try! IPNetwork(parsing: "203.0.113.0/24")])] }
+                    result.append(policy)
+                }
+            }
+        }
+        return result
+    }
+
+    @Test func switchingADefaultIsNeverDrift() throws {
+        for before in Self.variants {
+            for after in Self.variants where after.forwards.count == before.forwards.count && after.routes.count == before.routes.count {
+                let plan = Planner.plan(after, live: Renderer.model(before))
+                let drift = plan.changes.filter(\.isDrift)
+                #expect(drift.isEmpty,
+                        "routed \(before.routed) published \(before.published) -> routed \(after.routed) published \(after.published), \(after.forwards.count) forwards, \(after.routes.count) routes: \(plan.changes)")
+                if before.routed != after.routed {
+                    #expect(plan.changes.contains(.changeRouted(from: before.routed.rawValue, to: after.routed.rawValue)))
+                }
+            }
+        }
+    }
+}

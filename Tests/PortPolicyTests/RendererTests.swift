@@ -103,7 +103,7 @@ import Testing
         try policy.open(PortRequest(spec: spec("26"), sources: [IPNetwork(parsing: "10.0.0.0/8")]))
         let before = policy
         #expect(throws: PolicyError.self) {
-            try policy.close(PortRequest(spec: spec("26"), sources: [IPNetwork(parsing: "10.1.0.0/16")]))
+            try policy.close(PortRequest(spec: spec("26"), sources: [IPNetwork(parsing: "192.0.2.0/24")]))
         }
         #expect(policy == before)
     }

@@ -61,7 +61,11 @@ import Testing
         var policy = PortPolicy()
         let forward = PortForward(id: "", ports: [try PortRange(26)], to: IPAddress("203.0.113.2")!)
         #expect(try policy.add(forward) == .addedEntry(id: "fwd-tcp-26", summary: "forward 26/tcp from any to 203.0.113.2"))
-        _ = try policy.add(forward)
+        // The same forward again changes nothing; one to another target gets an id of its own.
+        guard case .unchanged = try policy.add(forward) else { Issue.record("the same forward again changed the policy"); return }
+        var other = forward
+        other.to = IPAddress("203.0.113.3")!
+        _ = try policy.add(other)
         #expect(policy.forwards.map(\.id) == ["fwd-tcp-26", "fwd-tcp-26-2"])
         #expect(throws: PolicyError.self) { try policy.add(PortForward(id: "x", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "2001:db8::/32")], to: IPAddress("203.0.113.2")!)) }
         let route = RoutedRule(id: "", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "198.51.100.0/24")], destinations: [try IPNetwork(parsing: "2001:db8::/32")])

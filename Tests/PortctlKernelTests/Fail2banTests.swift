@@ -54,6 +54,8 @@ final class Fail2banLab {
     let lab: NetLab
     let root: URL
     private var server: Process?
+    /// The extracted package whose portctl the action runs, when the package is built.
+    private(set) var package: PackageLab?
     var socket: String { root.appendingPathComponent("f2b.sock").path }
     var log: String { String(decoding: FileManager.default.contents(atPath: root.appendingPathComponent("f2b.log").path) ?? Data(), as: UTF8.self) }
 
@@ -77,7 +79,15 @@ final class Fail2banLab {
         dbfile = \(root.appendingPathComponent("f2b.sqlite3").path)
 
         """.utf8).write(to: conf.appendingPathComponent("fail2ban.conf"))
-        // The example jail, with this lab's log, the built portctl and a polling backend.
+        // The example jail, with this lab's log and a polling backend; the example action as it is,
+        // finding `portctl` on fail2ban's PATH: the packaged binary when the package is built,
+        // else the built one.
+        let bin = root.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let package = PackageLab.found ? try PackageLab() : nil
+        self.package = package
+        try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent("portctl").path,
+                                                   withDestinationPath: package?.binary ?? NetLab.portctlPath)
         try Data("""
         [DEFAULT]
         backend = polling
@@ -93,7 +103,7 @@ final class Fail2banLab {
         filter = portctl-smtp-auth
         logpath = \(root.appendingPathComponent("mail-relay.log").path)
         maxretry = 5
-        banaction = portctl[portctl="\(NetLab.portctlPath)"]
+        banaction = portctl
         action = %(banaction)s
 
         """.utf8).write(to: conf.appendingPathComponent("jail.conf"))
@@ -102,6 +112,7 @@ final class Fail2banLab {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(lab.environment) { $1 }
         environment.removeValue(forKey: "SSH_CONNECTION")
+        environment["PATH"] = bin.path + ":" + PackageLab.systemPath
         process.environment = environment
         process.arguments = ["netns", "exec", lab.server, "/usr/bin/fail2ban-server", "-f", "-x", "-c", conf.path, "-s", socket,
                              "-p", root.appendingPathComponent("f2b.pid").path]
@@ -131,5 +142,6 @@ final class Fail2banLab {
         while server.isRunning && Date() < deadline { usleep(100_000) }
         if server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
         self.server = nil
+        package?.cleanup()
     }
 }

@@ -67,7 +67,9 @@ struct PackageTests {
         for file in ["usr/sbin/portctl", "usr/share/man/man8/portctl.8.gz", "usr/share/bash-completion/completions/portctl",
                      "usr/share/zsh/vendor-completions/_portctl", "usr/share/fish/vendor_completions.d/portctl.fish",
                      "lib/systemd/system/portctl.service", "usr/share/doc/portctl/copyright",
-                     "usr/share/doc/portctl/changelog.Debian.gz", "usr/share/lintian/overrides/portctl"] {
+                     "usr/share/doc/portctl/changelog.Debian.gz", "usr/share/lintian/overrides/portctl",
+                     "usr/share/doc/portctl/examples/fail2ban/action.d/portctl.conf",
+                     "usr/share/doc/portctl/examples/monitoring/portctl-metrics.service"] {
             #expect(FileManager.default.fileExists(atPath: "\(root)/\(file)"), "\(file)")
         }
         // /etc/portctl is there, empty: the first change writes the policy (with SSH allowed).
@@ -77,6 +79,9 @@ struct PackageTests {
 
         let unit = try String(contentsOfFile: "\(root)/lib/systemd/system/portctl.service", encoding: .utf8)
         #expect(unit.contains("ExecStart=/usr/sbin/portctl apply") && !unit.contains("/usr/local"), "\(unit)")
+        // The examples call portctl by name (found in /usr/sbin), never the hand-install path.
+        let action = try String(contentsOfFile: "\(root)/usr/share/doc/portctl/examples/fail2ban/action.d/portctl.conf", encoding: .utf8)
+        #expect(action.contains("\nportctl = portctl\n") && !action.contains("/usr/local/sbin/portctl"), "\(action)")
         let copyright = try String(contentsOfFile: "\(root)/usr/share/doc/portctl/copyright", encoding: .utf8)
         #expect(copyright.hasPrefix("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"))
         #expect(copyright.contains("Kirill Simonov"), "libyaml, which the binary embeds, is credited")
