@@ -27,6 +27,9 @@ let package = Package(
             pkgConfig: "libnftables",
             providers: [.apt(["libnftables-dev"])]
         ),
+        // Hands the Swift runtime the program's arguments at start-up, so that portctl parses them
+        // where /proc is not mounted (the runtime reads /proc/self/cmdline otherwise).
+        .target(name: "CArguments"),
         // The pure core: model, validation, policy file codec, renderer. No libnftables, no I/O.
         .target(
             name: "PortPolicy",
@@ -42,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "portctl",
             dependencies: [
-                "PortPolicy", "PortctlDriver",
+                "PortPolicy", "PortctlDriver", "CArguments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

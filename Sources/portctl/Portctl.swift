@@ -26,6 +26,16 @@ struct Portctl: ParsableCommand {
     )
 
     static func main() {
+        // CArguments gives the runtime the arguments without /proc; were they lost anyway, parsing
+        // none would print the whole help (or worse, act on no arguments).
+        if CommandLine.arguments.isEmpty {
+            FileHandle.standardError.write(Data("portctl: the command line could not be read (the Swift runtime found no arguments); mount /proc and run it again\n".utf8))
+            Foundation.exit(ExitStatus.failure.rawValue)
+        }
+        if asksForVerboseVersion(Array(CommandLine.arguments.dropFirst())) {
+            printVerboseVersion()
+            return
+        }
         // A negative number would otherwise be taken for an unknown option.
         if let negative = CommandLine.arguments.dropFirst().first(where: { $0.count > 1 && $0.hasPrefix("-") && $0.dropFirst().first!.isNumber }) {
             FileHandle.standardError.write(Data("portctl: invalid value \"\(negative)\": ports run from 1 to 65535, and no option takes a negative number\n".utf8))

@@ -19,6 +19,9 @@ struct PackageTests {
         let version = try package.portctl(["--version"], in: lab)
         let expected = try run([NetLab.portctlPath, "--version"]).stdout
         #expect(version.status == 0 && version.stdout == expected, "\(version)")
+        // Where /proc is not mounted (a chroot), the packaged binary still reads its arguments.
+        let withoutProc = try VersionTests.versionWithoutProc(package.binary)
+        #expect(withoutProc.status == 0 && withoutProc.stdout == expected, "\(withoutProc)")
 
         let policy = lab.directory.appendingPathComponent("render.yaml")
         try Data("version: 1\nrules:\n  - id: smtp-alt\n    ports: 26\n    from: 198.51.100.0/24\n".utf8).write(to: policy)
@@ -80,6 +83,8 @@ struct PackageTests {
         let copyright = try String(contentsOfFile: "\(root)/usr/share/doc/portctl/copyright", encoding: .utf8)
         #expect(copyright.hasPrefix("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"))
         #expect(copyright.contains("Kirill Simonov"), "libyaml, which the binary embeds, is credited")
+        #expect(copyright.contains("Files: *\nCopyright: 2026 portctl maintainers\nLicense: Apache-2.0\n")
+                && copyright.contains("/usr/share/common-licenses/Apache-2.0") && !copyright.contains("not published a license"), "\(copyright)")
 
         // Every file is in md5sums and matches it.
         let sums = try run(["sh", "-c", "cd \"$1\" && md5sum --check --quiet \"$2\"", "sh", root,
