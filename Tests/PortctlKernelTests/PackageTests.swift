@@ -86,6 +86,20 @@ struct PackageTests {
         #expect(copyright.contains("Files: *\nCopyright: 2026 portctl maintainers\nLicense: Apache-2.0\n")
                 && copyright.contains("/usr/share/common-licenses/Apache-2.0") && !copyright.contains("not published a license"), "\(copyright)")
 
+        // The maintainer scripts never stop, start or restart the unit: its ExecStop is
+        // `portctl disable`, and removing or upgrading must not take the table out of the kernel.
+        for script in ["postinst", "prerm", "postrm"] {
+            let path = package.control.appendingPathComponent(script).path
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(mode == 0o755, "\(script)")
+            let code = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") && !$0.contains("echo ") }
+            for line in code {
+                #expect(!line.contains("deb-systemd-invoke") && !line.contains("stop") && !line.contains("start")
+                        && !(line.contains("systemctl") && !line.contains("daemon-reload")), "\(script): \(line)")
+            }
+        }
+
         // Every file is in md5sums and matches it.
         let sums = try run(["sh", "-c", "cd \"$1\" && md5sum --check --quiet \"$2\"", "sh", root,
                             package.control.appendingPathComponent("md5sums").path])
