@@ -18,6 +18,9 @@ struct Portctl: ParsableCommand {
         Exit codes: 0 success; 1 runtime failure; 2 changes pending (plan, --dry-run); \
         3 audit found a high-severity exposure; \
         64 usage error; 65 invalid policy data; 77 needs root or CAP_NET_ADMIN.
+
+        'portctl --version --verbose' also names the libnftables in use (its release needs root or \
+        CAP_NET_ADMIN to read).
         """,
         version: "0.1.0",
         subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self, Status.self,

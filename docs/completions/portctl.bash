@@ -173,20 +173,20 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|import|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|ban|unban|bans|import|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history disable default forward route metrics ban unban bans import help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history diff disable default forward route metrics ban unban bans import help' -- "${cur}"))
         ;;
     esac
 }
 
 _portctl_open() {
     repeating_flags=()
-    non_repeating_flags=(--out --log --dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--out --only --log --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
     non_repeating_options=(--from-file --interface --comment --id --limit --for --confirm --policy)
     __portctl_offer_flags_options 1
@@ -258,7 +258,7 @@ _portctl_close() {
 
 _portctl_deny() {
     repeating_flags=()
-    non_repeating_flags=(--out --log --routed --dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--out --only --log --routed --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
     non_repeating_options=(--from-file --interface --comment --id --out-interface --confirm --policy)
     __portctl_offer_flags_options 1
@@ -297,7 +297,7 @@ _portctl_deny() {
 
 _portctl_reject() {
     repeating_flags=()
-    non_repeating_flags=(--out --log --routed --dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--out --only --log --routed --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
     non_repeating_options=(--from-file --interface --comment --id --out-interface --confirm --policy)
     __portctl_offer_flags_options 1
@@ -371,11 +371,14 @@ _portctl_status() {
     repeating_flags=()
     non_repeating_flags=(--json --nagios --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--policy)
+    non_repeating_options=(--save-listing --policy)
     __portctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
+    '--save-listing')
+        return
+        ;;
     '--policy')
         return
         ;;
@@ -458,19 +461,22 @@ _portctl_plan() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--format -o --output --live --policy)
+    non_repeating_options=(--format -o --output --live --new --policy)
     __portctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--format')
-        __portctl_add_completions -W 'text'$'\n''json'$'\n''nft'
+        __portctl_add_completions -W 'text'$'\n''json'$'\n''nft'$'\n''markdown'
         return
         ;;
     '-o'|'--output')
         return
         ;;
     '--live')
+        return
+        ;;
+    '--new')
         return
         ;;
     '--policy')
@@ -483,12 +489,15 @@ _portctl_apply() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--new --confirm --policy)
+    non_repeating_options=(--new --expect-digest --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--new')
+        return
+        ;;
+    '--expect-digest')
         return
         ;;
     '--confirm')
@@ -534,11 +543,14 @@ _portctl_rollback() {
     repeating_flags=()
     non_repeating_flags=(--force --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--policy)
+    non_repeating_options=(--to --policy)
     __portctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
+    '--to')
+        return
+        ;;
     '--policy')
         return
         ;;
@@ -555,6 +567,22 @@ _portctl_history() {
     # Offer option value completions
     case "${prev}" in
     '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_diff() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--format)
+    __portctl_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--format')
+        __portctl_add_completions -W 'text'$'\n''json'$'\n''markdown'
         return
         ;;
     esac
@@ -606,7 +634,7 @@ _portctl_default() {
 
 _portctl_forward() {
     repeating_flags=()
-    non_repeating_flags=(--masquerade --dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--masquerade --only --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from)
     non_repeating_options=(--to --interface --id --comment --confirm --policy)
     __portctl_offer_flags_options 1

@@ -67,6 +67,7 @@ _portctl() {
             'confirm:Keep the change applied with --confirm (run it from a new connection: that proves you can still get in).'
             'rollback:Restore the policy file and ruleset in force before the last applied change (run it again to redo).'
             'history:List applied changes: when, by whom, from where, and what changed (the last 50 are kept).'
+            'diff:Show what differs between two policy files, rule by rule; no kernel, no root.'
             'disable:Remove portctl'\''s nftables table; the policy file stays, and '\''portctl apply'\'' restores it.'
             'default:Set a default: inbound drop|reject|accept, outbound accept|drop, published filter|accept, routed accept|drop.'
             'forward:Forward ports arriving here to another address (a router'\''s port forwarding), from the given sources.'
@@ -82,7 +83,7 @@ _portctl() {
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|disable|default|forward|route|metrics|ban|unban|bans|import|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|ban|unban|bans|import|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -101,6 +102,7 @@ _portctl_open() {
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--only[Make the rule'\''s sources exactly the --from list, in one change (instead of adding them to what it has).]'
         '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
         '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
         '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
@@ -152,6 +154,7 @@ _portctl_deny() {
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--only[Make the rule'\''s sources exactly the --from list, in one change (instead of adding them to what it has).]'
         '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
         '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
         '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
@@ -180,6 +183,7 @@ _portctl_reject() {
         '--from-file[Source addresses from a file, a pipe or - (standard input)\: one address or CIDR per line, # comments allowed, at most 32 MiB.]:file:'
         '--out[Make an outbound rule (matches destination port; --to names destinations).]'
         '--interface[Only traffic on this interface (iifname inbound, oifname outbound); a trailing * matches a prefix.]:name:'
+        '--only[Make the rule'\''s sources exactly the --from list, in one change (instead of adding them to what it has).]'
         '--log[Log matching packets (at most 10 lines a minute) with the prefix '\''portctl ID\: '\''.]'
         '--comment[A note kept in the policy and the nftables comment (at most 90 bytes; no quotes or backslashes).]:text:'
         '--id[The rule id (a letter, then letters, digits, '\''.'\'', '\''_'\'', '\''-'\''); derived from the ports when omitted.]:id:'
@@ -236,6 +240,7 @@ _portctl_status() {
     local -ar arg_specs=(
         '--json[Print the status as JSON.]'
         '--nagios[Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.]'
+        '--save-listing[Save the kernel'\''s listing of portctl'\''s table (JSON, as '\''nft -j list table'\'' gives it) to this file, for '\''portctl plan --live FILE'\'' elsewhere (- for standard output).]:file:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
@@ -310,12 +315,13 @@ _portctl_render() {
 
 _portctl_plan() {
     local -i ret=1
-    local -ar ___format=('text' 'json' 'nft')
+    local -ar ___format=('text' 'json' 'nft' 'markdown')
     local -ar arg_specs=(
         '--json[Print the plan as JSON (same as --format json).]'
-        '--format[text (default), json, or nft (the exact batch apply sends).]:format:{__portctl_complete "${___format[@]}"}'
-        '(-o --output)'{-o,--output}'[Also save the plan (JSON) to this file, for '\''portctl apply FILE'\''.]:file:'
-        '--live[Plan against a saved listing ('\''nft -j list table inet portctl'\'') instead of the kernel; needs no root.]:file:'
+        '--format[text (default), json, nft (the exact batch apply sends), or markdown (a review comment).]:format:{__portctl_complete "${___format[@]}"}'
+        '(-o --output)'{-o,--output}'[Also save the plan (JSON) to this file, for '\''portctl apply FILE'\'' (- for standard output; a device, FIFO, socket or folder is refused).]:file:'
+        '--live[Plan against a saved listing ('\''nft -j list table inet portctl'\'', or '\''portctl status --save-listing'\'') instead of the kernel; needs no root.]:file:'
+        '--new[Plan making this proposed policy file the policy (what '\''apply --new FILE'\'' would do); the policy file and the kernel stay as they are. Save it with -o and '\''portctl apply'\'' applies exactly it.]:file:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
@@ -331,6 +337,7 @@ _portctl_apply() {
     local -ar arg_specs=(
         ':planfile:'
         '--new[Make this file (root'\''s, in folders only root can write; or - for standard input) the policy\: apply it, then write it over the policy file, as one change.]:file:'
+        '--expect-digest[With PLANFILE\: apply it only if its digest is this one (the digest the reviewer approved, as '\''portctl plan'\'' printed it).]:sha256\:hex:'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this time\: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.]:time:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
@@ -374,6 +381,7 @@ _portctl_confirm() {
 _portctl_rollback() {
     local -i ret=1
     local -ar arg_specs=(
+        '--to[Put the policy file and table back as they were right after change N (from '\''portctl history'\''), as one new change.]:n:'
         '--force[Roll back even if the restored policy would block new SSH logins over this connection.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
@@ -392,6 +400,21 @@ _portctl_history() {
         '--json[Print the entries as JSON.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_diff() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'markdown')
+    local -ar arg_specs=(
+        ':old:'
+        ':new:'
+        '--format[text (default), json, or markdown (a table for a review).]:format:{__portctl_complete "${___format[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -447,6 +470,7 @@ _portctl_forward() {
         '--interface[Only traffic arriving on this interface.]:name:'
         '--id[The rule id; derived from the ports when omitted.]:id:'
         '--comment[A note kept in the policy and the nftables comment.]:text:'
+        '--only[Make the forward'\''s sources exactly the --from list, in one change (a second forward of the same ports and target otherwise adds its sources to the first).]'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this time\: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.]:time:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'
