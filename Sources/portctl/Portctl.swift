@@ -19,7 +19,7 @@ struct Portctl: ParsableCommand {
         3 audit found a high-severity exposure; \
         64 usage error; 65 invalid policy data; 77 needs root or CAP_NET_ADMIN.
 
-        'portctl --version --verbose' also names the libnftables in use (its release needs root or \
+        portctl --version --verbose also names the libnftables in use (its release needs root or \
         CAP_NET_ADMIN to read).
         """,
         version: "0.1.0",
