@@ -1,4 +1,6 @@
 // swift-tools-version: 6.0
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 portctl maintainers. Licensed under the Apache License, Version 2.0 (LICENSE).
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -25,6 +27,9 @@ let package = Package(
             pkgConfig: "libnftables",
             providers: [.apt(["libnftables-dev"])]
         ),
+        // Hands the Swift runtime the program's arguments at start-up, so that portctl parses them
+        // where /proc is not mounted (the runtime reads /proc/self/cmdline otherwise).
+        .target(name: "CArguments"),
         // The pure core: model, validation, policy file codec, renderer. No libnftables, no I/O.
         .target(
             name: "PortPolicy",
@@ -40,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "portctl",
             dependencies: [
-                "PortPolicy", "PortctlDriver",
+                "PortPolicy", "PortctlDriver", "CArguments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -18,6 +18,9 @@ struct Portctl: ParsableCommand {
         Exit codes: 0 success; 1 runtime failure; 2 changes pending (plan, --dry-run); \
         3 audit found a high-severity exposure; \
         64 usage error; 65 invalid policy data; 77 needs root or CAP_NET_ADMIN.
+
+        portctl --version --verbose also names the libnftables in use (its release needs root or \
+        CAP_NET_ADMIN to read).
         """,
         version: "0.1.0",
         subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self, Status.self,
@@ -26,6 +29,16 @@ struct Portctl: ParsableCommand {
     )
 
     static func main() {
+        // CArguments gives the runtime the arguments without /proc; were they lost anyway, parsing
+        // none would print the whole help (or worse, act on no arguments).
+        if CommandLine.arguments.isEmpty {
+            FileHandle.standardError.write(Data("portctl: the command line could not be read (the Swift runtime found no arguments); mount /proc and run it again\n".utf8))
+            Foundation.exit(ExitStatus.failure.rawValue)
+        }
+        if asksForVerboseVersion(Array(CommandLine.arguments.dropFirst())) {
+            printVerboseVersion()
+            return
+        }
         // A negative number would otherwise be taken for an unknown option; a comment (free text)
         // may start with one: `--comment "-5 relays"`.
         let arguments = Array(CommandLine.arguments.dropFirst())

@@ -104,6 +104,8 @@ extension Portctl {
             var forwards: [EntryStatus]
             var routes: [EntryStatus]
             var otherInputChains: [ForeignChain]
+            /// The libnftables release in use ("1.0.6"), from its own listing's metainfo.
+            var libnftables: String?
             struct EntryStatus: Encodable {
                 var id: String
                 var summary: String
@@ -143,7 +145,8 @@ extension Portctl {
                     },
                     forwards: policy.forwards.map { .init(id: $0.id, summary: $0.summary, packets: counters[$0.id]?.packets ?? 0, bytes: counters[$0.id]?.bytes ?? 0) },
                     routes: policy.routes.map { .init(id: $0.id, summary: $0.summary, packets: counters[$0.id]?.packets ?? 0, bytes: counters[$0.id]?.bytes ?? 0) },
-                    otherInputChains: others)
+                    otherInputChains: others,
+                    libnftables: Nftables.shared.libraryVersion().release)
                 if json {
                     print(jsonText(report))
                     return
@@ -201,6 +204,7 @@ extension Portctl {
                 for chain in others {
                     say("note: table \(chain.family) \(chain.table) also filters the input hook (chain \(chain.name), priority \(chain.priority), policy \(chain.policy)): a packet must pass it too, and its drop wins over portctl's accept")
                 }
+                say("libnftables \(report.libnftables ?? "release unknown")")
             }
         }
     }

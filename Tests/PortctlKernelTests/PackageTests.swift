@@ -19,6 +19,9 @@ struct PackageTests {
         let version = try package.portctl(["--version"], in: lab)
         let expected = try run([NetLab.portctlPath, "--version"]).stdout
         #expect(version.status == 0 && version.stdout == expected, "\(version)")
+        // Where /proc is not mounted (a chroot), the packaged binary still reads its arguments.
+        let withoutProc = try VersionTests.versionWithoutProc(package.binary)
+        #expect(withoutProc.status == 0 && withoutProc.stdout == expected, "\(withoutProc)")
 
         let policy = lab.directory.appendingPathComponent("render.yaml")
         try Data("version: 1\nrules:\n  - id: smtp-alt\n    ports: 26\n    from: 198.51.100.0/24\n".utf8).write(to: policy)
@@ -85,6 +88,22 @@ struct PackageTests {
         let copyright = try String(contentsOfFile: "\(root)/usr/share/doc/portctl/copyright", encoding: .utf8)
         #expect(copyright.hasPrefix("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"))
         #expect(copyright.contains("Kirill Simonov"), "libyaml, which the binary embeds, is credited")
+        #expect(copyright.contains("Files: *\nCopyright: 2026 portctl maintainers\nLicense: Apache-2.0\n")
+                && copyright.contains("/usr/share/common-licenses/Apache-2.0") && !copyright.contains("not published a license"), "\(copyright)")
+
+        // The maintainer scripts never stop, start or restart the unit: its ExecStop is
+        // `portctl disable`, and removing or upgrading must not take the table out of the kernel.
+        for script in ["postinst", "prerm", "postrm"] {
+            let path = package.control.appendingPathComponent(script).path
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(mode == 0o755, "\(script)")
+            let code = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") && !$0.contains("echo ") }
+            for line in code {
+                #expect(!line.contains("deb-systemd-invoke") && !line.contains("stop") && !line.contains("start")
+                        && !(line.contains("systemctl") && !line.contains("daemon-reload")), "\(script): \(line)")
+            }
+        }
 
         // Every file is in md5sums and matches it.
         let sums = try run(["sh", "-c", "cd \"$1\" && md5sum --check --quiet \"$2\"", "sh", root,
