@@ -273,8 +273,8 @@ extension PortPolicy {
                 rule.sources = carve(rule.sources)
             }
             if rule.isFromAnywhere {
-                rules.remove(at: index)
-                return [.removed(rule)]
+                // Reported as it was: a rule left with no sources goes, it never reads "from any".
+                return [.removed(rules.remove(at: index))]
             }
             rules[index] = rule
             // A wider network the rule keeps still lets a closed address in: say so.

@@ -18,6 +18,9 @@ public struct Ban: Codable, Sendable, Hashable {
     /// Packets the ban dropped, read from the kernel's per-element counter (``ChangeControl/bans()``);
     /// nil when not read. Never stored.
     public var hits: Int?
+    /// Whether the kernel holds the ban (read with ``hits``; nil when not read). A ban the
+    /// kernel refused to take back into a rewritten table is in the state folder only. Never stored.
+    public var inKernel: Bool?
 
     /// Makes a ban.
     public init(network: IPNetwork, expires: Date?, comment: String?, added: Date = Date()) {
@@ -80,7 +83,7 @@ public struct BanStateError: Error, Sendable, CustomStringConvertible {
         case let .unreadable(code):
             return "cannot read the bans in \(path): \(String(cString: strerror(code)))"
         case let .damaged(line, reason):
-            return "the ban state \(path) is damaged\(line.map { " at line \($0)" } ?? ""): \(reason); nothing was changed (the kernel still holds its bans: repair or remove the file, 'nft list set inet TABLE portctl-bans-h4' shows them)"
+            return "the ban state \(path) is damaged\(line.map { " at line \($0)" } ?? ""): \(reason); nothing was changed (while portctl's table is in the kernel, its ban sets hold the bans in force: 'nft list set inet TABLE portctl-bans-h4' shows them; repair or remove the file)"
         }
     }
 }

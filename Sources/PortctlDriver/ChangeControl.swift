@@ -588,6 +588,9 @@ public struct ChangeControl: Sendable {
                                       liveDigest: "unknown", previousBytes: bytes.map { Array($0) } ?? [])
             if options.dryRun || !exists { return result }
             try requireWatchdog(options)
+            // Removing the table drops the kernel's copy of the bans: with the state folder's
+            // copy damaged, nothing could put them back.
+            _ = try BanStore(directory: paths.stateDirectory).load()
             if let orphan = try refuseWhileConfirmationPending() { result.warnings.append(.orphanRolledBack(orphan)) }
             let text = bytes.map { String(decoding: $0, as: UTF8.self) }
             var entry = try record(command: "disable", previousText: text, after: text, plan: plan, pending: options.confirmSeconds != nil,
@@ -1090,7 +1093,9 @@ extension ChangeControl {
                 let local = LocalInterfaces.addresses()
                 for network in networks {
                     if let loopback = Self.loopbackNetworks.first(where: { $0.overlaps(network) }) {
-                        throw ChangeError.wouldBanThisHost(network: network, address: loopback.address, interface: "lo")
+                        // Name the loopback address the ban would hit, not the network's first.
+                        let hit = loopback.contains(network.address) ? network.address : loopback.address
+                        throw ChangeError.wouldBanThisHost(network: network, address: hit, interface: "lo")
                     }
                     if let own = local.first(where: { network.contains($0.address) }) {
                         throw ChangeError.wouldBanThisHost(network: network, address: own.address, interface: own.name)
@@ -1149,7 +1154,10 @@ extension ChangeControl {
         let table = (try? policyTable()) ?? PortPolicy.defaultTable
         guard (try? firewall.requireOwnTable(table)) != nil else { return bans }
         let hits = firewall.banHits(table: table)
-        for index in bans.indices { bans[index].hits = bans[index].parsed.flatMap { hits[$0] } }
+        for index in bans.indices {
+            bans[index].hits = bans[index].parsed.flatMap { hits[$0] }
+            bans[index].inKernel = bans[index].hits != nil
+        }
         return bans
     }
 

@@ -22,12 +22,15 @@ public struct NftablesError: Error, Sendable, CustomStringConvertible {
     /// libnftables' whole error text, caret lines included (for `--verbose`).
     public let detail: String
 
-    /// Classifies libnftables' error text.
+    /// Classifies libnftables' error text by its first `Error:` line (the rest quotes the
+    /// command, which may hold any words); without one, by the whole text.
     public init(detail: String) {
         self.detail = detail
-        if detail.contains("Operation not permitted") || detail.contains("Permission denied") {
+        let lines = detail.split(whereSeparator: \.isNewline)
+        let first = lines.first { $0.hasPrefix("Error:") }.map(String.init) ?? detail
+        if first.contains("Operation not permitted") || first.contains("Permission denied") {
             kind = .permissionDenied
-        } else if detail.contains("No such file or directory") {
+        } else if first.contains("No such file or directory") || first.contains("does not exist") {
             kind = .notFound
         } else {
             kind = .other

@@ -73,7 +73,10 @@ extension Firewall {
         let lastApply = (try? StateStore(directory: stateDirectory).latest()).flatMap { $0 }.flatMap { Timestamp.parse($0.time) }
         var snapshot = MetricsSnapshot(policy: policy, tablePresent: kernel.tablePresent, dormant: kernel.dormant, inSync: kernel.inSync,
                                        counters: kernel.counters, lastApply: lastApply, findings: findings, now: now)
-        snapshot.bans = try BanStore(directory: stateDirectory).load(now: now).count
+        // The bans in force are the kernel's: one the state folder lists but the kernel refused to
+        // take back is not counted. The state is still read: damaged state is an error.
+        _ = try BanStore(directory: stateDirectory).load(now: now)
+        snapshot.bans = kernel.tablePresent ? banHits(table: policy.table).count : 0
         snapshot.auditFindings = found
         return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }

@@ -23,7 +23,12 @@ extension Portctl {
                 }
                 if bans.isEmpty { say("no bans"); return }
                 printTable([["ADDRESS", "UNTIL", "SINCE", "HITS", "COMMENT"]]
-                    + bans.map { [$0.network, $0.expires ?? "unban", $0.added, $0.hits.map(String.init) ?? "-", $0.comment ?? ""] })
+                    + bans.map { [$0.network, $0.expires ?? "unban", $0.added,
+                                  $0.inKernel == false ? "NOT IN KERNEL" : $0.hits.map(String.init) ?? "-", $0.comment ?? ""] })
+                let missing = bans.filter { $0.inKernel == false }
+                if !missing.isEmpty {
+                    warn("\(Counted.text(missing.count, "ban")) listed in the state folder \(missing.count == 1 ? "is" : "are") not in the kernel (refused when the table was rewritten, or the table is missing): 'portctl unban ADDRESS' removes \(missing.count == 1 ? "it" : "them") from the state")
+                }
             }
         }
     }

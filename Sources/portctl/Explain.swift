@@ -108,7 +108,7 @@ extension Portctl {
                 do {
                     bans = try BanStore(directory: global.paths.stateDirectory).load()
                 } catch let error as BanStateError where error.needsPrivilege {
-                    warn("note: the bans could not be read (\(global.paths.stateDirectory) is root's): this answer is the policy's alone; a banned source is dropped before any rule (run as root to include bans)")
+                    FileHandle.standardError.write(Data("note: the bans could not be read (\(global.paths.stateDirectory) is root's): this answer is the policy's alone; a banned source is dropped before any rule (run as root to include bans)\n".utf8))
                 }
                 if let ban = bans.first(where: { $0.parsed?.contains(source) ?? false }) {
                     explanation.verdict = .drop

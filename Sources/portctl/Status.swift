@@ -180,9 +180,13 @@ extension Portctl {
                     let count = counters[Renderer.routedDefaultCounter] ?? (0, 0)
                     say("routed default \(policy.routed.rawValue): \(Counted.traffic(packets: count.packets, bytes: count.bytes)) reached it")
                 }
-                let bans = try BanStore(directory: global.paths.stateDirectory).load(now: now)
-                if !bans.isEmpty || (counters[Renderer.banCounter]?.packets ?? 0) > 0 {
-                    say("bans: \(bans.count) in force (\(Counted.text(counters[Renderer.banCounter]?.packets ?? 0, "packet")) dropped; portctl bans lists them)")
+                // In force is what the kernel holds; the state folder's list may have more (bans the
+                // kernel refused to take back into a rewritten table).
+                let listed = try BanStore(directory: global.paths.stateDirectory).load(now: now)
+                let held = kernel.tablePresent ? firewall.banHits(table: policy.table).count : 0
+                if !listed.isEmpty || held > 0 || (counters[Renderer.banCounter]?.packets ?? 0) > 0 {
+                    let missing = listed.count > held ? "; \(listed.count - held) listed in the state folder not in the kernel" : ""
+                    say("bans: \(held) in force (\(Counted.text(counters[Renderer.banCounter]?.packets ?? 0, "packet")) dropped\(missing); portctl bans lists them)")
                 }
                 if policy.published == .filter {
                     say("published ports: filtered by the same rules (\(Counted.traffic(packets: report.defaults.publishedPackets, bytes: report.defaults.publishedBytes)) of DNATed connections reached the default)")

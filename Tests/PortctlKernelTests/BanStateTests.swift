@@ -37,11 +37,11 @@ struct BanStateTests {
         #expect(FileManager.default.contents(atPath: list) == truncated)
         #expect(try lab.ruleset() == kernel)
         #expect(try Self.banSet(lab, "portctl-bans-h4").contains(NetLab.clientB4))
-        // A rewrite would drop the kernel's copy: apply after disable refuses, naming the file.
-        #expect(try lab.portctl("disable").status == 0)
-        let apply = try lab.portctl("apply")
-        #expect(apply.status == 65 && apply.stderr.contains(list), "\(apply)")
-        #expect(try lab.nft("list", "tables").stdout == "")
+        // Removing the table would drop the kernel's copy, the only good one: disable refuses,
+        // naming the file (and a rewrite after it would refuse too).
+        let disable = try lab.portctl("disable")
+        #expect(disable.status == 65 && disable.stderr.contains(list), "\(disable)")
+        #expect(try Self.banSet(lab, "portctl-bans-h4").contains(NetLab.clientB4))
 
         // A damaged line of the log, likewise (the line is named).
         try whole.write(to: URL(fileURLWithPath: list))
@@ -87,6 +87,31 @@ struct BanStateTests {
         #expect(try Self.banSet(lab, "portctl-bans-n4").contains("203.0.113.64/26"))
         #expect(try Self.banSet(lab, "portctl-bans-n6").contains("2001:db8:4::/48"))
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26, timeout: 0.5) == .timedOut)
+        // What is in force is what the kernel holds: the two it refused are said to be missing.
+        let status = try lab.portctl("status")
+        #expect(status.stdout.contains("bans: 3 in force") && status.stdout.contains("2 listed in the state folder not in the kernel"), "\(status)")
+        #expect(try lab.portctl("metrics").stdout.contains("portctl_bans 3"))
+        let listed = try lab.portctl("bans")
+        #expect(listed.stdout.contains("NOT IN KERNEL") && listed.stderr.contains("2 bans listed in the state folder are not in the kernel"), "\(listed)")
+        // And the advice works: unban takes a ban the kernel does not hold out of the state.
+        let lifted = try lab.portctl("unban", "203.0.113.96/27")
+        #expect(lifted.status == 0, "\(lifted)")
+        #expect(!(try lab.portctl("bans").stdout.contains("203.0.113.96/27")))
+    }
+
+    @Test func disableNeverDropsTheOnlyGoodCopyOfTheBans() throws {
+        let lab = try NetLab(withClients: false)
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "26").status == 0)
+        #expect(try lab.portctl("ban", "203.0.113.7", "203.0.113.8").status == 0)
+        #expect(try lab.portctl("unban", "203.0.113.8").status == 0)  // compacts the log into bans.json
+        let list = lab.environment["PORTCTL_STATE_DIR"]! + "/bans.json"
+        let data = try #require(FileManager.default.contents(atPath: list))
+        try data.prefix(20).write(to: URL(fileURLWithPath: list))
+        let kernel = try lab.ruleset()
+        let refused = try lab.portctl("disable")
+        #expect(refused.status == 65 && refused.stderr.contains(list), "\(refused)")
+        #expect(try lab.ruleset() == kernel, "the table and its bans stay")
     }
 
     @Test func bansAreKeptAsGivenAndLiftedAsGiven() throws {

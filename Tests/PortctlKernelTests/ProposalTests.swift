@@ -36,6 +36,10 @@ struct ProposalTests {
         let nagios = try lab.portctl("status", "--nagios")
         #expect(nagios.status != 2 && !nagios.stdout.contains("CRITICAL"), "in sync, not out of sync: \(nagios)")
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        // The same difference between the two files, with no kernel: exit 2, then 0 for a file and itself.
+        let diff = try run([NetLab.portctlPath, "diff", lab.policyPath, proposal])
+        #expect(diff.status == 2 && diff.stdout.contains("~ relays:") && diff.stdout.contains("+203.0.113.0/24 -198.51.100.0/24"), "\(diff)")
+        #expect(try run([NetLab.portctlPath, "diff", proposal, proposal]).status == 0)
         let markdown = try lab.portctl("plan", "--new", proposal, "--format", "markdown")
         #expect(markdown.stdout.contains("| ~ | `relays` |") && markdown.stdout.contains("| 203.0.113.0/24 | 198.51.100.0/24 |"), "\(markdown)")
 

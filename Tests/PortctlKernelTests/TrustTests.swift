@@ -117,8 +117,9 @@ struct TrustTests {
         let middle = try lab.portctl(["apply"], extraEnvironment: ["PORTCTL_POLICY": theirs + "/etclink/policy.yaml"])
         #expect(middle.status == 1 && middle.stderr.contains(theirs), "\(middle)")
         // 4. Nothing is created through such a link, not even by a dry run.
+        // (A dry run reads no state folder that is not there: it shows the plan and writes nothing.)
         let dry = try lab.portctl(["open", "27", "--dry-run"], extraEnvironment: ["PORTCTL_STATE_DIR": theirs + "/etclink/newstate"])
-        #expect(dry.status == 1, "\(dry)")
+        #expect(dry.status == 2 || dry.status == 1, "\(dry)")
         #expect(!FileManager.default.fileExists(atPath: etc + "/newstate"))
         // 5. history reads no state folder others could have written.
         let history = try lab.portctl(["history"], extraEnvironment: ["PORTCTL_STATE_DIR": theirs + "/state"])
@@ -210,9 +211,15 @@ struct TrustTests {
         #expect(writable.status == 1 && writable.stderr.contains("users other than root"), "\(writable)")
         chmod(planPath, 0o644)
 
-        // 4. Its policy field says anything at all: the policy file decides (and the guard reads it).
+        // 4. Its policy field (what readers of the plan are shown) must be what is applied: a plan
+        // that shows one policy and carries another is refused, digest recomputed or not.
         try forge(planPath) { $0.policy.rules.removeAll() }
         let ssh = ["SSH_CONNECTION": "\(NetLab.clientA4) 50000 \(NetLab.serverA4) 22"]
+        let shown = try lab.portctl(["apply", planPath], extraEnvironment: ssh)
+        #expect(shown.status == 65 && shown.stderr.contains("would not make"), "\(shown)")
+        #expect(try !lab.kernelMatchesPolicy() && lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26) == .timedOut,
+                "nothing of the plan was applied")
+        try Data(original.utf8).write(to: URL(fileURLWithPath: planPath))
         let applied = try lab.portctl(["apply", planPath], extraEnvironment: ssh)
         #expect(applied.status == 0, "\(applied)")
         #expect(try lab.kernelMatchesPolicy())
