@@ -60,6 +60,6 @@ func requireNetAdmin(_ doing: String) throws {
     do {
         try ChangeControl().requirePrivilege(doing)
     } catch {
-        throw Failure.from(error)
+        throw Failure.from(error, verbose: false)
     }
 }

@@ -79,7 +79,7 @@ extension Portctl {
                 case .text: PlanOutput.text(plan, policy: policy) + "plan digest: \(document.digest)\n"
                 case .json: document.encoded()
                 case .nft: plan.script
-                case .markdown: PlanReview.markdown(document, plan: plan, diff: diff, warnings: warnings.map(sentence),
+                case .markdown: PlanReview.markdown(document, plan: plan, diff: diff, warnings: warnings.map(\.description),
                                                     planFile: toStandardOutput ? nil : output)
                 }
                 if toStandardOutput {

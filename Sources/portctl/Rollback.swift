@@ -27,12 +27,12 @@ extension Portctl {
                     say("restored the policy file and table inet \(result.table) as they were after change #\(to)"
                         + (result.removedPolicy ? " (no policy then: table and policy file removed)" : "")
                         + "; 'portctl rollback' undoes this")
-                    for unrestored in result.unrestoredBans { warn(describe(unrestored)) }
+                    for unrestored in result.unrestoredBans { warn(unrestored.description) }
                     return
                 }
                 let result = try global.control.rollBack(command: "rollback", force: force)
                 say(describe(result))
-                for unrestored in result.unrestoredBans { warn(describe(unrestored)) }
+                for unrestored in result.unrestoredBans { warn(unrestored.description) }
             }
         }
     }
