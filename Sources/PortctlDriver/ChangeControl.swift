@@ -23,6 +23,9 @@ public struct ChangeControl: Sendable {
     public var watchdogCommand: [String]?
     /// Whether this process may change nftables; by default, whether it has CAP_NET_ADMIN.
     public var privileged: Bool
+    /// How long a change waits for the state folder's lock while another process holds it, in
+    /// seconds; nil (the default, and the CLI's): until it is released.
+    public var lockTimeout: Double?
     /// For tests: called at each step of a recorded change (after the entry is written, after
     /// the kernel took the batch); throwing there stands for the process being killed at that
     /// moment: nothing after it runs.
@@ -80,7 +83,7 @@ public struct ChangeControl: Sendable {
 
     /// Runs `body` holding the state folder's lock, after checking the privilege `doing` needs.
     /// A dry run without the privilege runs without the lock: it cannot read the kernel, and it
-    /// writes nothing.
+    /// writes nothing. Blocks while another process holds the lock (see ``lockTimeout``).
     public func withLock<T>(privileged doing: String, dryRun: Bool = false, _ body: () throws -> T) throws -> T {
         if dryRun {
             // A dry run writes nothing: no state folder, no lock file (it changes nothing another
@@ -91,7 +94,7 @@ public struct ChangeControl: Sendable {
             return try body()
         }
         try requirePrivilege(doing)
-        return try store.withLock(body)
+        return try store.withLock(timeout: lockTimeout, body)
     }
 
     /// Fails with ``ChangeError/needsPrivilege(doing:)`` unless the process may change nftables.

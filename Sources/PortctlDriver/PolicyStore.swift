@@ -85,13 +85,24 @@ public struct PolicyStore: Sendable {
     /// The state folder must be writable by root (or this user) alone, and so must every folder
     /// above it: it holds the history that `rollback` restores from, the pending confirmation and
     /// the cache that lets `plan` skip listing the kernel.
-    public func withLock<T>(_ body: () throws -> T) throws -> T {
+    ///
+    /// Blocks while another process holds the lock: without `timeout`, until it is released;
+    /// with one, at most that many seconds, then ``SystemError`` ("another portctl holds ...").
+    public func withLock<T>(timeout: Double? = nil, _ body: () throws -> T) throws -> T {
         let lockPath = try TrustedFiles.checkStateDirectory(paths.stateDirectory) + "/lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError.errno(Glibc.errno, "cannot open lock \(lockPath)") }
         defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if Glibc.errno != EINTR { throw SystemError.errno(Glibc.errno, "cannot lock \(lockPath)") }
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
+        while flock(fd, deadline == nil ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+            let code = Glibc.errno
+            if code == EINTR { continue }
+            guard code == EWOULDBLOCK, let deadline else { throw SystemError.errno(code, "cannot lock \(lockPath)") }
+            if Date() >= deadline {
+                throw SystemError("another portctl holds the lock \(lockPath) (a change in progress); gave up after \(timeout.map { String(format: "%g", $0) } ?? "")s")
+            }
+            // Polling is what a deadline on flock takes; 20 ms is well under any change's own time.
+            usleep(20_000)
         }
         defer { flock(fd, LOCK_UN) }
         return try body()

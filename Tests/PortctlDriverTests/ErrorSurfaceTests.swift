@@ -59,6 +59,24 @@ struct ErrorSurfaceTests {
                 && ErrorCategory.invalidData.exitCode == 65 && ErrorCategory.runtime.exitCode == 1)
     }
 
+    @Test func theLockWaitsAsLongAsTheCallerSays() throws {
+        try FileManager.default.createDirectory(atPath: scratch.paths.stateDirectory, withIntermediateDirectories: true)
+        // Another holder of the lock: an open descriptor of this process (flock locks belong to
+        // the open file, so this one blocks the control's own).
+        let held = open(scratch.paths.stateDirectory + "/lock", O_RDWR | O_CREAT, 0o600)
+        defer { close(held) }
+        #expect(flock(held, LOCK_EX) == 0)
+        var control = control()
+        control.lockTimeout = 0.2
+        let started = Date()
+        let error = caught { _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] } }
+        #expect(error?.description.contains("another portctl holds the lock") == true && error?.category == .runtime, "\(String(describing: error))")
+        #expect(Date().timeIntervalSince(started) < 30, "it gave up instead of waiting for ever")
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil)
+        flock(held, LOCK_UN)
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+    }
+
     @Test func warningsReadAsSentences() throws {
         let result = try control().change("open") { try [$0.open(PortRequest(spec: PortSpec(ports: [try PortRange(8080)], proto: .tcp)))] }
         let warning = try #require(result.warnings.first)
