@@ -9,10 +9,10 @@ public enum PlanReview {
                                 planFile: String? = nil) -> String {
         var out: [String] = []
         let drift = plan.changes.filter(\.isDrift)
-        let replaced = document.policyDigest == "none" ? "there is no policy yet"
+        let current = document.policyDigest == "none" ? "there is no policy yet"
             : "it replaces the policy whose digest is \(code(String(document.policyDigest.prefix(19)) + "…"))"
         let what = document.isProposal
-            ? "making \(code(document.newPolicySource ?? "the proposal")) the policy (\(replaced))"
+            ? "making \(code(document.newPolicySource ?? "the proposal")) the policy (\(current))"
             : "applying the policy \(code(document.policyFile))"
         let count = diff.map(\.entries.count) ?? (plan.changes.count - drift.count)
         if plan.isEmpty && (diff?.isEmpty ?? true) {
@@ -21,11 +21,10 @@ public enum PlanReview {
             out.append(document.isProposal ? "The proposal \(code(document.newPolicySource ?? "")) is the policy in force, and the kernel's table `inet \(document.table)` matches it."
                        : "The kernel's table `inet \(document.table)` already matches the policy \(code(document.policyFile)).")
         } else {
-            out.append("### portctl plan: \(count) change\(count == 1 ? "" : "s") to table `inet \(document.table)`")
+            out.append("### portctl plan: \(Counted.text(count, "change")) to table `inet \(document.table)`")
             out.append("")
-            let operations = plan.batch.operations.count
             let kernel = plan.changes.isEmpty ? "the kernel needs no change"
-                : "\(operations) nftables operation\(operations == 1 ? "" : "s") in one transaction"
+                : "\(Counted.text(plan.batch.operations.count, "nftables operation")) in one transaction"
             let replaced = plan.replacesTable ? " (the table is replaced whole: counters restart from zero)" : ""
             out.append("For \(what); \(kernel)\(replaced).")
         }
@@ -37,8 +36,7 @@ public enum PlanReview {
             out += table(diff)
             out.append("")
         } else if diff == nil, !plan.changes.isEmpty {
-            out.append("| | Rule | Before | After | Sources added | Sources removed |")
-            out.append("|---|---|---|---|---|---|")
+            out += tableHeader
             for change in plan.changes where !change.isDrift {
                 out.append(row(change))
             }
@@ -57,7 +55,7 @@ public enum PlanReview {
             out.append("")
         }
         let lines = plan.script.split(separator: "\n", omittingEmptySubsequences: false).count - (plan.script.hasSuffix("\n") ? 1 : 0)
-        out.append("<details><summary>nftables batch (\(lines) line\(lines == 1 ? "" : "s"))</summary>")
+        out.append("<details><summary>nftables batch (\(Counted.text(lines, "line")))</summary>")
         out.append("")
         out.append("```")
         out.append(plan.script.isEmpty ? "# nothing to send" : String(plan.script.dropLast(plan.script.hasSuffix("\n") ? 1 : 0)))
@@ -69,15 +67,18 @@ public enum PlanReview {
 
     /// The difference between two policy files as a review table (`portctl diff --format markdown`).
     public static func diffTable(_ diff: PolicyDiff, old: String, new: String) -> String {
-        var out = ["### portctl diff: \(diff.entries.count) difference\(diff.entries.count == 1 ? "" : "s") from \(code(old)) to \(code(new))", ""]
+        var out = ["### portctl diff: \(Counted.text(diff.entries.count, "difference")) from \(code(old)) to \(code(new))", ""]
         if diff.isEmpty { return out.joined(separator: "\n") + "The two files are the same policy.\n" }
         out += table(diff)
         return out.joined(separator: "\n") + "\n"
     }
 
+    /// The head of every change table: what changed, the rule, before, after, and the sources.
+    static let tableHeader = ["| | Rule | Before | After | Sources added | Sources removed |", "|---|---|---|---|---|---|"]
+
     /// The rows of a policy difference, with a header.
     static func table(_ diff: PolicyDiff) -> [String] {
-        var out = ["| | Rule | Before | After | Sources added | Sources removed |", "|---|---|---|---|---|---|"]
+        var out = tableHeader
         for entry in diff.entries {
             let mark = switch entry.kind { case .added: "+"; case .removed: "−"; case .changed: "~" }
             let added = entry.addedSources + entry.addedDestinations.map { "to " + $0 }

@@ -36,8 +36,9 @@ public enum ChangeError: Error, Sendable {
     /// (``ChangeControl/watchdogCommand``); nothing was changed.
     case noWatchdog
     /// The watchdog that enforces a confirmation deadline did not start (or is not a portctl
-    /// watchdog); the change was rolled back at once.
-    case watchdogFailed(command: [String], reason: String)
+    /// watchdog); the change was rolled back at once (`rolledBack`), or that failed too and
+    /// it waits for confirmation with no watchdog (`portctl rollback` undoes it).
+    case watchdogFailed(command: [String], reason: String, rolledBack: Bool)
     /// The ban would ban the SSH client the process runs for.
     case wouldBanOwnClient(network: IPNetwork, client: IPAddress)
     /// A network to ban covers a network banned already (interval sets must not overlap).

@@ -37,8 +37,10 @@ extension ChangeError: PortctlError {
             return ("too late: the change was rolled back at \(time) (history #\(sequence))", .runtime)
         case .noWatchdog:
             return ("a confirmation deadline needs a watchdog to enforce it, and none was given; nothing was changed", .runtime)
-        case let .watchdogFailed(command, reason):
-            return ("the --confirm watchdog (\(command.joined(separator: " "))) did not start: \(reason); the change was rolled back at once", .runtime)
+        case let .watchdogFailed(command, reason, rolledBack):
+            let then = rolledBack ? "the change was rolled back at once"
+                : "rolling the change back failed too: it waits for confirmation with no watchdog; run 'portctl rollback'"
+            return ("the --confirm watchdog (\(command.joined(separator: " "))) did not start: \(reason); \(then)", .runtime)
         case let .wouldBanOwnClient(network, client):
             return ("refusing: banning \(network) would ban your own SSH client \(client); add --force to ban it anyway", .runtime)
         case let .banCoversBan(network, banned):

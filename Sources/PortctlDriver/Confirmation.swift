@@ -89,18 +89,14 @@ extension ChangeControl {
     }
 
     /// Puts the policy file and portctl's table back as they were right after change `sequence`
-    /// (from ``history()``), as one new recorded change that can itself be rolled back. Refused
-    /// when that change was made through another policy file, never took hold, or left a table
-    /// of another name than the policy names now. Needs CAP_NET_ADMIN; blocks on the policy lock.
+    /// (from ``history()``), as one new recorded change that can itself be rolled back (a table
+    /// renamed since is renamed back). Refused when that change was made through another policy
+    /// file or never took hold, while a change awaits confirmation, and (unless `force`) when the
+    /// policy file is not what the newest change left. Needs CAP_NET_ADMIN; blocks on the policy lock.
     public func rollBack(to sequence: Int, force: Bool = false) throws -> RollbackResult {
         try withLock(privileged: "rolling back") {
-            try requirePrivilege("rolling back")
-            try settleInterrupted()
-            guard let pending = try state.pending() else {
-                return try rollBackHoldingLock(to: sequence, force: force)
-            }
-            throw ChangeError.awaitingConfirmation(sequence: pending.sequence,
-                                                   secondsLeft: max(0, Int(pending.deadline - Date().timeIntervalSince1970)))
+            _ = try refuseWhileConfirmationPending()
+            return try rollBackHoldingLock(to: sequence, force: force)
         }
     }
 
@@ -192,9 +188,16 @@ extension ChangeControl {
     /// policy file is not what `latest` left (edited by hand, or the records of later changes
     /// were moved aside).
     func refuseUnlessFileIsAsLeft(by latest: HistoryEntry) throws {
+        if try !policyFileHolds(latest.after) {
+            throw ChangeError.policyFileNotAsLeft(sequence: latest.sequence, policyFile: paths.policyFile)
+        }
+    }
+
+    /// Whether the policy file holds the text a history entry names by digest (nil: no file).
+    func policyFileHolds(_ digest: String?) throws -> Bool {
         let bytes = try store.readData()
-        let holds = latest.after.map { after in bytes.map { PlanDocument.digest(Array($0)) == after } ?? false } ?? (bytes == nil)
-        if !holds { throw ChangeError.policyFileNotAsLeft(sequence: latest.sequence, policyFile: paths.policyFile) }
+        guard let digest else { return bytes == nil }
+        return bytes.map { PlanDocument.digest(Array($0)) == digest } ?? false
     }
 
     /// Records nothing; runs after `entry` was recorded (progress `recorded`): sends the kernel
@@ -233,13 +236,8 @@ extension ChangeControl {
     func settleInterrupted() throws -> RollbackResult? {
         guard var entry = try state.latest(), let progress = entry.progress else { return nil }
         entry.progress = nil
-        let fileHolds: Bool = try {
-            let bytes = try store.readData()
-            guard let after = entry.after else { return bytes == nil }
-            return bytes.map { PlanDocument.digest(Array($0)) == after } ?? false
-        }()
         switch progress {
-        case .kernelChanged where fileHolds:
+        case .kernelChanged where try policyFileHolds(entry.after):
             break
         case .kernelChanged:
             entry.confirmation = "interrupted: killed after the kernel took the batch and before the policy file was written; the kernel holds this change, the file the one before ('portctl plan' shows the difference; 'portctl apply' puts the kernel back to the file)"
@@ -280,22 +278,15 @@ extension ChangeControl {
         // The watchdog says it is running by writing to this descriptor (see runWatchdog): one
         // that fails to start, or is not a portctl watchdog at all, is known at once.
         environment[Self.readyDescriptorVariable] = String(DetachedProcess.readyDescriptor)
-        let started: Result<Int32, Error>
         do {
-            started = .success(try DetachedProcess.spawnAndAwaitReady(watchdogCommand + [token], environment: environment))
+            pending.watchdog = try DetachedProcess.spawnAndAwaitReady(watchdogCommand + [token], environment: environment)
         } catch {
-            started = .failure(error)
-        }
-        switch started {
-        case let .success(pid):
-            pending.watchdog = pid
-            try state.setPending(pending)
-            return pending
-        case let .failure(error):
             // No watchdog, no deadline: the change is undone now rather than left unguarded.
-            _ = try? rollBackHoldingLock(command: "auto-rollback", force: true)
-            throw ChangeError.watchdogFailed(command: watchdogCommand, reason: "\(error)")
+            let rolledBack = (try? rollBackHoldingLock(command: "auto-rollback", force: true)) != nil
+            throw ChangeError.watchdogFailed(command: watchdogCommand, reason: "\(error)", rolledBack: rolledBack)
         }
+        try state.setPending(pending)
+        return pending
     }
 
     /// The environment variable naming the descriptor a watchdog reports its start on.

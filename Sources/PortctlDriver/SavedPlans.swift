@@ -86,13 +86,17 @@ extension ChangeControl {
             guard let text = document.newPolicy ?? loaded.map({ String(decoding: $0.bytes, as: UTF8.self) }) else {
                 throw ChangeError.noPolicyFile(path: paths.policyFile)
             }
-            // The policy comes from the document's text, its address files read now: each must
-            // give what it gave when the plan was made.
+            // The policy comes from the document's text (a proposal's; else the policy file's, read
+            // above), its address files read now: each must give what it gave when the plan was made.
             let policy: PortPolicy
-            do throws(PolicyError) {
-                policy = try PolicyStore.decode(text)
-            } catch {
-                throw PolicyFileError(path: document.isProposal ? path : paths.policyFile, error: error)
+            if let loaded, !document.isProposal {
+                policy = loaded.policy
+            } else {
+                do throws(PolicyError) {
+                    policy = try PolicyStore.decode(text)
+                } catch {
+                    throw PolicyFileError(path: path, error: error)
+                }
             }
             let files = PlanDocument.addressFiles(policy) ?? [:]
             if let planned = document.addressFiles {
@@ -122,8 +126,8 @@ extension ChangeControl {
             // Time moved on since the review: what is sent is the same plan made now, so that
             // --for timeouts count from now and an opening that expired meanwhile stays closed.
             // It must be the reviewed batch but for those countdowns; otherwise the plan is stale.
-            let changed = document.isProposal && loaded.map { Array($0.bytes) != Array(text.utf8) } ?? true
-            var result = try commit(policy, fileText: text, previous: loaded, policyChanged: document.isProposal && changed,
+            let changed = document.isProposal && (loaded.map { Array($0.bytes) != Array(text.utf8) } ?? true)
+            var result = try commit(policy, fileText: text, previous: loaded, policyChanged: changed,
                                     options: options, command: "apply-plan", reviewed: (path, document.script, document.digest))
             result.createdPolicyFile = loaded == nil
             if let orphan { result.warnings.insert(.orphanRolledBack(orphan), at: 0) }

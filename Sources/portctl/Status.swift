@@ -29,8 +29,9 @@ extension Portctl {
                 let policy = try global.loadExisting()
                 try requireNetAdmin("reading the kernel's table")
                 // Only portctl's own table: a foreign one of that name is refused, as apply refuses it.
-                _ = try Firewall().live(table: policy.table)
-                let listing = try Firewall().listing(table: policy.table)?.json
+                let firewall = Firewall()
+                try firewall.requireOwnTable(policy.table)
+                let listing = try firewall.listing(table: policy.table)?.json
                     ?? #"{"nftables": [{"metainfo": {"json_schema_version": 1}}]}"#
                 if path == "-" {
                     print(listing)
