@@ -61,6 +61,15 @@ public enum DetachedProcess {
         close(descriptor)
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; Swift's Glibc module
+    /// does not declare it): closes every descriptor from a number on in the child, including
+    /// those another thread opens while the child is being made. Nil on an older C library, where
+    /// the descriptors listed in /proc/self/fd are closed one by one instead.
+    static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// Spawns `arguments`; returns its process id. `readyEnd`, when given, becomes the child's
     /// ``readyDescriptor``; every other descriptor above standard error is closed in the child.
     public static func spawn(_ arguments: [String], environment: [String: String], readyEnd: Int32? = nil) throws(SystemError) -> Int32 {
@@ -77,10 +86,16 @@ public enum DetachedProcess {
         }
         if let readyEnd { posix_spawn_file_actions_adddup2(&actions, readyEnd, readyDescriptor) }
         // Descriptors this process holds without close-on-exec (libnftables' netlink socket, pipes
-        // it inherited) must not leak into the child: they are closed there, in the child only.
-        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init)
-        for descriptor in descriptors where descriptor > 2 && !(readyEnd != nil && descriptor == readyDescriptor) {
-            posix_spawn_file_actions_addclose(&actions, descriptor)
+        // it inherited, whatever another thread opens meanwhile) must not leak into the child:
+        // every one above the ready descriptor is closed there, in the child only (glibc 2.34+).
+        let firstClosed = readyEnd == nil ? 3 : readyDescriptor + 1
+        if let closeFrom = Self.addCloseFrom {
+            _ = closeFrom(&actions, firstClosed)
+        } else {
+            let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init)
+            for descriptor in descriptors where descriptor >= firstClosed {
+                posix_spawn_file_actions_addclose(&actions, descriptor)
+            }
         }
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
