@@ -110,9 +110,11 @@ public enum LiveTable {
     }
 
     static func readSet(_ object: [String: Any]) -> AddressSet? {
-        guard let name = object["name"] as? String, let type = object["type"] as? String,
-              let flags = object["flags"] as? [String], object["map"] == nil, object["policy"] == nil
+        guard let name = object["name"] as? String, let flags = object["flags"] as? [String],
+              object["map"] == nil, object["policy"] == nil
         else { return nil }
+        if let type = object["type"] as? [String] { return readDropRecord(object, name: name, type: type, flags: flags) }
+        guard let type = object["type"] as? String else { return nil }
         let family: IPFamily
         switch type {
         case "ipv4_addr": family = .ipv4
@@ -147,6 +149,23 @@ public enum LiveTable {
         // nft lists a set whose elements count as `"stmt": [{"counter": null}]`.
         set.countsElements = (object["stmt"] as? [[String: Any]])?.contains { $0.keys.contains("counter") } ?? false
         return set
+    }
+
+    /// A drop record (`type ipv4_addr . inet_proto . inet_service . mark`, dynamic, counting):
+    /// its elements are left unread.
+    static func readDropRecord(_ object: [String: Any], name: String, type: [String], flags: [String]) -> AddressSet? {
+        let family: IPFamily
+        switch type {
+        case ["ipv4_addr", "inet_proto", "inet_service", "mark"]: family = .ipv4
+        case ["ipv6_addr", "inet_proto", "inet_service", "mark"]: family = .ipv6
+        default: return nil
+        }
+        // nft 1.0.6 lists a dynamic set's flags as just "timeout".
+        guard Set(flags) == ["timeout"] || Set(flags) == ["timeout", "dynamic"],
+              let timeout = object["timeout"] as? Int, let size = object["size"] as? Int,
+              (object["stmt"] as? [[String: Any]])?.contains(where: { $0.keys.contains("counter") }) == true
+        else { return nil }
+        return AddressSet(name: name, family: family, elements: [], kind: .drops(timeout: timeout, size: size))
     }
 
     /// The packets each element of a set has counted (sets declared with `counter`), from a
@@ -214,6 +233,7 @@ public enum LiveTable {
                let rate = limit["rate"] as? Int, let burst = limit["burst"] as? Int, let per = limit["per"] as? String {
                 return .overRate(set: String(setName.dropFirst()), key: key, rate: rate, per: per, burst: burst)
             }
+            if let record = readRecord(body) { return record }
         case "log":
             if let log = body as? [String: Any], Set(log.keys).isSubset(of: ["prefix", "level"]), let prefix = log["prefix"] as? String {
                 return .log(prefix: prefix, level: log["level"] as? String ?? "warn")
@@ -244,6 +264,23 @@ public enum LiveTable {
             break
         }
         return .unknown(canonical(any))
+    }
+
+    /// `update @SET { ip saddr . meta l4proto . ct original proto-dst . REASON }` as listed.
+    static func readRecord(_ body: Any) -> Statement? {
+        guard let update = body as? [String: Any], Set(update.keys) == ["op", "elem", "set"], update["op"] as? String == "update",
+              let setName = update["set"] as? String, setName.hasPrefix("@"),
+              let key = (update["elem"] as? [String: Any])?["concat"] as? [Any], key.count == 4,
+              readExpression(key[1]) == .meta("l4proto"), readExpression(key[2]) == .ctOriginal("proto-dst"),
+              let reason = key[3] as? Int, let code = UInt32(exactly: reason)
+        else { return nil }
+        let family: IPFamily
+        switch readExpression(key[0]) {
+        case .payload("ip", "saddr")?: family = .ipv4
+        case .payload("ip6", "saddr")?: family = .ipv6
+        default: return nil
+        }
+        return .record(set: String(setName.dropFirst()), family: family, reason: code)
     }
 
     /// `meta l4proto . th dport vmap { tcp . 26 : jump X, ... }` as listed.

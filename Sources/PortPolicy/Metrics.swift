@@ -25,6 +25,8 @@ public struct MetricsSnapshot: Sendable {
     /// The audit's findings themselves, high first (``findings`` counts them): the Nagios line
     /// names the first one of its state's severity.
     public var auditFindings: [Finding] = []
+    /// The drop record (nil when the table records none).
+    public var drops: DropReport?
 
     /// Makes a snapshot.
     public init(policy: PortPolicy, tablePresent: Bool, dormant: Bool, inSync: Bool, counters: [String: (packets: Int, bytes: Int)],
@@ -80,6 +82,20 @@ public struct MetricsSnapshot: Sendable {
                defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.packets ?? 0)") })
         family("portctl_default_bytes_total", "counter", "Bytes that reached a default.",
                defaults.map { ([("direction", $0.0)], "\(counters[$0.1]?.bytes ?? 0)") })
+        let limited = effective.rules.filter { $0.limit != nil }
+        family("portctl_rule_limited_packets_total", "counter", "Packets a rule's rate limit (--limit) dropped: new connections from a source over its rate.",
+               limited.map { ([("id", $0.id)], "\(counters[Renderer.limitedName($0.id)]?.packets ?? 0)") })
+        if let drops {
+            family("portctl_recent_drops", "gauge",
+                   "Packets of new connections refused within the drop record's window (defaults.drops after each source's last packet), by port, protocol and what refused them (default, published-default, routed-default, rule, ban, limit).",
+                   drops.packetsByPort.map { ([("port", "\($0.port)"), ("protocol", $0.proto.rawValue), ("reason", $0.reason)], "\($0.packets)") })
+            family("portctl_recent_drop_sources", "gauge", "Sources with at least one refused connection in the drop record's window.",
+                   [([], "\(Set(drops.connections.map(\.source)).count)")])
+            family("portctl_drops_recorded_total", "counter", "Refused new connections recorded in the drop record.",
+                   [([], "\(counters[Renderer.dropsRecordedCounter]?.packets ?? 0)")])
+            family("portctl_drops_unrecorded_total", "counter", "Refused new connections the drop record could not keep because it was full (they were refused all the same).",
+                   [([], "\(drops.unrecorded)")])
+        }
         family("portctl_bans", "gauge", "Addresses and networks banned (portctl ban), expired ones left out.", [([], "\(bans)")])
         family("portctl_ban_packets_total", "counter", "Packets dropped because their source is banned.",
                [([], "\(counters[Renderer.banCounter]?.packets ?? 0)")])

@@ -21,7 +21,7 @@ public import Foundation
 /// Version 1 documents (no `newPolicy`, no `addressFiles`) are still read and applied.
 ///
 /// `kind` is one of `create-table`, `remove-table` (`before`: the old table's name), `add-rule`, `remove-rule`, `change-rule` (`before`, `after`),
-/// `change-sources` (`added`, `removed`), `change-default` (`direction`: `in`, `out` or `published`; `from`, `to`) and
+/// `change-sources` (`added`, `removed`), `change-default` (`direction`: `in`, `out`, `published`, `routed` or `drops`; `from`, `to`) and
 /// `drift` (`detail`). `liveDigest` is `none` when the table was missing.
 public struct PlanDocument: Codable, Sendable, Hashable {
     /// Always `portctl-plan`.
@@ -210,7 +210,8 @@ extension PlanDocument.Change {
         case "change-sources":
             "\(rule ?? "") sources " + ((added ?? []).map { "+" + $0 } + (removed ?? []).map { "-" + $0 }).joined(separator: " ")
         case "change-default":
-            "default \(direction == "in" ? "inbound" : direction == "out" ? "outbound" : direction ?? ""): \(before ?? "") -> \(after ?? "")"
+            direction == "drops" ? "drop record: \(before ?? "") -> \(after ?? "")"
+                : "default \(direction == "in" ? "inbound" : direction == "out" ? "outbound" : direction ?? ""): \(before ?? "") -> \(after ?? "")"
         case "drift": "repaired drift"
         default: kind
         }
@@ -237,6 +238,8 @@ extension PlanDocument.Change {
             self.init(kind: "change-default", before: from, after: to, direction: "published")
         case let .changeRouted(from, to):
             self.init(kind: "change-default", before: from, after: to, direction: "routed")
+        case let .changeDropRecording(from, to):
+            self.init(kind: "change-default", before: from, after: to, direction: "drops")
         case let .drift(detail):
             self.init(kind: "drift", detail: detail)
         }

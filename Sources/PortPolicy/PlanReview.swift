@@ -109,6 +109,8 @@ public enum PlanReview {
             "| ~ | `default published` | \(cell(from)) | \(cell(to)) | | |"
         case let .changeRouted(from, to):
             "| ~ | `default routed` | \(cell(from)) | \(cell(to)) | | |"
+        case let .changeDropRecording(from, to):
+            "| ~ | `drop record` | \(cell(from)) | \(cell(to)) | | |"
         case let .drift(detail):
             "| ! | drift | \(cell(detail)) | | | |"
         }

@@ -20,6 +20,8 @@ public enum PlanChange: Sendable, Hashable {
     case changePublished(from: String, to: String)
     /// The routed default differs (`accept` or `drop`).
     case changeRouted(from: String, to: String)
+    /// The drop record differs (`off`, or how long a refused connection is kept: `10m`).
+    case changeDropRecording(from: String, to: String)
     /// Something in portctl's table that no rule of the policy explains: changed outside portctl.
     case drift(String)
 
@@ -130,7 +132,18 @@ public enum Planner {
 
     /// Whether a chain name is one portctl's own layouts use for rule and dispatch chains.
     static func isLayoutChain(_ name: String) -> Bool {
-        ["rule-", "ports-", "route-", "rports-"].contains { name.hasPrefix($0) }
+        ["rule-", "ports-", "route-", "rports-", "portctl-limited-"].contains { name.hasPrefix($0) }
+    }
+
+    /// Whether a rule records into the drop record (``Renderer/recordRules(_:families:reason:comment:)``).
+    static func isRecordingLine(_ rule: Rule) -> Bool {
+        rule.statements.contains { if case .record = $0 { true } else { false } }
+    }
+
+    /// The drop recording a live table does: its IPv4 drop record's timeout, or off.
+    static func liveDropRecording(_ live: Table) -> DropRecording {
+        if case let .drops(timeout, _)? = live.set(Renderer.dropSetName(.ipv4))?.kind { return .keep(seconds: timeout) }
+        return .off
     }
 
     // MARK: Describing
@@ -159,6 +172,16 @@ public enum Planner {
         if liveRouted != policy.routed {
             changes.append(.changeRouted(from: liveRouted.rawValue, to: policy.routed.rawValue))
         }
+        let liveDrops = liveDropRecording(live)
+        if liveDrops != policy.drops {
+            changes.append(.changeDropRecording(from: liveDrops.text, to: policy.drops.text))
+        }
+        // When recording goes on or off, every recording line comes or goes: that is the change
+        // just named, so the lines are left out of the comparisons below.
+        let recordingChanges = liveDrops.isOn != policy.drops.isOn
+        func compared(_ rules: [Rule]) -> [Rule] {
+            recordingChanges ? rules.filter { !isRecordingLine($0) } : rules
+        }
         if livePublished != policy.published {
             changes.append(.changePublished(from: livePublished.rawValue, to: policy.published.rawValue))
         }
@@ -177,7 +200,7 @@ public enum Planner {
                                 || chain.name == "routed" && chain.hook == nil || isLayoutChain(chain.name) && chain.hook == nil)
                     && chain.rules.allSatisfy { $0.ruleID != nil || Renderer.outputBaseline.contains($0)
                         || Renderer.forwardBaseline.contains($0) || $0.comment == Renderer.defaultComment || isLayoutRule($0)
-                        || $0 == Renderer.routedJump || chain.name == "forward" && Renderer.banRules.contains($0) }
+                        || $0 == Renderer.routedJump || chain.name == "forward" && (Renderer.banRules(recording: true) + Renderer.banRules(recording: false)).contains($0) }
                 if !leftover {
                     changes.append(.drift("chain \(chain.name) is not part of the policy (changed outside portctl); apply removes it"))
                 }
@@ -187,14 +210,14 @@ public enum Planner {
                 changes.append(.drift("chain \(chain.name) has \(chain.header ?? "no hook") instead of \(wanted.header ?? "")  (changed outside portctl)"))
             }
             // Rules without an id are structure: the baseline, dispatch maps and jumps.
-            let baseline = wanted.rules.filter { $0.comment == nil }
+            let baseline = compared(wanted.rules.filter { $0.comment == nil })
             // The forward chain's line for traffic nobody DNATed follows the routed part: the live
             // table's own line (the jump while it has a routed chain, the accept otherwise) is
             // portctl's, and replacing it is part of the routed change named above, not drift.
             let ownStructure: Rule? = chain.name == "forward" && chain.hook == "forward"
                 ? (live.chain("routed") != nil ? Renderer.routedJump : Renderer.forwardBaseline[1]) : nil
             let followsRouted = { (rule: Rule) in rule == Renderer.routedJump || rule == Renderer.forwardBaseline[1] }
-            for rule in chain.rules where rule.comment == nil && !baseline.contains(rule) && !isLayoutRule(rule) && rule != ownStructure {
+            for rule in compared(chain.rules) where rule.comment == nil && !baseline.contains(rule) && !isLayoutRule(rule) && rule != ownStructure {
                 changes.append(.drift("rule `\(rule.text)` in chain \(chain.name) is not explained by the policy (changed outside portctl); apply removes it"))
             }
             // A dispatch map that differs only because rules came or went is part of those changes.
@@ -219,11 +242,11 @@ public enum Planner {
 
         // Rules, by id; the forward chain's lines of a rule are compared on their own.
         let liveRules = live.chains.flatMap(\.rules)
-        let mainRules = live.chains.filter { $0.name != "forward" }.flatMap(\.rules)
+        let mainRules = live.chains.filter { $0.name != "forward" && !Renderer.isLimitedChain($0.name) }.flatMap(\.rules)
         let forwardRules = live.chain("forward")?.rules ?? []
         let liveIDs = Set(liveRules.compactMap(\.ruleID))
         for rule in policy.rules {
-            let wanted = Renderer.rules(for: rule)
+            let wanted = Renderer.rules(for: rule, recording: policy.drops.isOn)
             let have = mainRules.filter { $0.ruleID == rule.id }
             let haveForward = forwardRules.filter { $0.ruleID == rule.id }
             let liveSources = IPFamily.allCases.flatMap { live.set(Renderer.setName(rule.id, $0))?.elements ?? [] }
@@ -235,10 +258,11 @@ public enum Planner {
             var asLive = rule
             asLive.sources = liveSources == wantedSources ? rule.sources : liveSources
             let wantedForward = policy.published == .filter && livePublished == .filter && rule.direction == .in
-                ? Renderer.rules(for: asLive, path: .published) : haveForward
-            if have == Renderer.rules(for: asLive) && haveForward != wantedForward && !have.isEmpty {
+                ? Renderer.rules(for: asLive, path: .published, recording: liveDrops.isOn) : haveForward
+            let wantedAsLive = Renderer.rules(for: asLive, recording: liveDrops.isOn)
+            if have == wantedAsLive && haveForward != wantedForward && !have.isEmpty {
                 changes.append(.drift("the published-port lines of rule \(rule.id) in chain forward differ from the policy (changed outside portctl); apply restores them"))
-            } else if have != Renderer.rules(for: asLive) || haveForward != wantedForward || have.isEmpty != wanted.isEmpty
+            } else if have != wantedAsLive || haveForward != wantedForward || have.isEmpty != wanted.isEmpty
                 || liveSources.isEmpty != wantedSources.isEmpty {
                 let before = summarize(have, sets: live)
                 if before == rule.summary, let oldComment = have.first?.comment {
@@ -265,8 +289,8 @@ public enum Planner {
         // Forwards and routed rules, by id: their lines in every chain, and their sets.
         let others: [(id: String, summary: String)] = policy.forwards.map { ($0.id, $0.summary) } + policy.routes.map { ($0.id, $0.summary) }
         for (id, summary) in others {
-            let want = desired.chains.flatMap(\.rules).filter { $0.ruleID == id }
-            let have = liveRules.filter { $0.ruleID == id }
+            let want = compared(desired.chains.flatMap(\.rules).filter { $0.ruleID == id })
+            let have = compared(liveRules.filter { $0.ruleID == id })
             let setNames = IPFamily.allCases.flatMap { [Renderer.setName(id, $0), Renderer.destinationSetName(id, $0)] }
             let wantSets = setNames.compactMap { desired.set($0) }, haveSets = setNames.compactMap { live.set($0) }
             if have.isEmpty {
@@ -295,13 +319,14 @@ public enum Planner {
         }
 
         // Objects nothing explains.
-        let explainedCounters = Set(desired.counters).union(liveIDs)
+        // The drop record's objects come and go with defaults.drops (a change named above).
+        let explainedCounters = Set(desired.counters).union(liveIDs).union(liveIDs.map(Renderer.limitedName))
             .union([Renderer.inboundDefaultCounter, Renderer.outboundDefaultCounter, Renderer.publishedDefaultCounter,
-                    Renderer.routedDefaultCounter])
+                    Renderer.routedDefaultCounter, Renderer.dropsSeenCounter, Renderer.dropsRecordedCounter])
         for counter in live.counters where !explainedCounters.contains(counter) {
             changes.append(.drift("counter \(counter) is not part of the policy (changed outside portctl); apply removes it"))
         }
-        let explainedSets = Set(desired.sets.map(\.name))
+        let explainedSets = Set(desired.sets.map(\.name)).union(IPFamily.allCases.map(Renderer.dropSetName))
             .union(liveIDs.flatMap { id in
                 IPFamily.allCases.flatMap { [Renderer.setName(id, $0), Renderer.rateSetName(id, $0), Renderer.destinationSetName(id, $0)] }
             })
@@ -330,10 +355,11 @@ public enum Planner {
     static func looksLikeADefault(_ rule: Rule) -> Bool {
         rule.statements.allSatisfy { statement in
             switch statement {
-            case let .counter(name): name.hasPrefix("portctl-default")
+            case let .counter(name): name.hasPrefix("portctl-default") || name.hasPrefix("portctl-drops-")
             case let .verdict(verdict): verdict != .accept
-            case .limit, .log: true
-            case .match(.meta("l4proto"), "==", .string("tcp")): true
+            case .limit, .log, .record: true
+            case .match(.meta("l4proto"), "==", .string("tcp")), .match(.meta("l4proto"), "==", .set([.string("tcp"), .string("udp")])),
+                 .match(.meta("nfproto"), "==", _), .match(.ct("state"), "in", .string("new")): true
             default: false
             }
         }
@@ -464,7 +490,7 @@ public enum Planner {
                 case let .counter(name): deletedCounters.contains(name)
                 case let .jump(target), let .goto(target): deletedChains.contains(target)
                 case let .dispatch(entries): entries.contains { deletedChains.contains($0.chain) }
-                case let .overRate(set, _, _, _, _): deletedSets.contains(set)
+                case let .overRate(set, _, _, _, _), let .record(set, _, _): deletedSets.contains(set)
                 default: false
                 }
             }

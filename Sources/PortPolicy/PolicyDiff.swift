@@ -65,6 +65,7 @@ public struct PolicyDiff: Sendable, Hashable, Codable {
             ("default published", old?.published.rawValue, new.published.rawValue),
             ("default routed", old?.routed.rawValue, new.routed.rawValue),
             ("log default", old.map { $0.logDefault ? "on" : "off" }, new.logDefault ? "on" : "off"),
+            ("drop record", old.map(\.drops.text), new.drops.text),
         ]
         for (name, was, now) in defaults where was != now {
             entries.append(Entry(kind: was == nil ? .added : .changed, id: name, before: was, after: now))

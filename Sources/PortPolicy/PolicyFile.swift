@@ -62,6 +62,7 @@ public enum PolicyFile {
         """
         if policy.routed != .accept { out += "  routed: \(policy.routed.rawValue)\n" }
         if policy.logDefault { out += "  log: true\n" }
+        if policy.drops != .standard { out += "  drops: \(policy.drops.text)\n" }
         if policy.rules.isEmpty && policy.forwards.isEmpty && policy.routes.isEmpty {
             out += "rules: []\n"
             return out
@@ -218,12 +219,13 @@ extension PortPolicy: Codable {
         self.init(table: try top.string("table") ?? PortPolicy.defaultTable)
         if let value = top["defaults"], value != .null {
             let defaults = try DocumentMapping(value, place: "defaults")
-            try defaults.refuseUnknownKeys(["inbound", "outbound", "published", "routed", "log"])
+            try defaults.refuseUnknownKeys(["inbound", "outbound", "published", "routed", "log", "drops"])
             inbound = try defaults.closed("inbound", InboundDefault.self, field: "defaults.inbound") ?? .drop
             outbound = try defaults.closed("outbound", OutboundDefault.self, field: "defaults.outbound") ?? .accept
             published = try defaults.closed("published", PublishedDefault.self, field: "defaults.published") ?? .filter
             routed = try defaults.closed("routed", RoutedDefault.self, field: "defaults.routed") ?? .accept
             logDefault = try defaults.bool("log") ?? false
+            drops = try defaults.string("drops").map { text throws(PolicyError) in try DropRecording(text: text) } ?? .standard
         }
         switch top["rules"] {
         case nil, .null?:
@@ -258,6 +260,7 @@ extension PortPolicy: Codable {
         try defaults.encode(published, forKey: AnyKey("published"))
         if routed != .accept { try defaults.encode(routed, forKey: AnyKey("routed")) }
         if logDefault { try defaults.encode(true, forKey: AnyKey("log")) }
+        if drops != .standard { try defaults.encode(drops.text, forKey: AnyKey("drops")) }
         var list = container.nestedUnkeyedContainer(forKey: AnyKey("rules"))
         for rule in rules { try list.encode(rule) }
         for forward in forwards { try list.encode(forward) }

@@ -403,6 +403,8 @@ public struct PortPolicy: Sendable, Hashable {
     public var routes: [RoutedRule] = []
     /// What happens to routed traffic no route rule matches.
     public var routed: RoutedDefault = .accept
+    /// How long the table remembers each connection it refused (`portctl drops`).
+    public var drops: DropRecording = .standard
 
     /// The table name used when a policy names none.
     public static let defaultTable = "portctl"

@@ -35,7 +35,10 @@ public enum Renderer {
     /// the next change: their rule lines, counters and sets, the sets emptied by their timeouts.
     public static func model(_ policy: PortPolicy, now: Date = Date(), keepingExpired: Bool = false) -> Table {
         let policy = keepingExpired ? policy : policy.effective(at: now)
+        let recording = policy.drops.isOn
         var counters = policy.rules.map(\.id) + [inboundDefaultCounter, banCounter]
+        counters += policy.rules.filter { $0.limit != nil }.map { limitedName($0.id) }
+        if recording { counters += [dropsSeenCounter, dropsRecordedCounter] }
         if policy.hasOutboundRules { counters.append(outboundDefaultCounter) }
         var sets: [AddressSet] = IPFamily.allCases.flatMap { family in
             var hosts = AddressSet(name: banSetName(family, networks: false), family: family, elements: [], kind: .hosts)
@@ -43,6 +46,9 @@ public enum Renderer {
             hosts.countsElements = true
             networks.countsElements = true
             return [hosts, networks]
+        }
+        if case let .keep(seconds) = policy.drops {
+            sets += IPFamily.allCases.map { AddressSet(name: dropSetName($0), family: $0, elements: [], kind: .drops(timeout: seconds, size: dropSetSize)) }
         }
         for rule in policy.rules {
             let expired = rule.isExpired(at: now)
@@ -73,12 +79,13 @@ public enum Renderer {
         var dispatched: [Chain] = []
         let inputRules: [Rule]
         if inbound.count > dispatchThreshold {
-            let layout = dispatch(inbound)
+            let layout = dispatch(inbound, recording: recording)
             inputRules = layout.input
             dispatched = layout.chains
         } else {
             inputRules = ruleLines(policy, .in)
         }
+        let limitedChains = policy.rules.filter { $0.limit != nil }.map { limitedChain($0, recording: recording) }
         if policy.published == .filter { counters.append(publishedDefaultCounter) }
         // Forwards and routed rules: a counter each, and sets for their addresses.
         for forward in policy.forwards {
@@ -100,12 +107,13 @@ public enum Renderer {
         let routedPart = policy.routed == .drop || !policy.routes.isEmpty
         if routedPart { counters.append(routedDefaultCounter) }
         var chains = [Chain(name: "input", hook: "input", policy: policy.inbound == .accept ? "accept" : "drop",
-                            rules: [baseline[0]] + banRules + baseline.dropFirst() + inputRules
-                                + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault))]
+                            rules: [baseline[0]] + banRules(recording: recording) + baseline.dropFirst() + inputRules
+                                + defaultRules(policy.inbound.rawValue, counter: inboundDefaultCounter, log: policy.logDefault,
+                                               recording: recording ? DropReason(.inboundDefault) : nil))]
         if policy.hasOutboundRules {
             chains.append(Chain(name: "output", hook: "output", policy: policy.outbound.rawValue,
                                 rules: outputBaseline + ruleLines(policy, .out)
-                                    + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter, log: false)))
+                                    + defaultRules(policy.outbound.rawValue, counter: outboundDefaultCounter, log: false, recording: nil)))
         }
         if !policy.forwards.isEmpty {
             chains.append(Chain(name: "prerouting", hook: "prerouting", type: "nat", priority: dstnatPriority, policy: "accept",
@@ -119,12 +127,12 @@ public enum Renderer {
             // Banned sources are dropped on published ports too (after the line that lets
             // everything not DNATed pass: routed traffic is not what a ban is about).
             var rules = [forwardBaseline[0], routedPart ? routedJump : forwardBaseline[1]]
-                + banRules
+                + banRules(recording: recording)
             if policy.published == .filter {
                 let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
-                rules += ordered.flatMap { Renderer.rules(for: $0, path: .published) }
+                rules += ordered.flatMap { Renderer.rules(for: $0, path: .published, recording: recording) }
                 rules += policy.forwards.flatMap(forwardAcceptRules)
-                rules += publishedDefaultRules(policy.inbound, log: policy.logDefault)
+                rules += publishedDefaultRules(policy.inbound, log: policy.logDefault, recording: recording)
             } else if !policy.forwards.isEmpty {
                 // Published ports are left to their publishers, but portctl's own forwards still
                 // meet the blocks (told apart by their target), then their accepts.
@@ -133,7 +141,7 @@ public enum Renderer {
                     let target = Statement.match(.payload(forward.to.family == .ipv4 ? "ip" : "ip6", "daddr"), op: "==", .string(forward.to.description))
                     for block in blocks where block.proto.members.contains(where: forward.proto.members.contains)
                         && block.ports.contains(where: { range in forward.ports.contains { $0.first <= range.last && range.first <= $0.last } }) {
-                        rules += Renderer.rules(for: block, path: .published).map { Rule([target] + $0.statements, comment: $0.comment) }
+                        rules += Renderer.rules(for: block, path: .published, recording: recording).map { Rule([target] + $0.statements, comment: $0.comment) }
                     }
                 }
                 rules += policy.forwards.flatMap(forwardAcceptRules)
@@ -143,21 +151,23 @@ public enum Renderer {
         if routedPart {
             let ordered = policy.routes.filter { $0.action != .allow } + policy.routes.filter { $0.action == .allow }
             let end = policy.routed == .drop
-                ? Rule([.counter(routedDefaultCounter), .verdict(.drop)], comment: defaultComment)
-                : Rule([.counter(routedDefaultCounter)], comment: defaultComment)
+                ? recordRules([], families: IPFamily.allCases, reason: recording ? DropReason(.routedDefault) : nil, comment: defaultComment)
+                    + [Rule([.counter(routedDefaultCounter), .verdict(.drop)], comment: defaultComment)]
+                : [Rule([.counter(routedDefaultCounter)], comment: defaultComment)]
             // Many flows: the same dispatch by protocol and port as the input chain's, so 1,000
             // flows cost two map lookups and their own port's rules, not a walk over all of them.
             if policy.routes.count > dispatchThreshold {
                 let layout = dispatch(policy.routes.map {
-                    DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: routedRules($0))
+                    DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: routedRules($0, recording: recording))
                 }, chainPrefix: "route-", segmentPrefix: "rports-")
-                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: layout.input + [end]))
+                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: layout.input + end))
                 dispatched += layout.chains
             } else {
-                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: ordered.flatMap(routedRules) + [end]))
+                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil,
+                                    rules: ordered.flatMap { routedRules($0, recording: recording) } + end))
             }
         }
-        return Table(name: policy.table, counters: counters, sets: sets, chains: chains + dispatched)
+        return Table(name: policy.table, counters: counters, sets: sets, chains: chains + limitedChains + dispatched)
     }
 
     /// Above this many inbound rules, the input chain dispatches by protocol and port through
@@ -169,8 +179,9 @@ public enum Renderer {
     /// blocks and then one for allows, and jumps to the rule's chain, or to a `ports-...` chain
     /// that jumps to each rule covering that port, in file order. Blocks still come first and a
     /// packet meets the same rules in the same order as in the linear layout.
-    static func dispatch(_ rules: [PortRule]) -> (input: [Rule], chains: [Chain]) {
-        dispatch(rules.map { DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: Renderer.rules(for: $0)) },
+    static func dispatch(_ rules: [PortRule], recording: Bool) -> (input: [Rule], chains: [Chain]) {
+        dispatch(rules.map { DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports,
+                                          lines: Renderer.rules(for: $0, recording: recording)) },
                  chainPrefix: "rule-", segmentPrefix: "ports-")
     }
 
@@ -304,11 +315,15 @@ public enum Renderer {
     /// Whether a set is one of the ban sets.
     public static func isBanSet(_ name: String) -> Bool { name.hasPrefix("portctl-bans-") }
 
-    /// The drops for banned sources, right after the replies pass: before any allow, SSH included.
-    public static let banRules: [Rule] = IPFamily.allCases.flatMap { family in
-        [false, true].map { networks in
-            Rule([.match(.payload(family == .ipv4 ? "ip" : "ip6", "saddr"), op: "==", .string("@" + banSetName(family, networks: networks))),
-                  .counter(banCounter), .verdict(.drop)])
+    /// The drops for banned sources, right after the replies pass: before any allow, SSH
+    /// included; with `recording`, each ban line follows a line that records what it refuses.
+    public static func banRules(recording: Bool) -> [Rule] {
+        IPFamily.allCases.flatMap { family in
+            [false, true].flatMap { networks in
+                let match = Statement.match(.payload(family == .ipv4 ? "ip" : "ip6", "saddr"), op: "==", .string("@" + banSetName(family, networks: networks)))
+                return recordRules([match], families: [family], reason: recording ? DropReason(.ban) : nil, comment: nil)
+                    + [Rule([match, .counter(banCounter), .verdict(.drop)])]
+            }
         }
     }
 
@@ -358,7 +373,7 @@ public enum Renderer {
     /// target (the target tells them from anyone else's DNAT on the same port).
     static func forwardAcceptRules(_ forward: PortForward) -> [Rule] {
         let target = Statement.match(.payload(forward.to.family == .ipv4 ? "ip" : "ip6", "daddr"), op: "==", .string(forward.to.description))
-        return Renderer.rules(for: forward.acceptRule, path: .published).map { Rule([target] + $0.statements, comment: $0.comment) }
+        return Renderer.rules(for: forward.acceptRule, path: .published, recording: false).map { Rule([target] + $0.statements, comment: $0.comment) }
     }
 
     /// The masquerade lines of a forward, in the NAT postrouting chain: its connections, on their
@@ -376,7 +391,7 @@ public enum Renderer {
     }
 
     /// The lines of a routed rule, in the `routed` chain: per protocol and address family.
-    static func routedRules(_ route: RoutedRule) -> [Rule] {
+    static func routedRules(_ route: RoutedRule, recording: Bool) -> [Rule] {
         let verdictFor: (TransportProtocol) -> Verdict = { proto in
             switch route.action {
             case .allow: .accept
@@ -402,6 +417,10 @@ public enum Renderer {
                     }
                 }
                 matches.append(.match(.payload(proto.rawValue, "dport"), op: "==", portValue(route.ports)))
+                if route.action != .allow {
+                    result += recordRules(matches, families: family.map { [$0] } ?? IPFamily.allCases,
+                                          reason: recording ? DropReason(.rule, ruleID: route.id) : nil, comment: comment)
+                }
                 result.append(Rule(matches + [.counter(route.id), .verdict(verdictFor(proto))], comment: comment))
             }
         }
@@ -423,11 +442,12 @@ public enum Renderer {
     public static let routedJump = Rule([.match(.ct("status"), op: "!", .string("dnat")), .goto("routed")])
 
     /// The end of the forward chain: the inbound default, for published ports, with its own counter.
-    static func publishedDefaultRules(_ inbound: InboundDefault, log: Bool) -> [Rule] {
+    static func publishedDefaultRules(_ inbound: InboundDefault, log: Bool, recording: Bool) -> [Rule] {
         let logging = log ? [Rule(logStatements(prefix: "portctl default \(inbound.rawValue): "), comment: defaultComment)] : []
+        let records = recordRules([], families: IPFamily.allCases, reason: recording ? DropReason(.publishedDefault) : nil, comment: defaultComment)
         switch inbound {
-        case .drop: return logging + [Rule([.counter(publishedDefaultCounter), .verdict(.drop)], comment: defaultComment)]
-        case .reject: return logging + defaultVerdictRules("reject", counter: publishedDefaultCounter)
+        case .drop: return logging + records + [Rule([.counter(publishedDefaultCounter), .verdict(.drop)], comment: defaultComment)]
+        case .reject: return logging + records + defaultVerdictRules("reject", counter: publishedDefaultCounter)
         case .accept: return [Rule([.counter(publishedDefaultCounter)], comment: defaultComment)]
         }
     }
@@ -458,20 +478,22 @@ public enum Renderer {
     static func ruleLines(_ policy: PortPolicy, _ direction: Direction) -> [Rule] {
         let rules = policy.rules.filter { $0.direction == direction }
         let ordered = rules.filter { $0.action != .allow } + rules.filter { $0.action == .allow }
-        return ordered.flatMap { Renderer.rules(for: $0) }
+        return ordered.flatMap { Renderer.rules(for: $0, recording: policy.drops.isOn) }
     }
 
     /// The chain rules of one policy rule: one per protocol and, when it has sources, per family;
-    /// with `log`, a logging rule before each; with a `limit`, a rule that drops sources over
-    /// their rate before each accepting one.
-    public static func rules(for rule: PortRule) -> [Rule] {
-        rules(for: rule, path: .input)
+    /// with `log`, a logging rule before each; with a `limit`, a rule that sends sources over
+    /// their rate to the rule's limited chain (``limitedName(_:)``) before each accepting one;
+    /// with `recording`, before each line of a deny or reject rule, lines that record what it
+    /// refuses (``recordRules(_:families:reason:comment:)``).
+    public static func rules(for rule: PortRule, recording: Bool) -> [Rule] {
+        rules(for: rule, path: .input, recording: recording)
     }
 
     /// The chain rules of one inbound policy rule on one path. On the published path a DNATed
     /// connection's original destination port is matched (`meta l4proto tcp ct original
     /// proto-dst 8080`), one rule per port range: nft 1.0.6 cannot list an anonymous set of them.
-    public static func rules(for rule: PortRule, path: Path) -> [Rule] {
+    public static func rules(for rule: PortRule, path: Path, recording: Bool) -> [Rule] {
         let field = rule.direction == .in ? "saddr" : "daddr"
         var addressMatches: [(IPFamily?, Statement?)] = []
         let usesSets = !rule.isFromAnywhere || rule.expires != nil
@@ -518,9 +540,13 @@ public enum Renderer {
                             result.append(Rule(match + [
                                 .match(.ct("state"), op: "in", .string("new")),
                                 .overRate(set: rateSetName(rule.id, limited), key: key, rate: limit.count, per: limit.unit.rawValue, burst: limit.count),
-                                .verdict(.drop),
+                                .jump(limitedName(rule.id)),
                             ], comment: comment))
                         }
+                    }
+                    if rule.action != .allow && rule.direction == .in {
+                        result += recordRules(match, families: family.map { [$0] } ?? IPFamily.allCases,
+                                              reason: recording ? DropReason(.rule, ruleID: rule.id) : nil, comment: comment)
                     }
                     result.append(Rule(match + [.counter(rule.id), .verdict(verdict)], comment: comment))
                 }
@@ -541,9 +567,72 @@ public enum Renderer {
         return values.count == 1 ? values[0] : .set(values)
     }
 
-    static func defaultRules(_ verdict: String, counter: String, log: Bool) -> [Rule] {
+    static func defaultRules(_ verdict: String, counter: String, log: Bool, recording: DropReason?) -> [Rule] {
         let logging = log ? [Rule(logStatements(prefix: "portctl default \(verdict): "), comment: defaultComment)] : []
-        return logging + defaultVerdictRules(verdict, counter: counter)
+        let records = verdict == "accept" ? [] : recordRules([], families: IPFamily.allCases, reason: recording, comment: defaultComment)
+        return logging + records + defaultVerdictRules(verdict, counter: counter)
+    }
+
+    /// The drop record's sets, one per family: `portctl-drops4` and `portctl-drops6`.
+    public static func dropSetName(_ family: IPFamily) -> String {
+        family == .ipv4 ? "portctl-drops4" : "portctl-drops6"
+    }
+
+    /// How many refused connections each drop-record set holds at most: a scan from random
+    /// sources fills it within a second, and then records nothing new until elements expire.
+    public static let dropSetSize = 65_536
+
+    /// The counter of refused new connections that reached a recording line (recorded or not).
+    public static let dropsSeenCounter = "portctl-drops-seen"
+    /// The counter of refused new connections that were recorded; the difference from
+    /// ``dropsSeenCounter`` is what a full set could not record.
+    public static let dropsRecordedCounter = "portctl-drops-recorded"
+
+    /// The name of a rate-limited rule's counter of refused packets, and of the chain that counts,
+    /// records and drops them: `portctl-limited-ID` (ids never start with `portctl`).
+    public static func limitedName(_ id: String) -> String { "portctl-limited-\(id)" }
+
+    /// Whether a chain is a rule's limited chain.
+    public static func isLimitedChain(_ name: String) -> Bool { name.hasPrefix("portctl-limited-") }
+
+    /// A rate-limited rule's chain: the packets over the limit are recorded (with `recording`),
+    /// counted and dropped. Its own chain, because the limit's state must be updated once per
+    /// packet, and a recording line must never hold the verdict.
+    static func limitedChain(_ rule: PortRule, recording: Bool) -> Chain {
+        let comment = comment(rule)
+        return Chain(name: limitedName(rule.id), hook: nil, type: nil, policy: nil,
+                     rules: recordRules([], families: IPFamily.allCases, reason: recording ? DropReason(.limit, ruleID: rule.id) : nil, comment: comment)
+                        + [Rule([.counter(limitedName(rule.id)), .verdict(.drop)], comment: comment)])
+    }
+
+    /// The lines that record a refused new TCP or UDP connection matching `match` in the drop
+    /// record, one per family in `families`; none when `reason` is nil (recording off).
+    ///
+    /// Each line only records: when the set is full the update fails and the rest of that line
+    /// does not run, so the verdict always lives in the line that follows. The counter before
+    /// the update counts every refused connection that reached it, the one after counts those
+    /// recorded.
+    static func recordRules(_ match: [Statement], families: [IPFamily], reason: DropReason?, comment: String?) -> [Rule] {
+        guard let reason else { return [] }
+        let namesFamily = match.contains {
+            if case let .match(.payload(proto, _), _, _) = $0 { proto == "ip" || proto == "ip6" } else { false }
+        }
+        let namesProtocol = match.contains {
+            switch $0 {
+            case .match(.payload("tcp", "dport"), _, _), .match(.payload("udp", "dport"), _, _), .match(.meta("l4proto"), _, _): true
+            default: false
+            }
+        }
+        return families.map { family in
+            let nfproto: [Statement] = namesFamily ? [] : [.match(.meta("nfproto"), op: "==", .string(family == .ipv4 ? "ipv4" : "ipv6"))]
+            let proto: [Statement] = namesProtocol ? [] : [.match(.meta("l4proto"), op: "==", .set([.string("tcp"), .string("udp")]))]
+            return Rule(nfproto + match + proto + [
+                .match(.ct("state"), op: "in", .string("new")),
+                .counter(dropsSeenCounter),
+                .record(set: dropSetName(family), family: family, reason: reason.code),
+                .counter(dropsRecordedCounter),
+            ], comment: comment)
+        }
     }
 
     static func defaultVerdictRules(_ verdict: String, counter: String) -> [Rule] {

@@ -137,6 +137,20 @@ public struct AddressSet: Sendable, Hashable {
         /// A dynamic set the packet path fills, one entry per source address, each with its own
         /// rate-limit state (a rule's `limit`). Its elements are never compared.
         case meter(timeout: Int, size: Int)
+        /// A dynamic set the packet path fills with the connections portctl refused: one element
+        /// per source address, protocol, destination port and ``DropReason`` code (`mark`), each
+        /// with its own packet counter, dropped `timeout` seconds after its last packet. At most
+        /// `size` elements. Its elements are state (`portctl drops`), never compared.
+        case drops(timeout: Int, size: Int)
+
+        /// Whether the packet path fills the set (a meter or the drop record): its elements are
+        /// never part of the policy.
+        public var isDynamic: Bool {
+            switch self {
+            case .meter, .drops: true
+            case .interval, .timed, .hosts: false
+            }
+        }
     }
 
     /// The set name.
@@ -201,13 +215,19 @@ public struct AddressSet: Sendable, Hashable {
     }
 
     /// The nftables type name.
-    public var typeName: String { family == .ipv4 ? "ipv4_addr" : "ipv6_addr" }
+    public var typeName: String {
+        let address = family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
+        if case .drops = kind { return address + " . inet_proto . inet_service . mark" }
+        return address
+    }
 
     /// The set's body, as `;`-separated declarations.
     func declarations(separator: String, elementSeparator: String) -> [String] {
         switch kind {
         case let .meter(timeout, size):
             return ["type \(typeName)", "size \(size)", "flags dynamic,timeout", "timeout \(timeout)s"]
+        case let .drops(timeout, size):
+            return ["type \(typeName)", "size \(size)", "flags dynamic,timeout", "counter", "timeout \(timeout)s"]
         case .hosts:
             return ["type \(typeName)", "flags timeout"] + (countsElements ? ["counter"] : [])
         case .interval, .timed:
@@ -422,6 +442,11 @@ public enum Statement: Sendable, Hashable {
     /// `update @SET { KEY limit rate over N/PER burst B packets }`: true when the packet's key
     /// (its source address) is over its own rate.
     case overRate(set: String, key: Expression, rate: Int, per: String, burst: Int)
+    /// `update @SET { ip saddr . meta l4proto . ct original proto-dst . REASON }` (`ip6 saddr`
+    /// for IPv6): records the connection in the drop record with the code of what refuses it.
+    /// The original destination port is the one the client asked for, also when a DNAT (a
+    /// published port) changed it.
+    case record(set: String, family: IPFamily, reason: UInt32)
     /// `log prefix "PREFIX" level LEVEL`.
     case log(prefix: String, level: String)
     /// `jump CHAIN`.
@@ -456,6 +481,10 @@ public enum Statement: Sendable, Hashable {
         case let .verdict(verdict): return verdict.text
         case let .overRate(set, key, rate, per, burst):
             return "update @\(set) { \(key.text) limit rate over \(rate)/\(per) burst \(burst) packets }"
+        case let .record(set, family, reason):
+            let hex = String(reason, radix: 16)
+            return "update @\(set) { \(family == .ipv4 ? "ip" : "ip6") saddr . meta l4proto . ct original proto-dst . 0x"
+                + String(repeating: "0", count: 8 - hex.count) + hex + " }"
         case let .log(prefix, level): return "log prefix \"\(prefix)\" level \(level)"
         case let .jump(chain): return "jump \(chain)"
         case let .dispatch(entries):

@@ -119,7 +119,7 @@ public final class FakeNftables: NftablesBackend {
             let set = table.sets[index]
             var listed = AddressSet(name: set.name, family: set.family, elements: stored.elements[set.name] ?? [], kind: set.kind)
             listed.countsElements = set.countsElements
-            if case .meter = set.kind { listed = set }
+            if set.kind.isDynamic { listed = set }
             table.sets[index] = listed
         }
         return table
@@ -190,7 +190,7 @@ public final class FakeNftables: NftablesBackend {
                     stored.elements[set.name] = []
                 }
             }
-            if case .meter = set.kind { return }
+            if set.kind.isDynamic { return }
             try apply(.addElements(table: table, set: set.name, elements: set.elements.map { SetElement($0) }), to: &tables)
         case let .deleteSet(table, set):
             try edit(&tables, table) { stored throws(NftablesError) in
@@ -253,7 +253,7 @@ public final class FakeNftables: NftablesBackend {
             case let .counter(name): counters.insert(name)
             case let .jump(chain), let .goto(chain): chains.insert(chain)
             case let .dispatch(entries): chains.formUnion(entries.map(\.chain))
-            case let .overRate(set, _, _, _, _): sets.insert(set)
+            case let .overRate(set, _, _, _, _), let .record(set, _, _): sets.insert(set)
             default: break
             }
         }

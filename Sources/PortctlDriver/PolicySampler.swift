@@ -72,6 +72,7 @@ public struct PolicySampler: RandomNumberGenerator {
         policy.rules = (0..<count).map { rule(id: "r\($0)") }
         policy.published = chance(80) ? .filter : .accept
         policy.routed = chance(70) ? .accept : .drop
+        policy.drops = chance(70) ? .standard : (chance(50) ? .off : .keep(seconds: 60))
         if chance(20) {
             policy.forwards = [PortForward(id: "fwd0", ports: [try! PortRange(8080)], sources: chance(50) ? [network()] : [],
                                            to: IPAddress("192.0.2.10")!, toPort: chance(50) ? 80 : nil, masquerade: chance(50))]

@@ -78,6 +78,10 @@ extension Firewall {
         _ = try BanStore(directory: stateDirectory).load(now: now)
         snapshot.bans = kernel.tablePresent ? banHits(table: policy.table).count : 0
         snapshot.auditFindings = found
+        if kernel.tablePresent {
+            let drops = try drops(table: policy.table, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
+            snapshot.drops = drops.keptSeconds == nil ? nil : drops
+        }
         return (snapshot, kernel.tablePresent ? kernel.changes : 1)
     }
 }

@@ -38,6 +38,8 @@ enum PlanOutput {
                 paint("~ default \(direction == .in ? "inbound" : "outbound"): \(from) -> \(to)", "33")
             case let .changeRouted(from, to):
                 paint("~ default routed: \(from) -> \(to)", "33")
+            case let .changeDropRecording(from, to):
+                paint("~ drop record: \(from) -> \(to) (\(to == "off" ? "refused connections are no longer recorded" : "portctl drops shows refused connections for \(to) after their last packet"))", "33")
             case let .changePublished(from, to):
                 paint("~ default published: \(from) -> \(to) (\(to == "filter" ? "the inbound rules now govern published ports too" : "published ports are left to whoever published them"))", "33")
             case let .drift(detail):

@@ -76,6 +76,8 @@ extension Portctl {
                 var sourceFiles: [String]
                 var interface: String?
                 var limit: String?
+                /// Packets over the rate limit, dropped (nil for a rule without a limit).
+                var limitedPackets: Int?
                 var log: Bool
                 var expires: String?
                 var expiresIn: Int?
@@ -83,7 +85,7 @@ extension Portctl {
                 var bytes: Int
 
                 enum CodingKeys: String, CodingKey {
-                    case id, action, direction, ports, proto = "protocol", sources, sourceFiles, interface, limit, log, expires, expiresIn, packets, bytes
+                    case id, action, direction, ports, proto = "protocol", sources, sourceFiles, interface, limit, limitedPackets, log, expires, expiresIn, packets, bytes
                 }
             }
             struct Defaults: Encodable {
@@ -139,7 +141,8 @@ extension Portctl {
                         .init(id: rule.id, action: rule.action.rawValue, direction: rule.direction.rawValue,
                               ports: rule.ports.map(\.description), proto: rule.proto.rawValue,
                               sources: rule.sources.map(\.description), sourceFiles: rule.sourceFiles.map(\.path), interface: rule.interface,
-                              limit: rule.limit?.description, log: rule.log,
+                              limit: rule.limit?.description,
+                              limitedPackets: rule.limit.map { _ in counters[Renderer.limitedName(rule.id)]?.packets ?? 0 }, log: rule.log,
                               expires: rule.expires.map(PolicyFile.timestamp),
                               expiresIn: rule.expires.map { max(0, Int($0.timeIntervalSince(now))) },
                               packets: counters[rule.id]?.packets ?? 0, bytes: counters[rule.id]?.bytes ?? 0)
@@ -199,7 +202,9 @@ extension Portctl {
                     var notes: [String] = []
                     if rule.direction == "out" { notes.append("outbound") }
                     if let interface = rule.interface { notes.append("on \(interface)") }
-                    if let limit = rule.limit { notes.append("limit \(limit) per source") }
+                    if let limit = rule.limit {
+                        notes.append("limit \(limit) per source, \(Counted.text(rule.limitedPackets ?? 0, "packet")) over it dropped")
+                    }
                     if rule.log { notes.append("logged") }
                     if let left = rule.expiresIn { notes.append("expires in \(Planner.duration(left))") }
                     return [rule.id, rule.action, "\(rule.ports.joined(separator: ","))/\(rule.proto)", policyRule.addressesCell,

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import PortPolicy
+import PortctlDriver
+
+extension Portctl {
+    /// `portctl drops`: who was refused, on which port, by what.
+    struct Drops: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "drops",
+            abstract: "List the connections the firewall refused lately: source, port, packets, last seen, and what refused them.",
+            discussion: """
+            Read from the kernel: portctl's table records each new TCP or UDP connection that the \
+            inbound, published or routed default, a deny or reject rule, a ban or a rate limit \
+            refuses, and keeps it for defaults.drops (10m unless the policy says otherwise) after \
+            its last packet. No daemon and no log: it works inside network namespaces and \
+            containers. Busiest first. For a connection refused by a default, the command that \
+            would admit its source is shown. Needs root or CAP_NET_ADMIN.
+            """
+        )
+
+        @Option(name: .long, help: ArgumentHelp("Only connections whose last packet came within this time (90s, 5m, 1h).", valueName: "time"))
+        var since: String?
+
+        @Option(name: .long, help: ArgumentHelp("Only these ports: 26, 26/tcp, 53/udp, 8000-8100, 25,26 (repeatable). Without a protocol, TCP and UDP.", valueName: "ports"))
+        var port: [String] = []
+
+        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Only sources inside these addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
+        var from: [SourceList] = []
+
+        @Option(name: .long, help: ArgumentHelp("Only what this refused: default, published-default, routed-default, rule, ban or limit (repeatable).", valueName: "reason"))
+        var reason: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp("At most this many connections, the busiest.", valueName: "n"))
+        var top: Int?
+
+        @Flag(name: .long, help: "Print the report as JSON.")
+        var json = false
+
+        @OptionGroup var global: GlobalOptions
+
+        static let reasonLabels: [String: DropReason.Kind] = [
+            "default": .inboundDefault, "published-default": .publishedDefault, "routed-default": .routedDefault,
+            "rule": .rule, "ban": .ban, "limit": .limit,
+        ]
+
+        func validate() throws {
+            if let since, (try? parseDuration(since)) == nil {
+                throw ValidationError("invalid --since \"\(since)\": give a duration like 90s, 5m, 1h or 1h30m, up to 365d")
+            }
+            if let top, top < 1 {
+                throw ValidationError("invalid --top \(top): give a number of connections, 1 or more")
+            }
+            for label in reason where Self.reasonLabels[label] == nil {
+                throw ValidationError("invalid --reason \"\(label)\": use default, published-default, routed-default, rule, ban or limit")
+            }
+        }
+
+        func run() throws {
+            try global.reporting {
+                var ports: [PortRange] = []
+                var proto = TransportProtocol.both
+                for text in port {
+                    let spec = try PortSpec(parsing: text, services: SystemServices.load())
+                    ports += spec.ports
+                    if text.contains("/") { proto = spec.proto } else { proto = .both }
+                }
+                let from = try self.from.flatMap { try $0.parse() }
+                let now = Date()
+                let report = try global.control.drops(now: now)
+                    .filtered(since: since.map { now.addingTimeInterval(-Double(try! parseDuration($0))) }, ports: ports, proto: proto, from: from,
+                              reasons: Set(reason.compactMap { Self.reasonLabels[$0] }), top: top)
+                if json {
+                    print(jsonText(DropsDocument(report, now: now)))
+                    return
+                }
+                guard let kept = report.keptSeconds else {
+                    say("portctl's table records no refused connections (defaults.drops is off, or the table was made by an older portctl: apply records them)")
+                    return
+                }
+                if report.connections.isEmpty {
+                    say("no refused connections recorded\(since.map { " in the last \($0)" } ?? " (each is kept \(Planner.duration(kept)) after its last packet)")")
+                } else {
+                    printTable([["SOURCE", "PORT", "PACKETS", "LAST SEEN", "REFUSED BY"]] + report.connections.map {
+                        [$0.source.description, "\($0.port)/\($0.proto.rawValue)", "\($0.packets)",
+                         Planner.duration(max(0, Int(now.timeIntervalSince($0.lastSeen)))) + " ago", $0.reason.description]
+                    })
+                    let admitting = report.connections.compactMap(report.admittingCommand(for:))
+                    var shown = Set<String>()
+                    let commands = admitting.filter { shown.insert($0).inserted }
+                    if !commands.isEmpty {
+                        say("")
+                        say("to admit a source the default refused:")
+                        for command in commands.prefix(5) { say("  " + command) }
+                        if commands.count > 5 { say("  (and \(commands.count - 5) more)") }
+                    }
+                }
+                if report.unrecorded > 0 {
+                    warn("\(Counted.text(report.unrecorded, "refused connection")) could not be recorded: the record was full (\(report.capacity) per address family); they were refused all the same")
+                }
+            }
+        }
+    }
+}
+
+/// `portctl drops --json`.
+struct DropsDocument: Encodable {
+    struct Connection: Encodable {
+        var source: String
+        var port: UInt16
+        var proto: String
+        var packets: Int
+        var lastSeen: String
+        var secondsAgo: Int
+        var reason: String
+        var rule: String?
+        var refusedBy: String
+        var admit: String?
+    }
+
+    /// Whether the table records refused connections.
+    var recording: Bool
+    var keptSeconds: Int?
+    var capacity: Int
+    var unrecorded: Int
+    var connections: [Connection]
+
+    init(_ report: DropReport, now: Date) {
+        recording = report.keptSeconds != nil
+        keptSeconds = report.keptSeconds
+        capacity = report.capacity
+        unrecorded = report.unrecorded
+        connections = report.connections.map {
+            Connection(source: $0.source.description, port: $0.port, proto: $0.proto.rawValue, packets: $0.packets,
+                       lastSeen: Timestamp.format($0.lastSeen), secondsAgo: max(0, Int(now.timeIntervalSince($0.lastSeen))),
+                       reason: $0.reason.label, rule: $0.reason.ruleID, refusedBy: $0.reason.description,
+                       admit: report.admittingCommand(for: $0))
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import PortPolicy
+
+/// The drop record: its policy setting, its reason codes, reading its elements from a real
+/// listing, and the planner leaving its elements alone.
+@Suite struct DropsModelTests {
+    static let drops = LiveTableTests.fixtures.appendingPathComponent("drops.json")
+
+    @Test(arguments: [("10m", DropRecording.keep(seconds: 600)), ("off", .off), ("90s", .keep(seconds: 90)), ("1d", .keep(seconds: 86400))])
+    func recordingReadsItsText(_ text: String, _ expected: DropRecording) throws {
+        #expect(try DropRecording(text: text) == expected)
+        #expect(try DropRecording(text: expected.text) == expected)
+    }
+
+    @Test(arguments: ["", "on", "2d", "10", "-5m", "10x"])
+    func badRecordingNamesTheValueAndWhatIsAllowed(_ text: String) {
+        #expect {
+            try DropRecording(text: text)
+        } throws: { error in
+            "\(error)".contains("defaults.drops") && "\(error)".contains("off")
+        }
+    }
+
+    @Test func thePolicyFileKeepsTheSettingAndLeavesTheDefaultUnsaid() throws {
+        var policy = PortPolicy.firstRun()
+        #expect(!PolicyFile.encode(policy).contains("drops"))
+        policy.drops = .off
+        let text = PolicyFile.encode(policy)
+        #expect(text.contains("  drops: off\n"))
+        #expect(try PolicyFile.decode(text).drops == .off)
+        #expect(throws: PolicyError.self) { try PolicyFile.decode("version: 1\ndefaults:\n  drops: forever\n") }
+    }
+
+    @Test func reasonCodesRoundTripAndNameTheirRule() throws {
+        let ids = ["block", "web", "relays"]
+        for reason in [DropReason(.inboundDefault), DropReason(.publishedDefault), DropReason(.routedDefault), DropReason(.ban),
+                       DropReason(.rule, ruleID: "block"), DropReason(.limit, ruleID: "web")] {
+            #expect(DropReason(code: reason.code, ruleIDs: ids) == reason)
+            #expect(reason.code >> 28 == reason.kind.rawValue)
+        }
+        // A rule that is gone is still a rule refusal, without a name.
+        let gone = try #require(DropReason(code: DropReason(.rule, ruleID: "old").code, ruleIDs: ids))
+        #expect(gone.kind == .rule && gone.ruleID == nil)
+        #expect(gone.description == "a rule no longer in the policy")
+        // Codes portctl never writes are not guessed at.
+        #expect(DropReason(code: 0, ruleIDs: ids) == nil)
+        #expect(DropReason(code: 0x1000_0001, ruleIDs: ids) == nil)
+        #expect(DropReason(code: 0xF000_0000, ruleIDs: ids) == nil)
+    }
+
+    @Test func theRendererRecordsBeforeEveryRefusalAndNeverHoldsTheVerdictInARecordingLine() throws {
+        let policy = try PolicyFile.decode(LiveTableTests.fixture("drops.yaml"))
+        let table = Renderer.model(policy)
+        let lines = table.chains.flatMap(\.rules)
+        let recording = lines.filter { $0.statements.contains { if case .record = $0 { true } else { false } } }
+        #expect(!recording.isEmpty)
+        for line in recording {
+            #expect(!line.statements.contains { if case .verdict = $0 { true } else { false } }, "\(line.text)")
+            #expect(line.statements.contains(.match(.ct("state"), op: "in", .string("new"))))
+        }
+        let codes = Set(recording.compactMap { line in
+            line.statements.lazy.compactMap { if case let .record(_, _, reason) = $0 { reason } else { nil } }.first
+        })
+        let expected: Set<UInt32> = [DropReason(.inboundDefault), DropReason(.publishedDefault), DropReason(.routedDefault), DropReason(.ban),
+                                     DropReason(.rule, ruleID: "block"), DropReason(.rule, ruleID: "rej6"), DropReason(.rule, ruleID: "r1"),
+                                     DropReason(.limit, ruleID: "relays"), DropReason(.limit, ruleID: "web")].reduce(into: []) { $0.insert($1.code) }
+        #expect(codes == expected)
+        // Off: no set, no recording line, no recording counter; the limits still count.
+        var off = policy
+        off.drops = .off
+        let quiet = Renderer.model(off)
+        #expect(!quiet.chains.flatMap(\.rules).flatMap(\.statements).contains { if case .record = $0 { true } else { false } })
+        #expect(quiet.set(Renderer.dropSetName(.ipv4)) == nil && !quiet.counters.contains(Renderer.dropsSeenCounter))
+        #expect(quiet.counters.contains(Renderer.limitedName("web")) && quiet.chain(Renderer.limitedName("web")) != nil)
+    }
+
+    @Test func aListingWithRecordedDropsMatchesThePolicyAndTheirElementsAreRead() throws {
+        let policy = try PolicyFile.decode(LiveTableTests.fixture("drops.yaml"))
+        let json = try LiveTableTests.fixture("drops.json")
+        let live = try #require(try LiveTable.read(json: json, table: "portctl"))
+        #expect(Planner.plan(policy, live: live).isEmpty)
+        let now = Date()
+        let connections = DropReport.connections(json: json, keptSeconds: 600, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
+        let seen = Set(connections.map { "\($0.source) \($0.port)/\($0.proto.rawValue) \($0.reason.description)" })
+        #expect(seen == ["203.0.113.2 27/tcp the inbound default", "203.0.113.2 3306/tcp rule block",
+                         "198.51.100.7 80/tcp the rate limit of web", "2001:db8::9 53/udp a ban"])
+        for connection in connections {
+            #expect(connection.lastSeen <= now && connection.lastSeen > now.addingTimeInterval(-60))
+        }
+    }
+
+    @Test func turningRecordingOffOrOnIsOneNamedChange() throws {
+        let policy = try PolicyFile.decode(LiveTableTests.fixture("drops.yaml"))
+        let live = try #require(try LiveTable.read(json: LiveTableTests.fixture("drops.json"), table: "portctl"))
+        var off = policy
+        off.drops = .off
+        let plan = Planner.plan(off, live: live)
+        #expect(plan.changes == [.changeDropRecording(from: "10m", to: "off")])
+        var longer = policy
+        longer.drops = .keep(seconds: 3600)
+        #expect(Planner.plan(longer, live: live).changes == [.changeDropRecording(from: "10m", to: "1h")])
+    }
+
+    @Test func filtersAndTheAdmittingCommand() throws {
+        let now = Date()
+        func connection(_ source: String, _ port: UInt16, _ reason: DropReason, packets: Int, ago: Double) -> DroppedConnection {
+            DroppedConnection(source: IPAddress(source)!, proto: .tcp, port: port, reason: reason, packets: packets, lastSeen: now.addingTimeInterval(-ago))
+        }
+        let report = DropReport(connections: DropReport.sorted([
+            connection("203.0.113.5", 26, DropReason(.inboundDefault), packets: 3, ago: 10),
+            connection("203.0.113.6", 26, DropReason(.inboundDefault), packets: 9, ago: 400),
+            connection("198.51.100.1", 26, DropReason(.inboundDefault), packets: 1, ago: 5),
+            connection("198.51.100.1", 3306, DropReason(.rule, ruleID: "db"), packets: 2, ago: 5),
+        ]), keptSeconds: 600, capacity: 65536, unrecorded: 0)
+        #expect(report.connections.map(\.packets) == [9, 3, 2, 1])
+        #expect(report.filtered(since: now.addingTimeInterval(-60)).connections.count == 3)
+        #expect(report.filtered(ports: [try PortRange(3306)]).connections.map(\.port) == [3306])
+        #expect(report.filtered(from: [try IPNetwork(parsing: "203.0.113.0/24")]).connections.count == 2)
+        #expect(report.filtered(reasons: [.rule]).connections.count == 1)
+        #expect(report.filtered(top: 1).connections.map(\.packets) == [9])
+        // Two neighbours refused on 26: their /24; a lone source: itself; a rule's refusal: nothing.
+        #expect(report.admittingCommand(for: report.connections[0]) == "portctl open 26/tcp --from 203.0.113.0/24")
+        #expect(report.admittingCommand(for: report.connections[3]) == "portctl open 26/tcp --from 198.51.100.1")
+        #expect(report.admittingCommand(for: report.connections[2]) == nil)
+        #expect(report.packetsByPort.map { "\($0.port) \($0.reason) \($0.packets)" } == ["26 default 13", "3306 rule 2"])
+    }
+}
