@@ -257,18 +257,30 @@ public struct DropReport: Sendable, Hashable {
             .map { (port: $0.0, proto: $0.1, reason: $0.2, packets: $0.3) }
     }
 
-    /// For a connection refused by a default, the command that would admit its source: the
-    /// source itself, or its /24 (IPv4) or /64 (IPv6) when `neighbours` other sources of that
-    /// network were refused on the same port too.
-    public func admittingCommand(for connection: DroppedConnection) -> String? {
-        guard [.inboundDefault, .publishedDefault].contains(connection.reason.kind) else { return nil }
-        let prefix = connection.source.family == .ipv4 ? 24 : 64
-        let network = try! IPNetwork(address: IPNetwork.mask(connection.source, prefix), prefixLength: prefix)
-        let neighbours = Set(connections.filter {
-            $0.port == connection.port && $0.proto == connection.proto && $0.reason.kind == connection.reason.kind
-                && network.contains($0.source)
-        }.map(\.source))
-        let from = neighbours.count >= 2 ? network.description : connection.source.description
-        return "portctl open \(connection.port)/\(connection.proto.rawValue) --from \(from)"
+    /// For each connection (in order), the command that would admit its source when a default
+    /// refused it, else nil: the source itself, or its /24 (IPv4) or /64 (IPv6) when other
+    /// sources of that network were refused on the same port by the same default too. One pass.
+    public var admittingCommands: [String?] {
+        func network(_ connection: DroppedConnection) -> IPNetwork {
+            let prefix = connection.source.family == .ipv4 ? 24 : 64
+            return try! IPNetwork(address: IPNetwork.mask(connection.source, prefix), prefixLength: prefix)
+        }
+        func key(_ connection: DroppedConnection) -> String {
+            "\(network(connection)) \(connection.port)/\(connection.proto.rawValue) \(connection.reason.kind.rawValue)"
+        }
+        var neighbours: [String: Set<IPAddress>] = [:]
+        for connection in connections where Self.admittable(connection) {
+            neighbours[key(connection), default: []].insert(connection.source)
+        }
+        return connections.map { connection in
+            guard Self.admittable(connection) else { return nil }
+            let from = (neighbours[key(connection)]?.count ?? 0) >= 2 ? network(connection).description : connection.source.description
+            return "portctl open \(connection.port)/\(connection.proto.rawValue) --from \(from)"
+        }
+    }
+
+    /// Whether a default refused it (a rule's or a ban's refusal is meant).
+    static func admittable(_ connection: DroppedConnection) -> Bool {
+        [.inboundDefault, .publishedDefault].contains(connection.reason.kind)
     }
 }

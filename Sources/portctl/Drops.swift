@@ -85,7 +85,7 @@ extension Portctl {
                         [$0.source.description, "\($0.port)/\($0.proto.rawValue)", "\($0.packets)",
                          Planner.duration(max(0, Int(now.timeIntervalSince($0.lastSeen)))) + " ago", $0.reason.description]
                     })
-                    let admitting = report.connections.compactMap(report.admittingCommand(for:))
+                    let admitting = report.admittingCommands.compactMap { $0 }
                     var shown = Set<String>()
                     let commands = admitting.filter { shown.insert($0).inserted }
                     if !commands.isEmpty {
@@ -130,11 +130,10 @@ struct DropsDocument: Encodable {
         keptSeconds = report.keptSeconds
         capacity = report.capacity
         unrecorded = report.unrecorded
-        connections = report.connections.map {
-            Connection(source: $0.source.description, port: $0.port, proto: $0.proto.rawValue, packets: $0.packets,
-                       lastSeen: Timestamp.format($0.lastSeen), secondsAgo: max(0, Int(now.timeIntervalSince($0.lastSeen))),
-                       reason: $0.reason.label, rule: $0.reason.ruleID, refusedBy: $0.reason.description,
-                       admit: report.admittingCommand(for: $0))
+        connections = zip(report.connections, report.admittingCommands).map { connection, admit in
+            Connection(source: connection.source.description, port: connection.port, proto: connection.proto.rawValue, packets: connection.packets,
+                       lastSeen: Timestamp.format(connection.lastSeen), secondsAgo: max(0, Int(now.timeIntervalSince(connection.lastSeen))),
+                       reason: connection.reason.label, rule: connection.reason.ruleID, refusedBy: connection.reason.description, admit: admit)
         }
     }
 }
