@@ -10,22 +10,25 @@ extension Portctl {
             commandName: "audit",
             abstract: "Compare what listens on this host with what the firewall lets in; exit 3 on a high-severity finding.",
             discussion: """
-            With root (CAP_NET_ADMIN), each listener is judged against the kernel's table as well \
-            as the policy file: high when the kernel admits sources to a listening port that the \
-            policy does not (a rule or set element added by hand), a warning when the policy admits \
-            sources the kernel does not (table missing or dormant, a rule deleted) or when a rule \
-            line portctl does not interpret decides. Without it, the policy file alone is judged, \
-            and audit says so. \
-            high: a sensitive service (remote shell, mail relay, database, cache, admin panel; \
-            see docs/audit.md) listens on all addresses and the policy lets any source reach it. \
-            warning: a port open to any source; an opening nothing listens on. info: a service \
+            With root (CAP_NET_ADMIN), each listener is judged against portctl's table as the \
+            kernel holds it, not only against the policy file. high: the kernel admits sources to \
+            a listening port that the policy does not (a rule or a set element added by hand, the \
+            table missing or dormant). warning: the policy admits sources the kernel does not (a \
+            rule deleted), or a rule line portctl does not interpret decides (never guessed). \
+            Without root, the policy file alone is judged, and a note on stderr says so.
+
+            From the policy: high, a sensitive service (remote shell, mail relay, database, cache, \
+            admin panel; see docs/audit.md) listens on all addresses and any source may reach it; \
+            warning, a port open to any source, or an opening nothing listens on; info, a service \
             listening on all addresses that the policy blocks. Process names of other users need \
-            root. --all lists every listener with the rule or default that decides and the sources \
-            it admits.
+            root.
+
+            --all lists every listener (TCP and UDP, IPv4 and IPv6): address, port, process, the \
+            rule or default that decides, and the sources it admits.
             """
         )
 
-        @Flag(name: .long, help: "Print the findings as JSON.")
+        @Flag(name: .long, help: "Print the report as JSON: the view judged, the findings, and with --all the listeners.")
         var json = false
         @Flag(name: .long, help: "List every listener (TCP and UDP, IPv4 and IPv6) with who may reach it: address, port, process, the rule or default that decides, the sources admitted.")
         var all = false
