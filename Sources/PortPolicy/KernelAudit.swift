@@ -256,7 +256,7 @@ extension ExposureAudit {
                         else { return nil }
                         return kernelSet.name
                     }
-                    return "rule \(quoted(id))" + (changed.isEmpty ? "" : " (its set \(changed.joined(separator: ", ")) in the kernel does not hold what the policy lists)")
+                    return "rule \(quoted(id))" + (changed.isEmpty ? "" : ", whose set \(changed.joined(separator: ", ")) in the kernel does not hold what the policy lists")
                 }
                 let text = TableEvaluation.text(rule)
                 if long { return "the line `\(text)` in chain \(chain), which is not from the policy" }
@@ -316,12 +316,11 @@ extension ExposureAudit {
                 for name in outcomes.map({ describe($0, long: false) }) where !names.contains(name) { names.append(name) }
                 return names
             }
-            if admitted.isEmpty {
-                if !kernel.undetermined.isEmpty && kernel.outcomes.allSatisfy({ $0.fate == .cannotTell }) {
-                    return (["cannot tell"], "cannot tell", "unknown")
-                }
-                return (unique(kernel.outcomes.filter { $0.fate != .accept && $0.fate != .cannotTell }), "no one", "none")
+            let refusing = unique(kernel.outcomes.filter { $0.fate != .accept && $0.fate != .cannotTell })
+            if admitted.isEmpty && !kernel.undetermined.isEmpty {
+                return (["cannot tell"] + refusing, "cannot tell for \(ExposureAudit.whom(kernel.undetermined, families))", "unknown")
             }
+            if admitted.isEmpty { return (refusing, "no one", "none") }
             let accepting = kernel.outcomes.filter { $0.fate == .accept }
             if families.allSatisfy(admitted.covers) { return (unique(accepting), "anyone", "any") }
             // Where the kernel admits what the policy does, the policy's words name the sources

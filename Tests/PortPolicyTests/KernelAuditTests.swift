@@ -56,7 +56,7 @@ import Testing
         let findings = ExposureAudit.findings(Self.policy, listeners: Self.listeners, view: .kernel(live))
         let high = findings.first { $0.kind == "kernel-admits" }
         #expect(high?.port == 26 && high?.severity == .high && high?.kernelAdmits == ["203.0.113.0/24"], "\(findings)")
-        #expect(high?.message.contains("its set relays-v4 in the kernel does not hold what the policy lists") == true, "\(high?.message ?? "")")
+        #expect(high?.message.contains("whose set relays-v4 in the kernel does not hold what the policy lists") == true, "\(high?.message ?? "")")
     }
 
     @Test func aDeletedRuleOrAMissingTableIsAWarningForWhatThePolicyOpens() {
@@ -85,6 +85,9 @@ import Testing
         let unsure = findings.first { $0.kind == "kernel-cannot-tell" }
         #expect(unsure?.port == 8080 && unsure?.severity == .warning && unsure?.message.contains("meta mark 1") == true, "\(findings)")
         #expect(!findings.contains { $0.severity == .high })
+        let row = ExposureAudit.reach(Self.policy, listeners: Self.listeners, view: .kernel(live)).first { $0.port == 8080 }
+        #expect(row?.admits == "unknown" && row?.decidedBy.first == "cannot tell" && row?.sources == "cannot tell for any source"
+                && row?.notes.contains { $0.contains("`meta mark 1 tcp dport 8080 accept` in chain input") } == true, "\(String(describing: row))")
     }
 
     @Test func anInterfaceOnlyOpeningIsNamedWithItsInterface() {

@@ -66,7 +66,7 @@ struct AuditKernelTests {
         #expect(audit.status == 3, "\(audit)")
         let high = try findings(audit).first { $0["kind"] as? String == "kernel-admits" }
         #expect(high?["port"] as? Int == 26 && high?["kernelAdmits"] as? [String] == ["203.0.113.0/24"], "\(audit)")
-        #expect((high?["message"] as? String)?.contains("its set allow-tcp-26-v4 in the kernel does not hold what the policy lists") == true, "\(audit)")
+        #expect((high?["message"] as? String)?.contains("whose set allow-tcp-26-v4 in the kernel does not hold what the policy lists") == true, "\(audit)")
     }
 
     @Test func whatThePolicyOpensAndTheKernelDoesNotIsAWarning() throws {
