@@ -234,8 +234,9 @@ public struct Finding: Sendable, Hashable, Codable {
     public var proto: TransportProtocol
     /// How much it matters.
     public var severity: Severity
-    /// `sensitive-open-to-any`, `open-to-any`, `stale-opening`, `listener-blocked`, or
-    /// `published` (a port some table DNATs elsewhere).
+    /// `sensitive-open-to-any`, `open-to-any`, `stale-opening`, `listener-blocked`,
+    /// `published` (a port some table DNATs elsewhere), `forwarding-off`, and from the kernel's
+    /// view `kernel-admits`, `kernel-refuses`, `kernel-cannot-tell`, `table-not-in-force`.
     public var kind: String
     /// One line for people.
     public var message: String
@@ -246,6 +247,10 @@ public struct Finding: Sendable, Hashable, Codable {
     /// For `published`: whether the policy admits `any`, `some` or `no` sources (`any` too when
     /// `defaults.published` is accept: the publisher's rules decide then).
     public var admits: String?
+    /// For `kernel-admits`: the source networks the kernel admits and the policy does not.
+    public var kernelAdmits: [String]?
+    /// For `kernel-refuses`: the source networks the policy admits and the kernel does not.
+    public var policyAdmits: [String]?
 
     /// Makes a finding.
     public init(port: UInt16, proto: TransportProtocol, severity: Severity, kind: String, message: String,
@@ -261,7 +266,7 @@ public struct Finding: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case port, proto = "protocol", severity, kind, message, target, table, admits
+        case port, proto = "protocol", severity, kind, message, target, table, admits, kernelAdmits, policyAdmits
     }
 }
 

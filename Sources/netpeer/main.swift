@@ -1,9 +1,10 @@
 // netpeer: the TCP and UDP listener and connector the real-kernel tests run inside network
 // namespaces.
 //
-//   netpeer listen PORT [PORT...] [--seconds N] [--udp]
-//       on every address (IPv4 and IPv6) until N seconds pass (default 120): accept and close TCP
-//       connections, or with --udp echo each datagram to its sender; print "listening" once ready
+//   netpeer listen PORT [PORT...] [--seconds N] [--udp] [--address ADDR]
+//       on every address (IPv4 and IPv6), or TCP on ADDR only, until N seconds pass (default 120):
+//       accept and close TCP connections, or with --udp echo each datagram to its sender; print
+//       "listening" once ready
 //   netpeer connect HOST PORT [--timeout S] [--udp]
 //       TCP: exit 0 when the handshake completes, 3 on a reset, 4 on a timeout, 5 on an ICMP
 //       error, 1 otherwise. UDP: send a datagram (again halfway through S) and exit 0 on a reply,
@@ -62,9 +63,22 @@ func serve(_ fds: [Int32], seconds: Int, _ handle: (Int32) -> Void) -> Never {
     exit(0)
 }
 
-func listen(ports: [UInt16], seconds: Int) -> Never {
+/// A non-blocking TCP socket bound to `port` on one numeric address only (`127.0.0.1`, `::1`).
+func boundSocket(address: String, port: UInt16) -> Int32 {
+    let info = resolve(address, port)
+    defer { freeaddrinfo(info) }
+    let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { fail("socket: \(String(cString: strerror(errno)))") }
+    var on: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+    guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else { fail("bind \(address) \(port): \(String(cString: strerror(errno)))") }
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    return fd
+}
+
+func listen(ports: [UInt16], seconds: Int, address: String?) -> Never {
     let fds = ports.map { port in
-        let fd = boundSocket(SOCK_STREAM, port: port)
+        let fd = address.map { boundSocket(address: $0, port: port) } ?? boundSocket(SOCK_STREAM, port: port)
         guard Glibc.listen(fd, 1024) == 0 else { fail("listen \(port): \(String(cString: strerror(errno)))") }
         return fd
     }
@@ -232,7 +246,7 @@ case "listen":
     let ports = arguments.dropFirst().prefix { !$0.hasPrefix("--") }.compactMap(UInt16.init)
     guard !ports.isEmpty else { fail("listen needs ports") }
     if udp { listenUDP(ports: ports, seconds: seconds) }
-    listen(ports: ports, seconds: seconds)
+    listen(ports: ports, seconds: seconds, address: option("--address"))
 case "connect":
     guard arguments.count >= 3, let port = UInt16(arguments[2]) else { fail("usage: netpeer connect HOST PORT [--timeout S] [--udp]") }
     let timeout = option("--timeout").flatMap(Double.init) ?? 1.5
@@ -242,5 +256,5 @@ case "rate":
     guard arguments.count >= 3, let port = UInt16(arguments[2]) else { fail("usage: netpeer rate HOST PORT [--seconds N]") }
     rate(host: arguments[1], port: port, seconds: min(max(option("--seconds").flatMap(Double.init) ?? 5, 0.5), 60))
 default:
-    fail("usage: netpeer listen PORT... [--seconds N] [--udp] | netpeer connect HOST PORT [--timeout S] [--udp]")
+    fail("usage: netpeer listen PORT... [--seconds N] [--udp] [--address ADDR] | netpeer connect HOST PORT [--timeout S] [--udp]")
 }

@@ -268,12 +268,16 @@ final class NetLab {
         try listen(ports, in: server, udp: true)
     }
 
-    /// Starts a listener in any of the lab's namespaces.
-    func listen(_ ports: [Int], in namespace: String, udp: Bool) throws {
+    /// Starts a listener in any of the lab's namespaces; with `address`, a TCP listener bound to
+    /// that address only (`127.0.0.1`: reachable only from inside the namespace).
+    func listen(_ ports: [Int], in namespace: String, udp: Bool, address: String? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace, productsDirectory.appendingPathComponent("netpeer").path,
-                             "listen"] + ports.map(String.init) + ["--seconds", "120"] + (udp ? ["--udp"] : [])
+        var arguments = ["netns", "exec", namespace, productsDirectory.appendingPathComponent("netpeer").path, "listen"]
+        arguments += ports.map(String.init) + ["--seconds", "120"]
+        if udp { arguments.append("--udp") }
+        if let address { arguments += ["--address", address] }
+        process.arguments = arguments
         let out = Pipe()
         process.standardOutput = out
         try process.run()

@@ -387,7 +387,7 @@ _portctl_status() {
 
 _portctl_audit() {
     repeating_flags=()
-    non_repeating_flags=(--json --verbose --version -h --help)
+    non_repeating_flags=(--json --all --verbose --version -h --help)
     repeating_options=()
     non_repeating_options=(--policy)
     __portctl_offer_flags_options 0

@@ -57,7 +57,7 @@ _portctl() {
             'remove:Remove one rule, of any kind, by its id (see portctl list).'
             'list:Show the policy'\''s defaults and rules.'
             'status:Show every rule with its live packet and byte counters, and whether the kernel matches the policy.'
-            'audit:Compare what listens on this host with what the policy lets in; exit 3 on a high-severity finding.'
+            'audit:Compare what listens on this host with what the firewall lets in; exit 3 on a high-severity finding.'
             'probe:Probe TCP ports of a host: open (handshake), closed (reset) or filtered (silence or ICMP unreachable), like an nmap connect scan.'
             'explain:Say what the policy does with a new inbound packet from ADDRESS to PORT, and which rule decides it.'
             'render:Print the nftables table the policy renders to. Needs no root; touches no kernel.'
@@ -254,7 +254,8 @@ _portctl_status() {
 _portctl_audit() {
     local -i ret=1
     local -ar arg_specs=(
-        '--json[Print the findings as JSON.]'
+        '--json[Print the report as JSON\: the view judged, the findings, and with --all the listeners.]'
+        '--all[List every listener (TCP and UDP, IPv4 and IPv6) with who may reach it\: address, port, process, the rule or default that decides, the sources admitted.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
