@@ -185,6 +185,10 @@ public enum TableEvaluation {
                         }
                     case .counter, .anonymousCounter, .log:
                         break
+                    case .record:
+                        // The drop record's lines hold no verdict: a full set stops the line, and
+                        // either way the packet goes on to the line that decides.
+                        sideEffectThatMayStop = true
                     case .limit:
                         // Within the rate the line goes on: the source is admitted (at a rate).
                         break
