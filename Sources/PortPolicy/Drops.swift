@@ -265,10 +265,16 @@ public struct DropReport: Sendable, Hashable {
             let prefix = connection.source.family == .ipv4 ? 24 : 64
             return try! IPNetwork(address: IPNetwork.mask(connection.source, prefix), prefixLength: prefix)
         }
-        func key(_ connection: DroppedConnection) -> String {
-            "\(network(connection)) \(connection.port)/\(connection.proto.rawValue) \(connection.reason.kind.rawValue)"
+        struct Key: Hashable {
+            var network: IPNetwork
+            var port: UInt16
+            var proto: TransportProtocol
+            var kind: DropReason.Kind
         }
-        var neighbours: [String: Set<IPAddress>] = [:]
+        func key(_ connection: DroppedConnection) -> Key {
+            Key(network: network(connection), port: connection.port, proto: connection.proto, kind: connection.reason.kind)
+        }
+        var neighbours: [Key: Set<IPAddress>] = [:]
         for connection in connections where Self.admittable(connection) {
             neighbours[key(connection), default: []].insert(connection.source)
         }

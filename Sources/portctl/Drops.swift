@@ -71,7 +71,7 @@ extension Portctl {
                     .filtered(since: since.map { now.addingTimeInterval(-Double(try! parseDuration($0))) }, ports: ports, proto: proto, from: from,
                               reasons: Set(reason.compactMap { Self.reasonLabels[$0] }), top: top)
                 if json {
-                    print(jsonText(DropsDocument(report, now: now)))
+                    print(DropsDocument.text(report, now: now), terminator: "")
                     return
                 }
                 guard let kept = report.keptSeconds else {
@@ -103,37 +103,51 @@ extension Portctl {
     }
 }
 
-/// `portctl drops --json`.
-struct DropsDocument: Encodable {
-    struct Connection: Encodable {
-        var source: String
-        var port: UInt16
-        var proto: String
-        var packets: Int
-        var lastSeen: String
-        var secondsAgo: Int
-        var reason: String
-        var rule: String?
-        var refusedBy: String
-        var admit: String?
+/// `portctl drops --json`: the record's settings, then one connection per line (written by hand:
+/// Foundation's encoder takes most of a second for a full record of 65,536).
+///
+/// `{"capacity": N, "keptSeconds": N|null, "recording": BOOL, "unrecorded": N, "connections": [
+/// {"source", "port", "proto", "packets", "lastSeen", "secondsAgo", "reason", "rule", "refusedBy", "admit"}, ...]}`;
+/// `rule` and `admit` are null when they do not apply.
+enum DropsDocument {
+    static func text(_ report: DropReport, now: Date) -> String {
+        var out = "{\n  \"capacity\" : \(report.capacity),\n"
+        out += "  \"keptSeconds\" : \(report.keptSeconds.map(String.init) ?? "null"),\n"
+        out += "  \"recording\" : \(report.keptSeconds != nil),\n"
+        out += "  \"unrecorded\" : \(report.unrecorded),\n"
+        out += "  \"connections\" : ["
+        out.reserveCapacity(out.utf8.count + report.connections.count * 260)
+        var first = true
+        // Elements recorded within the same second share their timestamp's text.
+        var stamps: [Int: String] = [:]
+        for (connection, admit) in zip(report.connections, report.admittingCommands) {
+            let second = Int(connection.lastSeen.timeIntervalSince1970.rounded(.down))
+            let stamp = stamps[second] ?? Timestamp.format(Date(timeIntervalSince1970: Double(second)))
+            stamps[second] = stamp
+            out += first ? "\n    " : ",\n    "
+            first = false
+            out += "{\"source\": \(quoted(connection.source.description)), \"port\": \(connection.port), \"proto\": \"\(connection.proto.rawValue)\", "
+            out += "\"packets\": \(connection.packets), \"lastSeen\": \"\(stamp)\", "
+            out += "\"secondsAgo\": \(max(0, Int(now.timeIntervalSince(connection.lastSeen)))), \"reason\": \"\(connection.reason.label)\", "
+            out += "\"rule\": \(connection.reason.ruleID.map(quoted) ?? "null"), \"refusedBy\": \(quoted(connection.reason.description)), "
+            out += "\"admit\": \(admit.map(quoted) ?? "null")}"
+        }
+        out += first ? "]\n}\n" : "\n  ]\n}\n"
+        return out
     }
 
-    /// Whether the table records refused connections.
-    var recording: Bool
-    var keptSeconds: Int?
-    var capacity: Int
-    var unrecorded: Int
-    var connections: [Connection]
-
-    init(_ report: DropReport, now: Date) {
-        recording = report.keptSeconds != nil
-        keptSeconds = report.keptSeconds
-        capacity = report.capacity
-        unrecorded = report.unrecorded
-        connections = zip(report.connections, report.admittingCommands).map { connection, admit in
-            Connection(source: connection.source.description, port: connection.port, proto: connection.proto.rawValue, packets: connection.packets,
-                       lastSeen: Timestamp.format(connection.lastSeen), secondsAgo: max(0, Int(now.timeIntervalSince(connection.lastSeen))),
-                       reason: connection.reason.label, rule: connection.reason.ruleID, refusedBy: connection.reason.description, admit: admit)
+    /// A JSON string (the texts here are addresses, ids and fixed words; escaped all the same).
+    static func quoted(_ text: String) -> String {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return "\"" + text + "\"" }
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
         }
+        return out + "\""
     }
 }

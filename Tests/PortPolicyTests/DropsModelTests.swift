@@ -125,3 +125,62 @@ import Testing
         #expect(report.packetsByPort.map { "\($0.port) \($0.reason) \($0.packets)" } == ["26 default 13", "3306 rule 2"])
     }
 }
+
+/// The netlink dump's bytes: the request's layout and the answer's decoding (the kernel tests
+/// read real dumps; these pin the layout and the handling of what does not fit it).
+@Suite struct DropRecordMessageTests {
+    func attribute(_ type: UInt16, _ payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        DropRecordMessages.appendAttribute(&out, type: type, payload)
+        return out
+    }
+
+    func message(_ type: UInt16, _ body: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        DropRecordMessages.appendNative(&out, UInt32(16 + body.count))
+        DropRecordMessages.appendNative(&out, type)
+        DropRecordMessages.appendNative(&out, UInt16(2))
+        DropRecordMessages.appendNative(&out, UInt32(1))
+        DropRecordMessages.appendNative(&out, UInt32(0))
+        return out + body
+    }
+
+    func bigEndian(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+
+    @Test func theRequestNamesTableAndSet() {
+        let request = DropRecordMessages.dumpRequest(table: "portctl", set: "portctl-drops4", sequence: 7)
+        #expect(request.count == 16 + 4 + 12 + 20)
+        #expect(DropRecordMessages.native32(request, 0) == UInt32(request.count))
+        #expect(DropRecordMessages.native16(request, 4) == 10 << 8 | 13)
+        #expect(String(decoding: request[24..<31], as: UTF8.self) == "portctl")
+    }
+
+    @Test func anElementDecodesAndOddOnesAreSkipped() throws {
+        var key: [UInt8] = [203, 0, 113, 2, 6, 0, 0, 0, 0, 26, 0, 0]
+        DropRecordMessages.appendNative(&key, DropReason(.rule, ruleID: "deny-26").code)
+        let counter = attribute(1, Array("counter".utf8) + [0]) + attribute(2, attribute(1, bigEndian(180)) + attribute(2, bigEndian(3)))
+        let element = attribute(1, attribute(1, key)) + attribute(5, bigEndian(590_000)) + attribute(7, counter)
+        var odd = key
+        odd[4] = 1 // ICMP: never recorded by portctl
+        let skipped = attribute(1, attribute(1, odd))
+        let list = attribute(3, attribute(1, element) + attribute(1, skipped))
+        let bytes = message(10 << 8 | 12, [1, 0, 0, 0] + attribute(1, Array("portctl".utf8) + [0]) + list) + message(3, [0, 0, 0, 0])
+        let now = Date(timeIntervalSince1970: 2_000_000_000)
+        let chunk = DropRecordMessages.decode(bytes, family: .ipv4, keptMilliseconds: 600_000, ruleIDs: ["deny-26"], now: now)
+        #expect(chunk.finished && chunk.errno == nil)
+        let connection = try #require(chunk.connections.first)
+        #expect(chunk.connections.count == 1)
+        #expect(connection.source == IPAddress("203.0.113.2") && connection.proto == .tcp && connection.port == 26)
+        #expect(connection.reason.ruleID == "deny-26" && connection.packets == 3)
+        #expect(connection.lastSeen == now.addingTimeInterval(-10))
+        // A truncated buffer decodes what it can and does not read past its end.
+        #expect(DropRecordMessages.decode(Array(bytes.prefix(40)), family: .ipv4, keptMilliseconds: 600_000, ruleIDs: [], now: now).connections.isEmpty)
+    }
+
+    @Test func theKernelsErrorIsPassedOn() {
+        var body: [UInt8] = []
+        DropRecordMessages.appendNative(&body, Int32(-2))
+        let chunk = DropRecordMessages.decode(message(2, body + [UInt8](repeating: 0, count: 16)), family: .ipv6, keptMilliseconds: 1, ruleIDs: [], now: Date())
+        #expect(chunk.errno == 2 && chunk.finished)
+    }
+}
