@@ -67,6 +67,14 @@ let package = Package(
             path: "Benchmarks/ParserBench",
             swiftSettings: strict
         ),
+        // Seeded random policies, edits and drift for the property tests (not a product: the
+        // libraries ship no test helpers).
+        .target(
+            name: "PortctlTestSupport",
+            dependencies: ["PortPolicy", "PortctlDriver"],
+            path: "Tests/PortctlTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PortPolicyTests",
             dependencies: ["PortPolicy"],
@@ -76,12 +84,12 @@ let package = Package(
         // The change pipeline against the fake kernel: fast, no root.
         .testTarget(
             name: "PortctlDriverTests",
-            dependencies: ["PortPolicy", "PortctlDriver"],
+            dependencies: ["PortPolicy", "PortctlDriver", "PortctlTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PortctlKernelTests",
-            dependencies: ["PortPolicy", "PortctlDriver"],
+            dependencies: ["PortPolicy", "PortctlDriver", "PortctlTestSupport"],
             swiftSettings: strict
         ),
     ],

@@ -1,6 +1,7 @@
 import Foundation
 import PortPolicy
 import PortctlDriver
+import PortctlTestSupport
 import Testing
 
 /// The planner's promise, over seeded random policies, edits and drift: applying

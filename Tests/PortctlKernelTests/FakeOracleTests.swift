@@ -1,6 +1,7 @@
 import Foundation
 import PortPolicy
 import PortctlDriver
+import PortctlTestSupport
 import Testing
 
 /// The real kernel is the oracle for ``FakeNftables``: the same seeded random cases the driver

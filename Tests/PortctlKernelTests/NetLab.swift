@@ -1,6 +1,7 @@
 import Foundation
 import PortPolicy
 import PortctlDriver
+import PortctlTestSupport
 import Testing
 
 /// The output of a finished command.
