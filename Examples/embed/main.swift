@@ -54,7 +54,7 @@ while !arguments.isEmpty {
 guard !relays.isEmpty else { fail("give the relay networks with --relays (port 26 is never opened to everyone)", code: 64) }
 
 let control = ChangeControl(
-    actor: Actor.current(environment: ProcessInfo.processInfo.environment,
+    author: ChangeAuthor.current(environment: ProcessInfo.processInfo.environment,
                          arguments: ["portctl-embed-example"] + CommandLine.arguments.dropFirst()),
     watchdogCommand: ChangeControl.watchdog(runningThisProgramWith: "--portctl-watchdog"))
 do {

@@ -311,16 +311,16 @@ public enum LiveTable {
         return entries.sorted()
     }
 
-    static func readExpression(_ any: Any) -> Expression? {
+    static func readExpression(_ any: Any) -> NftExpression? {
         guard let object = any as? [String: Any], object.count == 1, let (kind, body) = object.first,
               let fields = body as? [String: Any] else { return nil }
         switch kind {
-        case "meta": return (fields["key"] as? String).map(Expression.meta)
-        case "ct" where fields.count == 1: return (fields["key"] as? String).map(Expression.ct)
+        case "meta": return (fields["key"] as? String).map(NftExpression.meta)
+        case "ct" where fields.count == 1: return (fields["key"] as? String).map(NftExpression.ct)
         case "fib" where fields["result"] as? String == "type" && (fields["flags"] as? [String] == ["daddr"] || fields["flags"] as? String == "daddr"):
             return .fibDestinationType
         case "ct" where fields.count == 2 && fields["dir"] as? String == "original":
-            return (fields["key"] as? String).map(Expression.ctOriginal)
+            return (fields["key"] as? String).map(NftExpression.ctOriginal)
         case "payload":
             guard let proto = fields["protocol"] as? String, let field = fields["field"] as? String, fields.count == 2 else { return nil }
             return .payload(proto, field)

@@ -536,7 +536,7 @@ public enum Renderer {
                     }
                     if let limit = rule.limit {
                         for limited in family.map({ [$0] }) ?? IPFamily.allCases {
-                            let key = Expression.payload(limited == .ipv4 ? "ip" : "ip6", "saddr")
+                            let key = NftExpression.payload(limited == .ipv4 ? "ip" : "ip6", "saddr")
                             result.append(Rule(match + [
                                 .match(.ct("state"), op: "in", .string("new")),
                                 .overRate(set: rateSetName(rule.id, limited), key: key, rate: limit.count, per: limit.unit.rawValue, burst: limit.count),

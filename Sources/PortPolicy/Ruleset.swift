@@ -333,8 +333,10 @@ public struct Rule: Sendable, Hashable {
     }
 }
 
-/// The left side of a match: what is inspected.
-public enum Expression: Sendable, Hashable {
+/// The left side of a match, what is inspected: one of nft's expressions (payload, meta, ct, fib).
+/// (Not `Expression`: Foundation has one since macOS 15, and an embedder importing both could
+/// not name either.)
+public enum NftExpression: Sendable, Hashable {
     /// `meta KEY` (`iifname`, `oifname`, `l4proto`).
     case meta(String)
     /// `ct KEY` (`state`, `status`).
@@ -430,7 +432,7 @@ public enum Verdict: Sendable, Hashable {
 /// One statement of a rule.
 public enum Statement: Sendable, Hashable {
     /// `LEFT [OP] RIGHT`; `op` is `==` (written as nothing), `in`, or another nftables operator.
-    case match(Expression, op: String, Value)
+    case match(NftExpression, op: String, Value)
     /// `counter name "NAME"`.
     case counter(String)
     /// An anonymous `counter`.
@@ -441,7 +443,7 @@ public enum Statement: Sendable, Hashable {
     case verdict(Verdict)
     /// `update @SET { KEY limit rate over N/PER burst B packets }`: true when the packet's key
     /// (its source address) is over its own rate.
-    case overRate(set: String, key: Expression, rate: Int, per: String, burst: Int)
+    case overRate(set: String, key: NftExpression, rate: Int, per: String, burst: Int)
     /// `update @SET { ip saddr . meta l4proto . ct original proto-dst . REASON }` (`ip6 saddr`
     /// for IPv6): records the connection in the drop record with the code of what refuses it.
     /// The original destination port is the one the client asked for, also when a DNAT (a

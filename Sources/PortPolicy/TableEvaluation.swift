@@ -248,7 +248,7 @@ public enum TableEvaluation {
         }
 
         /// What a match holds for a new connection to `port`/`proto` arriving on `interface`.
-        func truth(_ left: Expression, _ op: String, _ right: Value) -> Truth {
+        func truth(_ left: NftExpression, _ op: String, _ right: Value) -> Truth {
             switch left {
             case let .meta(key):
                 switch key {

@@ -14,7 +14,7 @@ public struct ChangeControl: Sendable {
     /// The environment read for `SSH_CONNECTION` (the lockout guard and first-run SSH port).
     public var environment: [String: String]
     /// Who the history names.
-    public var actor: Actor
+    public var author: ChangeAuthor
     /// The command that starts a confirmation watchdog; the token is appended. The program must
     /// call ``runWatchdog(token:)`` with it (``runWatchdogIfAsked(arguments:flag:)`` does that for
     /// a program started with ``watchdog(runningThisProgramWith:)``). nil: no watchdog, and a
@@ -35,11 +35,11 @@ public struct ChangeControl: Sendable {
     /// the real kernel unless another firewall is given, no confirmation watchdog unless given.
     public init(paths: PortctlPaths? = nil, firewall: Firewall = Firewall(),
                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                actor: Actor? = nil, watchdogCommand: [String]? = nil, privileged: Bool? = nil) {
+                author: ChangeAuthor? = nil, watchdogCommand: [String]? = nil, privileged: Bool? = nil) {
         self.paths = paths ?? PortctlPaths.resolve(policyOption: nil, environment: environment)
         self.firewall = firewall
         self.environment = environment
-        self.actor = actor ?? .current(environment: environment)
+        self.author = author ?? .current(environment: environment)
         self.watchdogCommand = watchdogCommand
         self.privileged = privileged ?? Privilege.hasNetAdmin
     }
@@ -350,8 +350,8 @@ public struct ChangeControl: Sendable {
                        beforeFiles: [String: String]?, afterFiles: [String: String]?,
                        tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil, planDigest: String? = nil) throws -> HistoryEntry {
         var entry = HistoryEntry(
-            sequence: 0, time: StateStore.now(), user: actor.user, sshClient: actor.sshClient, command: command,
-            arguments: actor.arguments, policyFile: paths.policyFile, before: before, after: after,
+            sequence: 0, time: StateStore.now(), user: author.user, sshClient: author.sshClient, command: command,
+            arguments: author.arguments, policyFile: paths.policyFile, before: before, after: after,
             changes: plan.changes.map(PlanDocument.Change.init), script: try state.store(plan.script),
             confirmation: pending ? "pending" : nil)
         entry.progress = .recorded

@@ -19,8 +19,9 @@ public struct ChangeOptions: Sendable, Hashable {
     }
 }
 
-/// Who makes changes, for the history: the login, the SSH client, and the command line.
-public struct Actor: Sendable, Hashable {
+/// Who makes changes, for the history: the login, the SSH client, and the command line. (Not
+/// `Actor`: that would shadow Swift's `Actor` protocol in every file that imports the library.)
+public struct ChangeAuthor: Sendable, Hashable {
     /// The login name (or uid), with the sudo user when run through sudo.
     public var user: String
     /// The SSH client's address and port, when run over SSH.
@@ -28,7 +29,7 @@ public struct Actor: Sendable, Hashable {
     /// The program and its arguments, as recorded in each history entry.
     public var arguments: [String]
 
-    /// Makes an actor from parts.
+    /// Makes an author from parts.
     public init(user: String, sshClient: String?, arguments: [String]) {
         self.user = user
         self.sshClient = sshClient
@@ -36,9 +37,9 @@ public struct Actor: Sendable, Hashable {
     }
 
     /// This process: its user, `SSH_CONNECTION`, and its command line without the program name.
-    public static func current(environment: [String: String], arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Actor {
+    public static func current(environment: [String: String], arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> ChangeAuthor {
         let found = StateStore.actor(environment: environment)
-        return Actor(user: found.user, sshClient: found.sshClient, arguments: arguments)
+        return ChangeAuthor(user: found.user, sshClient: found.sshClient, arguments: arguments)
     }
 }
 

@@ -43,7 +43,7 @@ struct ChangeControlTests {
 
     func control(environment: [String: String] = [:], watchdog: [String]? = ChangeControlTests.dyingWatchdog) -> ChangeControl {
         ChangeControl(paths: scratch.paths, firewall: Firewall(backend: fake), environment: environment,
-                      actor: Actor(user: "tester", sshClient: nil, arguments: ["provision"]),
+                      author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["provision"]),
                       watchdogCommand: watchdog, privileged: true)
     }
 

@@ -16,7 +16,7 @@ struct ErrorSurfaceTests {
 
     func control(environment: [String: String] = [:], privileged: Bool = true) -> ChangeControl {
         ChangeControl(paths: scratch.paths, firewall: Firewall(backend: fake), environment: environment,
-                      actor: Actor(user: "tester", sshClient: nil, arguments: []), watchdogCommand: nil, privileged: privileged)
+                      author: ChangeAuthor(user: "tester", sshClient: nil, arguments: []), watchdogCommand: nil, privileged: privileged)
     }
 
     /// The error `body` throws, as an embedder catches it.

@@ -22,7 +22,7 @@ struct HistoryTruthTests {
         var paths = scratch.paths
         if let policyFile { paths.policyFile = policyFile }
         return ChangeControl(paths: paths, firewall: Firewall(backend: fake), environment: [:],
-                             actor: Actor(user: "tester", sshClient: nil, arguments: ["test"]),
+                             author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["test"]),
                              watchdogCommand: ["/bin/true"], privileged: true)
     }
 
