@@ -122,7 +122,7 @@ extension ChangeControl {
     /// banned (the kernel may have let them go already: that is no error). A source inside a
     /// banned network, or a network holding bans but not banned itself, is refused
     /// (``ChangeError/unbanInsideBan(network:banned:)``) before anything changes.
-    public func unban(_ networks: [IPNetwork]) throws -> (lifted: [IPNetwork], notBanned: [IPNetwork]) {
+    public func unban(_ networks: [IPNetwork]) throws -> Unbanned {
         try withLock(privileged: "lifting bans") {
             let table = try policyTable()
             try firewall.requireOwnTable(table)
@@ -138,7 +138,7 @@ extension ChangeControl {
             try firewall.removeBans(lifted, table: table)
             bans.removeAll { ban in ban.parsed.map { lifted.contains($0) } ?? false }
             try store.save(bans)
-            return (lifted, networks.filter { !listed.contains($0) })
+            return Unbanned(lifted: lifted, notBanned: networks.filter { !listed.contains($0) })
         }
     }
 }

@@ -50,12 +50,12 @@ public struct ChangeControl: Sendable {
     // MARK: Reading
 
     /// The policy file's policy and bytes, or nil when there is none.
-    public func loadPolicy() throws -> (policy: PortPolicy, bytes: Data)? {
+    public func loadPolicy() throws -> LoadedPolicy? {
         try store.loadWithBytes()
     }
 
     /// The policy file's policy and bytes; ``ChangeError/noPolicyFile(path:)`` when there is none.
-    public func requirePolicy() throws -> (policy: PortPolicy, bytes: Data) {
+    public func requirePolicy() throws -> LoadedPolicy {
         guard let loaded = try loadPolicy() else { throw ChangeError.noPolicyFile(path: paths.policyFile) }
         return loaded
     }
@@ -186,12 +186,12 @@ public struct ChangeControl: Sendable {
     }
 
     /// Plans the policy file against the kernel without changing anything (`portctl plan`).
-    public func plan() throws -> (policy: PortPolicy, bytes: Data, plan: Plan, liveDigest: String) {
+    public func plan() throws -> PolicyPlan {
         try withLock(privileged: "reading the kernel's table") {
             let loaded = try requirePolicy()
             let planned = try firewall.plan(loaded.policy, stateDirectory: paths.stateDirectory,
                                             previousTable: try previousTable(previousText: nil))
-            return (loaded.policy, loaded.bytes, planned.plan, planned.liveFingerprint)
+            return PolicyPlan(policy: loaded.policy, bytes: loaded.bytes, plan: planned.plan, liveDigest: planned.liveFingerprint)
         }
     }
 
@@ -201,7 +201,7 @@ public struct ChangeControl: Sendable {
     /// `reviewed`: the batch of a saved plan; the change is refused (``SavedPlanProblem/expiredSince``)
     /// unless what is planned now is that batch but for the countdowns of timed rules. `planDigest`
     /// names the saved plan in the history.
-    func commit(_ policy: PortPolicy, fileText: String?, previous: (policy: PortPolicy, bytes: Data)?, policyChanged: Bool,
+    func commit(_ policy: PortPolicy, fileText: String?, previous: LoadedPolicy?, policyChanged: Bool,
                 options: ChangeOptions, command: String, reviewed: (path: String, script: String, digest: String)? = nil) throws -> ChangeResult {
         let previousText = previous.map { String(decoding: $0.bytes, as: UTF8.self) }
         try requireWatchdog(options)

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import PortPolicy
 
 /// How a change is made: shown only, or applied, with or without the lockout guard and a
@@ -162,4 +162,24 @@ public struct RollbackResult: Sendable, Hashable {
         self.removedPolicy = removedPolicy
         self.restoredTo = restoredTo
     }
+}
+
+/// The policy file planned against the kernel (``ChangeControl/plan()``).
+public struct PolicyPlan: Sendable {
+    /// The policy file's policy.
+    public var policy: PortPolicy
+    /// The policy file's bytes.
+    public var bytes: Data
+    /// What apply would do.
+    public var plan: Plan
+    /// The fingerprint of the table the plan was made against (`none` when there was none).
+    public var liveDigest: String
+}
+
+/// What ``ChangeControl/unban(_:)`` did.
+public struct Unbanned: Sendable, Hashable {
+    /// The sources unbanned.
+    public var lifted: [IPNetwork]
+    /// The sources that were not banned (the kernel may have let them go already).
+    public var notBanned: [IPNetwork]
 }

@@ -36,10 +36,10 @@ public struct PolicyStore: Sendable {
     }
 
     /// Reads and validates the policy and keeps the file's bytes (for a plan's fingerprint).
-    public func loadWithBytes() throws -> (policy: PortPolicy, bytes: Data)? {
+    public func loadWithBytes() throws -> LoadedPolicy? {
         guard let data = try readData() else { return nil }
         do {
-            return (try Self.decode(data), data)
+            return LoadedPolicy(policy: try Self.decode(data), bytes: data)
         } catch {
             throw PolicyFileError(path: paths.policyFile, error: error)
         }
@@ -124,4 +124,19 @@ public struct PolicyFileError: Error, Sendable, CustomStringConvertible {
 
     /// `FILE: message`.
     public var description: String { "\(path): \(error)" }
+}
+
+/// A policy file as read: the policy, and the exact bytes it was read from (a saved plan's and
+/// the history's fingerprint is of the bytes).
+public struct LoadedPolicy: Sendable {
+    /// The validated policy, its address files read.
+    public var policy: PortPolicy
+    /// The file's bytes.
+    public var bytes: Data
+
+    /// Makes one.
+    public init(policy: PortPolicy, bytes: Data) {
+        self.policy = policy
+        self.bytes = bytes
+    }
 }

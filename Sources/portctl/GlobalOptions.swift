@@ -29,7 +29,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Loads the policy file and keeps its bytes, failing when there is none.
-    func loadExistingWithBytes() throws -> (policy: PortPolicy, bytes: Data) {
+    func loadExistingWithBytes() throws -> LoadedPolicy {
         try control.requirePolicy()
     }
 

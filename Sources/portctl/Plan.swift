@@ -60,12 +60,14 @@ extension Portctl {
                     let bytes: Data, liveDigest: String
                     if case let .listing(liveTable) = liveSource {
                         // Against a saved listing, nothing of the machine's is read but the policy file.
-                        (policy, bytes) = try global.loadExistingWithBytes()
+                        let loaded = try global.loadExistingWithBytes()
+                        (policy, bytes) = (loaded.policy, loaded.bytes)
                         plan = Planner.plan(policy, live: liveTable)
                         liveDigest = PlanDocument.digest(liveTable)
                     } else {
                         try requireNetAdmin("reading the kernel's table (use --live FILE to plan against a saved listing)")
-                        (policy, bytes, plan, liveDigest) = try global.control.plan()
+                        let planned = try global.control.plan()
+                        (policy, bytes, plan, liveDigest) = (planned.policy, planned.bytes, planned.plan, planned.liveDigest)
                         warnings = global.control.publishedWarnings(policy)
                     }
                     document = PlanDocument(plan: plan, policy: policy, policyFile: global.paths.policyFile,

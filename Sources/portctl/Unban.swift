@@ -21,7 +21,8 @@ extension Portctl {
                 return networks
             }
             try global.reporting {
-                let (lifted, notBanned) = try global.control.unban(networks)
+                let unbanned = try global.control.unban(networks)
+                let lifted = unbanned.lifted, notBanned = unbanned.notBanned
                 // fail2ban unbans what it banned; an address the kernel already let go is fine.
                 for network in notBanned { say("\(network) is not banned") }
                 for network in lifted { say("unbanned \(network)") }
