@@ -247,7 +247,7 @@ public struct ChangeControl: Sendable {
                 try store.save(text: fileText)
             } catch {
                 entry.progress = nil
-                entry.confirmation = "undone: the policy file could not be written"
+                entry.confirmation = .undone("the policy file could not be written")
                 try? state.save(entry)
                 // Keep kernel and file in step: put the previous ruleset back.
                 var undo = Plan(table: policy.table, changes: [], batch: Batch(), replacesTable: false)
@@ -353,7 +353,7 @@ public struct ChangeControl: Sendable {
             sequence: 0, time: StateStore.now(), user: author.user, sshClient: author.sshClient, command: command,
             arguments: author.arguments, policyFile: paths.policyFile, before: before, after: after,
             changes: plan.changes.map(PlanDocument.Change.init), script: try state.store(plan.script),
-            confirmation: pending ? "pending" : nil)
+            confirmation: pending ? .pending : nil)
         entry.progress = .recorded
         entry.plan = planDigest
         entry.beforeFiles = beforeFiles

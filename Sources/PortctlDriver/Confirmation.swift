@@ -43,14 +43,14 @@ extension ChangeControl {
         try withLock(privileged: "confirming a change") {
             try settleInterrupted()
             guard let pending = try state.pending() else {
-                if let latest = try state.latestInForce(), latest.command == "auto-rollback" {
+                if let latest = try state.latestInForce(), latest.isAutomaticRollback {
                     throw ChangeError.confirmedTooLate(sequence: latest.sequence, rolledBackAt: latest.time)
                 }
                 return nil
             }
             try state.setPending(nil)
             if var entry = try state.history().last(where: { $0.sequence == pending.sequence }) {
-                entry.confirmation = "confirmed"
+                entry.confirmation = .confirmed
                 try state.save(entry)
             }
             return pending.sequence
@@ -78,8 +78,8 @@ extension ChangeControl {
         let (table, unrestored) = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles,
                                                          tableRemoved: latest.tableRemovedBefore, sequence: latest.sequence,
                                                          command: command, force: force)
-        if latest.confirmation == "pending" {
-            latest.confirmation = "rolled back"
+        if latest.confirmation == .pending {
+            latest.confirmation = .rolledBack
             try state.save(latest)
         }
         try state.setPending(nil)
@@ -108,7 +108,7 @@ extension ChangeControl {
         if target.policyFile != paths.policyFile {
             throw ChangeError.otherPolicyFile(sequence: sequence, entryFile: target.policyFile, policyFile: paths.policyFile)
         }
-        if target.neverHeld { throw ChangeError.neverInForce(sequence: sequence, state: target.confirmation ?? "") }
+        if target.neverHeld { throw ChangeError.neverInForce(sequence: sequence, state: target.confirmation?.description ?? "") }
         guard let latest = try state.latestInForce(policyFile: paths.policyFile) else {
             throw ChangeError.nothingToRollBack(stateDirectory: paths.stateDirectory)
         }
@@ -240,13 +240,13 @@ extension ChangeControl {
         case .kernelChanged where try policyFileHolds(entry.after):
             break
         case .kernelChanged:
-            entry.confirmation = "interrupted: killed after the kernel took the batch and before the policy file was written; the kernel holds this change, the file the one before ('portctl plan' shows the difference; 'portctl apply' puts the kernel back to the file)"
+            entry.confirmation = .interrupted("killed after the kernel took the batch and before the policy file was written; the kernel holds this change, the file the one before ('portctl plan' shows the difference; 'portctl apply' puts the kernel back to the file)")
         case .recorded:
-            entry.confirmation = "interrupted: killed before or while the batch was sent; the kernel may hold it, the policy file does not ('portctl plan' shows any difference; 'portctl apply' puts the kernel back to the file)"
+            entry.confirmation = .interrupted("killed before or while the batch was sent; the kernel may hold it, the policy file does not ('portctl plan' shows any difference; 'portctl apply' puts the kernel back to the file)")
         }
         try state.save(entry)
-        if entry.confirmation == "pending", try state.pending() == nil {
-            return try rollBackHoldingLock(command: "auto-rollback", force: true)
+        if entry.confirmation == .pending, try state.pending() == nil {
+            return try rollBackHoldingLock(command: HistoryEntry.automaticRollback, force: true)
         }
         return nil
     }
@@ -259,7 +259,7 @@ extension ChangeControl {
         guard let pending = try state.pending() else { return nil }
         let orphaned = pending.watchdog.map { !DetachedProcess.isRunning($0, withArgument: pending.token) }
             ?? (Date().timeIntervalSince1970 > pending.deadline + 5)
-        if orphaned { return try rollBackHoldingLock(command: "auto-rollback", force: true) }
+        if orphaned { return try rollBackHoldingLock(command: HistoryEntry.automaticRollback, force: true) }
         throw ChangeError.awaitingConfirmation(sequence: pending.sequence,
                                                secondsLeft: max(0, Int(pending.deadline - Date().timeIntervalSince1970)))
     }
@@ -282,7 +282,7 @@ extension ChangeControl {
             pending.watchdog = try DetachedProcess.spawnAndAwaitReady(watchdogCommand + [token], environment: environment)
         } catch {
             // No watchdog, no deadline: the change is undone now rather than left unguarded.
-            let rolledBack = (try? rollBackHoldingLock(command: "auto-rollback", force: true)) != nil
+            let rolledBack = (try? rollBackHoldingLock(command: HistoryEntry.automaticRollback, force: true)) != nil
             throw ChangeError.watchdogFailed(command: watchdogCommand, reason: "\(error)", rolledBack: rolledBack)
         }
         try state.setPending(pending)
@@ -310,7 +310,7 @@ extension ChangeControl {
                 try store.withLock {
                     // Re-check under the lock: a confirm may have just won.
                     guard try state.pending()?.token == token else { return }
-                    _ = try rollBackHoldingLock(command: "auto-rollback", force: true)
+                    _ = try rollBackHoldingLock(command: HistoryEntry.automaticRollback, force: true)
                 }
                 return
             }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import PortPolicy
 #if canImport(Glibc)
 import Glibc
@@ -29,8 +29,9 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     public var changes: [PlanDocument.Change]
     /// The batch sent: the digest of its text.
     public var script: String
-    /// `pending` while a `--confirm` window is open, then `confirmed` or `rolled back`.
-    public var confirmation: String?
+    /// Where a `--confirm` change stands (pending, confirmed, rolled back), or why a change
+    /// never took hold (undone, interrupted); nil for a plain change.
+    public var confirmation: ConfirmationState?
     /// The address files the policy before read, as they were then: path to the digest of
     /// their addresses, one per line. A rollback restores those addresses, not the files'
     /// contents of the moment.
@@ -67,9 +68,20 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     /// Whether the change never took hold: the kernel was put back (`undone`), or the process
     /// making it was killed before it was complete (`interrupted`).
     public var neverHeld: Bool {
-        guard let confirmation else { return false }
-        return confirmation.hasPrefix("undone") || confirmation.hasPrefix("interrupted")
+        switch confirmation {
+        case .undone?, .interrupted?: true
+        default: false
+        }
     }
+
+    /// When the change was made (nil only for a time the history cannot read).
+    public var date: Date? { Timestamp.parse(time) }
+
+    /// The command a confirmation deadline's automatic rollback records.
+    public static let automaticRollback = "auto-rollback"
+
+    /// Whether the change is the automatic rollback of a `--confirm` change nobody confirmed.
+    public var isAutomaticRollback: Bool { command == Self.automaticRollback }
 
     /// The steps of a change, in order, as recorded while it is being made.
     public enum Progress: String, Codable, Sendable, Hashable {
@@ -82,7 +94,7 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     /// Makes an entry (`record` numbers it).
     public init(sequence: Int, time: String, user: String, sshClient: String?, command: String, arguments: [String],
                 policyFile: String, before: String?, after: String?, changes: [PlanDocument.Change], script: String,
-                confirmation: String?) {
+                confirmation: ConfirmationState?) {
         self.sequence = sequence
         self.time = time
         self.user = user
@@ -377,5 +389,58 @@ public struct StateStore: Sendable {
     /// Now, in ISO 8601 UTC.
     public static func now() -> String {
         Timestamp.format(Date())
+    }
+}
+
+/// Where a history entry's change stands, written in the history files as text (`pending`,
+/// `confirmed`, `rolled back`, `undone: WHY`, `interrupted: WHY`).
+public enum ConfirmationState: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// A `--confirm` window is open.
+    case pending
+    /// `portctl confirm` kept it.
+    case confirmed
+    /// The deadline passed, or a rollback ended the window: the change was rolled back.
+    case rolledBack
+    /// The change was put back at once (the policy file could not be written, the watchdog did
+    /// not start), with why.
+    case undone(String)
+    /// The process making it was killed before it was complete, with what that left.
+    case interrupted(String)
+    /// Text this portctl does not know (written by another version), kept as it is.
+    case other(String)
+
+    /// Reads the history's text.
+    public init(text: String) {
+        switch text {
+        case "pending": self = .pending
+        case "confirmed": self = .confirmed
+        case "rolled back": self = .rolledBack
+        case _ where text.hasPrefix("undone: "): self = .undone(String(text.dropFirst("undone: ".count)))
+        case _ where text.hasPrefix("interrupted: "): self = .interrupted(String(text.dropFirst("interrupted: ".count)))
+        default: self = .other(text)
+        }
+    }
+
+    /// The history's text.
+    public var description: String {
+        switch self {
+        case .pending: "pending"
+        case .confirmed: "confirmed"
+        case .rolledBack: "rolled back"
+        case let .undone(why): "undone: " + why
+        case let .interrupted(what): "interrupted: " + what
+        case let .other(text): text
+        }
+    }
+
+    /// Reads the text from a history file.
+    public init(from decoder: any Decoder) throws {
+        self.init(text: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    /// Writes the text, as history files always held it.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
     }
 }

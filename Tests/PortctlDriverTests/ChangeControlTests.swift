@@ -122,7 +122,7 @@ struct ChangeControlTests {
         #expect(try fake.readTable(PortPolicy.defaultTable) == before)
         #expect(scratch.policyText == text)
         let history = try control.history()
-        #expect(history.last?.confirmation == "undone: the policy file could not be written")
+        #expect(history.last?.confirmation == .undone("the policy file could not be written"))
         chmod(scratch.root + "/etc", 0o700)
         _ = try control.rollBack()
         #expect(try fake.readTable(PortPolicy.defaultTable) == nil && scratch.policyText == nil,
@@ -136,7 +136,7 @@ struct ChangeControlTests {
         defer { if let pid = pending.watchdog { kill(pid, SIGTERM) } }
         #expect(throws: ChangeError.self) { _ = try control.change("open") { try [$0.open(Self.relays("203.0.113.0/24"))] } }
         #expect(try control.confirm() == pending.sequence)
-        #expect(try control.history().last?.confirmation == "confirmed")
+        #expect(try control.history().last?.confirmation == .confirmed)
         _ = try control.change("open") { try [$0.open(Self.relays("203.0.113.0/24"))] }
         #expect(try kernelSources() == ["198.51.100.0/24", "203.0.113.0/24"])
     }

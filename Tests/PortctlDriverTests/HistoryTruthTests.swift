@@ -169,7 +169,7 @@ struct HistoryTruthTests {
         try open(control(), "198.51.100.0/24")
         let settled = try control().history()
         #expect(settled.map(\.sequence) == [1, 2, 3])
-        #expect(settled[1].progress == nil && settled[1].confirmation?.hasPrefix("interrupted: killed after the kernel took the batch") == true)
+        #expect(settled[1].progress == nil && settled[1].confirmation?.description.hasPrefix("interrupted: killed after the kernel took the batch") == true)
         #expect(try kernelSources() == ["198.51.100.0/24"])
         // Not in force: what #4 replaced, and a rollback brings back, is #1's policy.
         try open(control(), "192.0.2.0/24")
@@ -186,7 +186,7 @@ struct HistoryTruthTests {
         #expect(try control().history().last?.progress == .recorded)
         _ = try control().rollBack()
         let entries = try control().history()
-        #expect(entries[1].confirmation?.hasPrefix("interrupted: killed before or while the batch was sent") == true)
+        #expect(entries[1].confirmation?.description.hasPrefix("interrupted: killed before or while the batch was sent") == true)
         #expect(entries.last?.command == "rollback")
         #expect(try fake.readTable(PortPolicy.defaultTable) == nil, "the rollback undid change #1, the one in force")
     }
@@ -205,5 +205,19 @@ struct HistoryTruthTests {
         let entries = try control().history()
         #expect(entries[1].confirmation == nil && entries[1].progress == nil)
         #expect(try kernelSources() == ["198.51.100.0/24"], "the rollback undid change #2: it had taken hold")
+    }
+}
+
+/// The confirmation state is an enum in Swift and the same text in the history files as before.
+@Test func confirmationStatesReadAndWriteTheHistorysText() throws {
+    let texts = ["pending", "confirmed", "rolled back", "undone: the policy file could not be written",
+                 "interrupted: killed before or while the batch was sent", "something a later version writes"]
+    let states: [ConfirmationState] = [.pending, .confirmed, .rolledBack, .undone("the policy file could not be written"),
+                                       .interrupted("killed before or while the batch was sent"), .other("something a later version writes")]
+    for (text, state) in zip(texts, states) {
+        #expect(ConfirmationState(text: text) == state)
+        let json = try JSONEncoder().encode([state])
+        #expect(String(decoding: json, as: UTF8.self) == "[\"\(text)\"]")
+        #expect(try JSONDecoder().decode([ConfirmationState].self, from: json) == [state])
     }
 }
