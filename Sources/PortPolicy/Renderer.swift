@@ -485,7 +485,7 @@ public enum Renderer {
     /// with `log`, a logging rule before each; with a `limit`, a rule that sends sources over
     /// their rate to the rule's limited chain (``limitedName(_:)``) before each accepting one;
     /// with `recording`, before each line of a deny or reject rule, lines that record what it
-    /// refuses (``recordRules(_:families:reason:comment:)``).
+    /// refuses.
     public static func rules(for rule: PortRule, recording: Bool) -> [Rule] {
         rules(for: rule, path: .input, recording: recording)
     }
