@@ -52,6 +52,81 @@ struct MonitoringTests {
         #expect(check.status == 0 && check.stdout.isEmpty && check.stderr.isEmpty, "promtool: \(check)")
     }
 
+    /// Packets per port in the kernel's own listing of the drop record (`nft list set`), not
+    /// through portctl: `203.0.113.2 . tcp . 26 . 0x10000000 counter packets 4 bytes 240`.
+    static func recordedPackets(_ lab: NetLab) throws -> [String: Int] {
+        var perPort: [String: Int] = [:]
+        for family in ["4", "6"] {
+            let listing = try lab.nft("list", "set", "inet", "portctl", "portctl-drops\(family)").stdout
+            for match in listing.matches(of: #/ \. (tcp|udp) \. (\d+) \. 0x([0-9a-f]{8}) counter packets (\d+)/#) where !match.3.hasPrefix("5") {
+                perPort["\(match.2)/\(match.1)", default: 0] += Int(match.4)!
+            }
+        }
+        return perPort
+    }
+
+    /// Real refused connections (TCP between namespaces): `metrics` exports them per port and
+    /// reason, promtool accepts the families, and `status --nagios --warn-drops/--crit-drops`
+    /// judges the busiest port, naming it with the count the kernel holds.
+    @Test func refusedConnectionsReachMetricsAndTheNagiosThresholds() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        #expect(try lab.portctl("deny", "3306").status == 0)
+        let quiet = try lab.portctl("status", "--nagios", "--warn-drops", "1", "--crit-drops", "2")
+        #expect(quiet.status == 0 && quiet.stdout.hasSuffix(" busiest_port_drops=0;1;2\n"), "\(quiet)")
+
+        // Refused: clientB on 26 by the default (four times), clientA on 3306 by the rule (twice);
+        // clientA's connection to 26 is admitted and never counted.
+        let probes = Array(repeating: NetLab.Probe(from: lab.clientB, to: NetLab.serverB4, port: 26), count: 4)
+            + Array(repeating: NetLab.Probe(from: lab.clientA, to: NetLab.serverA4, port: 3306), count: 2)
+        #expect(try lab.connectAll(probes).allSatisfy { $0 == .timedOut })
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        let kernel = try Self.recordedPackets(lab)
+        let on26 = try #require(kernel["26/tcp"]), on3306 = try #require(kernel["3306/tcp"])
+        #expect(on26 >= 4 && on3306 >= 2 && kernel.count == 2, "\(kernel)")
+
+        let metrics = try lab.portctl("metrics")
+        #expect(metrics.status == 0, "\(metrics)")
+        #expect(metrics.stdout.contains("portctl_recent_drops{port=\"26\",protocol=\"tcp\",reason=\"default\"} \(on26)\n"), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains("portctl_recent_drops{port=\"3306\",protocol=\"tcp\",reason=\"rule\"} \(on3306)\n"), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains("portctl_recent_drop_sources 2\n"), "\(metrics.stdout)")
+        let path = lab.directory.appendingPathComponent("metrics.txt").path
+        try Data(metrics.stdout.utf8).write(to: URL(fileURLWithPath: path))
+        let check = try run(["sh", "-c", "promtool check metrics < \"$0\"", path])
+        #expect(check.status == 0 && check.stdout.isEmpty && check.stderr.isEmpty, "promtool: \(check)")
+
+        // Over --warn-drops: WARNING, naming the port and the count; over --crit-drops: CRITICAL.
+        let warning = try lab.portctl("status", "--nagios", "--warn-drops", "\(on26 - 1)", "--crit-drops", "\(on26 + 100)")
+        #expect(warning.status == 1, "\(warning)")
+        #expect(warning.stdout.hasPrefix("PORTCTL WARNING - \(on26) refused packets on 26/tcp from sources seen in the last 10m (threshold \(on26 - 1); portctl drops --port 26/tcp) | "), "\(warning)")
+        #expect(warning.stdout.hasSuffix(" busiest_port_drops=\(on26);\(on26 - 1);\(on26 + 100)\n"), "\(warning)")
+        let critical = try lab.portctl("status", "--nagios", "--warn-drops", "0", "--crit-drops", "\(on3306 - 1)")
+        #expect(critical.status == 2, "\(critical)")
+        #expect(critical.stdout.hasPrefix("PORTCTL CRITICAL - \(on26) refused packets on 26/tcp from sources seen in the last 10m (threshold \(on3306 - 1); 1 more port over it: portctl drops) | "), "\(critical)")
+        let at = try lab.portctl("status", "--nagios", "--warn-drops", "\(on26)")
+        #expect(at.status == 0 && at.stdout.hasPrefix("PORTCTL OK - "), "not above the threshold: \(at)")
+
+        // Bad thresholds: one line naming the value, 64, before anything is read.
+        for (bad, named) in [(["--warn-drops", "many"], "'many'"), (["--warn-drops", "-3"], "\"-3\""), (["--crit-drops=-3"], "\"-3\""),
+                             (["--warn-drops", "10", "--crit-drops", "5"], "\"5\"")] {
+            let outcome = try lab.portctl(["status", "--nagios"] + bad)
+            #expect(outcome.status == 64 && outcome.stdout.isEmpty, "\(bad): \(outcome)")
+            #expect(outcome.stderr.contains(named) && outcome.stderr.split(separator: "\n").count == 1, "\(bad): \(outcome)")
+        }
+        let alone = try lab.portctl("status", "--warn-drops", "5")
+        #expect(alone.status == 64 && alone.stderr.contains("--nagios"), "\(alone)")
+
+        // Without a drop record the thresholds cannot be judged: UNKNOWN, saying why.
+        let text = String(decoding: lab.policyBytes(), as: UTF8.self)
+        try Data(text.replacingOccurrences(of: "defaults:\n", with: "defaults:\n  drops: off\n").utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        #expect(try lab.portctl("apply").status == 0)
+        let unknown = try lab.portctl("status", "--nagios", "--warn-drops", "1")
+        #expect(unknown.status == 3 && unknown.stdout.contains("keeps no drop record"), "\(unknown)")
+        #expect(!(try lab.portctl("metrics").stdout.contains("portctl_recent_drops")))
+    }
+
     @Test func theAlertRulesFireOnASpikeAndStayQuietOtherwise() throws {
         let rules = try run(["promtool", "check", "rules", Self.examples.appendingPathComponent("portctl-alerts.yml").path])
         #expect(rules.status == 0 && rules.stdout.contains("SUCCESS: 8 rules found"), "\(rules)")
