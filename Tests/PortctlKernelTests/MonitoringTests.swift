@@ -134,6 +134,37 @@ struct MonitoringTests {
         #expect(test.status == 0 && test.stdout.contains("SUCCESS"), "\(test)")
     }
 
+    /// Every query of the Grafana dashboard is PromQL that Prometheus' own parser takes (each as a
+    /// recording rule under `promtool check rules`, Grafana's $__ intervals filled in). Which
+    /// metrics they name is checked against `metrics` by PortPolicyTests' MonitoringExamplesTests.
+    @Test func theDashboardQueriesParse() throws {
+        let data = try Data(contentsOf: Self.examples.appendingPathComponent("portctl-dashboard.json"))
+        var queries: [String] = []
+        func walk(_ value: Any) {
+            if let object = value as? [String: Any] {
+                if let expr = object["expr"] as? String { queries.append(expr) }
+                for (_, child) in object { walk(child) }
+            } else if let array = value as? [Any] {
+                array.forEach(walk)
+            }
+        }
+        walk(try JSONSerialization.jsonObject(with: data))
+        #expect(queries.count >= 15)
+        var rules = "groups:\n  - name: dashboard\n    rules:\n"
+        for (number, query) in queries.enumerated() {
+            let filled = query.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$__range", with: "6h")
+            let quoted = String(decoding: try JSONSerialization.data(withJSONObject: filled, options: [.fragmentsAllowed, .withoutEscapingSlashes]), as: UTF8.self)
+            rules += "      - record: dashboard_query_\(number)\n        expr: \(quoted)\n"
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pctldash\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("dashboard-rules.yml")
+        try Data(rules.utf8).write(to: path)
+        let check = try run(["promtool", "check", "rules", path.path])
+        #expect(check.status == 0 && check.stdout.contains("SUCCESS: \(queries.count) rules found"), "\(check)\n\(rules)")
+    }
+
     @Test func nagiosStatesFollowTheKernel() throws {
         let lab = try NetLab(withClients: false)
         defer { lab.cleanup() }
