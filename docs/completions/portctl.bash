@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|ban|unban|bans|import|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|drops|ban|unban|bans|import|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history diff disable default forward route metrics ban unban bans import help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history diff disable default forward route metrics drops ban unban bans import help' -- "${cur}"))
         ;;
     esac
 }
@@ -371,11 +371,17 @@ _portctl_status() {
     repeating_flags=()
     non_repeating_flags=(--json --nagios --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--save-listing --policy)
+    non_repeating_options=(--warn-drops --crit-drops --save-listing --policy)
     __portctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
+    '--warn-drops')
+        return
+        ;;
+    '--crit-drops')
+        return
+        ;;
     '--save-listing')
         return
         ;;
@@ -711,6 +717,36 @@ _portctl_metrics() {
     # Offer option value completions
     case "${prev}" in
     '--textfile')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_drops() {
+    repeating_flags=()
+    non_repeating_flags=(--json --verbose --version -h --help)
+    repeating_options=(--port --from --reason)
+    non_repeating_options=(--since --top --policy)
+    __portctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--since')
+        return
+        ;;
+    '--port')
+        return
+        ;;
+    '--from')
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--top')
         return
         ;;
     '--policy')

@@ -73,6 +73,7 @@ _portctl() {
             'forward:Forward ports arriving here to another address (a router'\''s port forwarding), from the given sources.'
             'route:Allow traffic this host routes from some networks to others, on these ports (segmentation).'
             'metrics:Print Prometheus metrics: every rule'\''s packets and bytes, the defaults, in sync or not, audit findings.'
+            'drops:List the connections the firewall refused lately: source, port, packets, last seen, and what refused them.'
             'ban:Drop every new inbound connection from these addresses or networks, on every port, before any allow (fail2ban'\''s action).'
             'unban:Lift bans made with portctl ban.'
             'bans:List the bans in force: address, expiry, comment; and the packets they dropped.'
@@ -83,7 +84,7 @@ _portctl() {
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|ban|unban|bans|import|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|drops|ban|unban|bans|import|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -240,6 +241,8 @@ _portctl_status() {
     local -ar arg_specs=(
         '--json[Print the status as JSON.]'
         '--nagios[Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.]'
+        '--warn-drops[With --nagios\: WARNING when more than this many packets were refused on any one port (banned sources left out) from the sources the drop record holds (defaults.drops, 10m unless the policy says otherwise).]:packets:'
+        '--crit-drops[With --nagios\: CRITICAL when more than this many packets were refused on any one port (no smaller than --warn-drops).]:packets:'
         '--save-listing[Save the kernel'\''s listing of portctl'\''s table (JSON, as '\''nft -j list table'\'' gives it) to this file, for '\''portctl plan --live FILE'\'' elsewhere (- for standard output).]:file:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
@@ -514,6 +517,25 @@ _portctl_metrics() {
     local -i ret=1
     local -ar arg_specs=(
         '--textfile[Write DIR/portctl.prom atomically (mode 0644) for node_exporter'\''s textfile collector instead of printing.]:dir:'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_drops() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--since[Only connections whose last packet came within this time (90s, 5m, 1h).]:time:'
+        '*--port[Only these ports\: 26, 26/tcp, 53/udp, 8000-8100, 25,26 (repeatable). Without a protocol, TCP and UDP.]:ports:'
+        '*--from[Only sources inside these addresses or CIDRs, comma-separated; repeatable.]:addr:'
+        '*--reason[Only what this refused\: default, published-default, routed-default, rule, ban or limit (repeatable).]:reason:'
+        '--top[At most this many connections, the busiest.]:n:'
+        '--json[Print the report as JSON.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
