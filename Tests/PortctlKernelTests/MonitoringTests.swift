@@ -127,6 +127,32 @@ struct MonitoringTests {
         #expect(!(try lab.portctl("metrics").stdout.contains("portctl_recent_drops")))
     }
 
+    /// PortctlBruteForce in a real prometheus, from real refused connections scraped through
+    /// node_exporter (its threshold lowered from 500 to 3 packets): it fires for 26/tcp, with
+    /// the port in its labels, and for no other port.
+    @Test func theBruteForceAlertFiresFromRealRefusals() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        #expect(try lab.portctl("deny", "3306").status == 0)
+        let rules = try String(contentsOf: Self.examples.appendingPathComponent("portctl-alerts.yml"), encoding: .utf8)
+        let lowered = rules.replacingOccurrences(of: "> 500", with: "> 3")
+        #expect(lowered.components(separatedBy: "> 3\n").count == 3, "both of PortctlBruteForce's thresholds lowered")
+        let monitoring = try MonitoringLab(lab, rules: lowered)
+        defer { monitoring.stop() }
+
+        // Six refused on 26/tcp (the default), one on 3306 (the rule): only 26 is over 3.
+        let probes = Array(repeating: NetLab.Probe(from: lab.clientB, to: NetLab.serverB4, port: 26), count: 6)
+            + [NetLab.Probe(from: lab.clientA, to: NetLab.serverA4, port: 3306)]
+        #expect(try lab.connectAll(probes).allSatisfy { $0 == .timedOut })
+        #expect(try lab.portctl("metrics", "--textfile", monitoring.textfiles.path).status == 0)
+        let firing = try monitoring.waitForValue(#"ALERTS{alertname="PortctlBruteForce",alertstate="firing",port="26",protocol="tcp"}"#) { $0 == 1 }
+        #expect(firing == 1, "PortctlBruteForce did not fire for 26/tcp")
+        #expect(try monitoring.query(#"count(ALERTS{alertname="PortctlBruteForce"})"#) == 1)
+        #expect(try monitoring.query(#"portctl_recent_drops{port="3306",reason="rule"}"#) == 1)
+    }
+
     @Test func theAlertRulesFireOnASpikeAndStayQuietOtherwise() throws {
         let rules = try run(["promtool", "check", "rules", Self.examples.appendingPathComponent("portctl-alerts.yml").path])
         #expect(rules.status == 0 && rules.stdout.contains("SUCCESS: 8 rules found"), "\(rules)")
@@ -210,12 +236,13 @@ final class MonitoringLab {
     let textfiles: URL
     private var processes: [Process] = []
 
-    init(_ lab: NetLab) throws {
+    /// Starts both; with `rules`, prometheus evaluates that rule file's text every second.
+    init(_ lab: NetLab, rules: String? = nil) throws {
         self.lab = lab
         root = lab.directory.appendingPathComponent("monitoring")
         textfiles = root.appendingPathComponent("textfiles")
         try FileManager.default.createDirectory(at: textfiles, withIntermediateDirectories: true)
-        let config = """
+        var config = """
         global:
           scrape_interval: 1s
           evaluation_interval: 1s
@@ -225,6 +252,11 @@ final class MonitoringLab {
               - targets: ["127.0.0.1:19100"]
 
         """
+        if let rules {
+            let path = root.appendingPathComponent("rules.yml")
+            try Data(rules.utf8).write(to: path)
+            config += "rule_files:\n  - \(path.path)\n"
+        }
         try Data(config.utf8).write(to: root.appendingPathComponent("prometheus.yml"))
         do {
             try start(["/usr/bin/prometheus-node-exporter", "--web.listen-address=127.0.0.1:19100", "--collector.disable-defaults",
