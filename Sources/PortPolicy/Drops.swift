@@ -257,6 +257,19 @@ public struct DropReport: Sendable, Hashable {
             .map { (port: $0.0, proto: $0.1, reason: $0.2, packets: $0.3) }
     }
 
+    /// Packets refused per port and protocol, whatever refused them but bans (a banned source is
+    /// dealt with already), busiest first: what `status --nagios --warn-drops` judges, and what
+    /// the PortctlBruteForce alert sums from ``packetsByPort``.
+    public var refusedPerPort: [(port: UInt16, proto: TransportProtocol, packets: Int)] {
+        var sums: [String: (UInt16, TransportProtocol, Int)] = [:]
+        for connection in connections where connection.reason.kind != .ban {
+            let key = "\(connection.port)/\(connection.proto.rawValue)"
+            sums[key] = (connection.port, connection.proto, (sums[key]?.2 ?? 0) + connection.packets)
+        }
+        return sums.values.sorted { ($1.2, $0.0, $0.1.rawValue) < ($0.2, $1.0, $1.1.rawValue) }
+            .map { (port: $0.0, proto: $0.1, packets: $0.2) }
+    }
+
     /// For each connection (in order), the command that would admit its source when a default
     /// refused it, else nil: the source itself, or its /24 (IPv4) or /64 (IPv6) when other
     /// sources of that network were refused on the same port by the same default too. One pass.

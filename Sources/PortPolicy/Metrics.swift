@@ -155,21 +155,45 @@ public struct NagiosCheck: Sendable, Hashable {
     /// The one line: `PORTCTL OK - ... | rules=3 default_packets=12 drift=0`.
     public var line: String
 
-    /// Judges a snapshot. `drift` is the number of changes the kernel differs by.
-    public init(_ snapshot: MetricsSnapshot, drift: Int) {
+    /// Thresholds on the packets refused on any one port (`status --nagios --warn-drops N
+    /// --crit-drops M`): the check warns when the busiest port's count in the drop record is
+    /// above `warning`, and is critical above `critical`. Bans are left out
+    /// (``DropReport/refusedPerPort``).
+    public struct DropThresholds: Sendable, Hashable {
+        /// Above this many packets on one port: WARNING.
+        public let warning: Int?
+        /// Above this many packets on one port: CRITICAL.
+        public let critical: Int?
+
+        /// Checks the thresholds: packets, 0 or more, and `critical` no smaller than `warning`.
+        public init(warning: Int? = nil, critical: Int? = nil) throws(PolicyError) {
+            for (value, field) in [(warning, "--warn-drops"), (critical, "--crit-drops")] {
+                if let value, value < 0 { throw .invalidValue("\(value)", field: field, allowed: ["a number of packets, 0 or more"]) }
+            }
+            if let warning, let critical, critical < warning {
+                throw .invalidValue("\(critical)", field: "--crit-drops", allowed: ["a number of packets no smaller than --warn-drops (\(warning))"])
+            }
+            self.warning = warning
+            self.critical = critical
+        }
+
+        /// Whether either threshold is set.
+        public var isSet: Bool { warning != nil || critical != nil }
+    }
+
+    /// Judges a snapshot. `drift` is the number of changes the kernel differs by; `drops`, when
+    /// set, judges the packets refused on each port (``MetricsSnapshot/drops``).
+    public init(_ snapshot: MetricsSnapshot, drift: Int, drops thresholds: DropThresholds? = nil) {
         let effective = snapshot.policy.effective(at: snapshot.now)
         let soon = effective.rules.filter { rule in rule.expires.map { $0.timeIntervalSince(snapshot.now) < 3600 } ?? false }
-        var problems: [String] = []
-        var state = State.ok
+        // Each problem with the state it calls for; the line names the worst first.
+        var problems: [(state: State, text: String)] = []
         if !snapshot.tablePresent {
-            state = .critical
-            problems.append("table inet \(snapshot.policy.table) is not in the kernel")
+            problems.append((.critical, "table inet \(snapshot.policy.table) is not in the kernel"))
         } else if snapshot.dormant {
-            state = .critical
-            problems.append("table inet \(snapshot.policy.table) is dormant (switched off)")
+            problems.append((.critical, "table inet \(snapshot.policy.table) is dormant (switched off)"))
         } else if !snapshot.inSync {
-            state = .critical
-            problems.append("the kernel differs from the policy (\(drift) change\(drift == 1 ? "" : "s"); run portctl plan)")
+            problems.append((.critical, "the kernel differs from the policy (\(drift) change\(drift == 1 ? "" : "s"); run portctl plan)"))
         }
         // Which finding: the first of its severity, in its own words ('|' starts performance data).
         func first(_ severity: Finding.Severity) -> String {
@@ -177,22 +201,47 @@ public struct NagiosCheck: Sendable, Hashable {
                 .map { ": " + $0.message.replacingOccurrences(of: "|", with: "/") } ?? ""
         }
         if let high = snapshot.findings[.high], high > 0 {
-            state = .critical
-            problems.append(Counted.text(high, "high audit finding") + first(.high) + (high > 1 ? " (and \(high - 1) more: portctl audit)" : ""))
+            problems.append((.critical, Counted.text(high, "high audit finding") + first(.high) + (high > 1 ? " (and \(high - 1) more: portctl audit)" : "")))
         }
         if let warnings = snapshot.findings[.warning], warnings > 0 {
-            if state == .ok { state = .warning }
-            problems.append(Counted.text(warnings, "audit warning") + first(.warning) + (warnings > 1 ? " (and \(warnings - 1) more: portctl audit)" : ""))
+            problems.append((.warning, Counted.text(warnings, "audit warning") + first(.warning) + (warnings > 1 ? " (and \(warnings - 1) more: portctl audit)" : "")))
         }
         if !soon.isEmpty {
-            if state == .ok { state = .warning }
-            problems.append("\(soon.map(\.id).joined(separator: ", ")) expire\(soon.count == 1 ? "s" : "") within the hour")
+            problems.append((.warning, "\(soon.map(\.id).joined(separator: ", ")) expire\(soon.count == 1 ? "s" : "") within the hour"))
         }
+        let perPort = snapshot.drops?.refusedPerPort ?? []
+        if let thresholds, thresholds.isSet, snapshot.tablePresent {
+            if let drops = snapshot.drops, let window = drops.keptSeconds {
+                let busiest = perPort.first?.packets ?? 0
+                let crossed: (state: State, limit: Int)? =
+                    if let critical = thresholds.critical, busiest > critical { (.critical, critical) }
+                    else if let warning = thresholds.warning, busiest > warning { (.warning, warning) }
+                    else { nil }
+                if let crossed, let top = perPort.first {
+                    let over = perPort.filter { $0.packets > crossed.limit }.count
+                    let next = over > 1 ? "\(Counted.text(over - 1, "more port")) over it: portctl drops" : "portctl drops --port \(top.port)/\(top.proto.rawValue)"
+                    problems.append((crossed.state, "\(Counted.text(top.packets, "refused packet")) on \(top.port)/\(top.proto.rawValue) from sources seen in the last \(Planner.duration(window)) (threshold \(crossed.limit); \(next))"))
+                }
+            } else {
+                problems.append((.unknown, "table inet \(snapshot.policy.table) keeps no drop record (defaults.drops: off, or made by an older portctl): --warn-drops and --crit-drops cannot be judged"))
+            }
+        }
+        // Worst first; UNKNOWN (cannot judge) only where nothing worse was found.
+        func rank(_ state: State) -> Int { [State.ok: 0, .unknown: 1, .warning: 2, .critical: 3][state]! }
+        let state = problems.map(\.state).max { rank($0) < rank($1) } ?? .ok
+        let ordered = problems.enumerated().sorted { (rank($1.element.state), $0.offset) < (rank($0.element.state), $1.offset) }.map(\.element.text)
         let rules = effective.rules.count + effective.forwards.count + effective.routes.count
-        let summary = problems.isEmpty ? "table inet \(snapshot.policy.table) matches the policy, \(rules) rule\(rules == 1 ? "" : "s")" : problems.joined(separator: "; ")
+        let summary = ordered.isEmpty ? "table inet \(snapshot.policy.table) matches the policy, \(rules) rule\(rules == 1 ? "" : "s")" : ordered.joined(separator: "; ")
         let defaultPackets = snapshot.counters[Renderer.inboundDefaultCounter]?.packets ?? 0
+        var performance = "rules=\(rules) default_packets=\(defaultPackets)c drift=\(drift)"
+        if snapshot.drops != nil {
+            // label=value;warn;crit, empty slots at the end left out.
+            var fields = ["\(perPort.first?.packets ?? 0)", thresholds?.warning.map(String.init) ?? "", thresholds?.critical.map(String.init) ?? ""]
+            while fields.last == "" { fields.removeLast() }
+            performance += " busiest_port_drops=" + fields.joined(separator: ";")
+        }
         self.state = state
-        line = "PORTCTL \(state.label) - \(summary) | rules=\(rules) default_packets=\(defaultPackets)c drift=\(drift)"
+        line = "PORTCTL \(state.label) - \(summary) | \(performance)"
     }
 
     /// A critical line for a state the snapshot cannot describe (a foreign table in the way).

@@ -46,9 +46,15 @@ struct Portctl: ParsableCommand {
             let argument = arguments[index]
             return argument.count > 1 && argument.hasPrefix("-") && argument.dropFirst().first!.isNumber
                 && (index == 0 || arguments[index - 1] != "--comment")
-        }.map { arguments[$0] }
+        }
         if let negative {
-            FileHandle.standardError.write(Data("portctl: invalid value \"\(negative)\": ports run from 1 to 65535, and no option takes a negative number\n".utf8))
+            // After an option that counts something, name that option and what it takes.
+            let counts = ["--warn-drops": "a number of packets, 0 or more", "--crit-drops": "a number of packets, 0 or more",
+                          "--top": "a number of connections, 1 or more"]
+            let option = negative > 0 ? arguments[negative - 1] : ""
+            let message = counts[option].map { "invalid \(option) \"\(arguments[negative])\": use \($0)" }
+                ?? "invalid value \"\(arguments[negative])\": ports run from 1 to 65535, and no option takes a negative number"
+            FileHandle.standardError.write(Data("portctl: \(message)\n".utf8))
             Foundation.exit(ExitStatus.usage.rawValue)
         }
         do {

@@ -14,12 +14,35 @@ extension Portctl {
         var json = false
         @Flag(name: .long, help: "Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
         var nagios = false
+        @Option(name: .customLong("warn-drops"), help: ArgumentHelp("With --nagios: WARNING when more than this many packets were refused on any one port (banned sources left out) from the sources the drop record holds (defaults.drops, 10m unless the policy says otherwise).", valueName: "packets"), transform: Status.packets)
+        var warnDrops: Int?
+        @Option(name: .customLong("crit-drops"), help: ArgumentHelp("With --nagios: CRITICAL when more than this many packets were refused on any one port (no smaller than --warn-drops).", valueName: "packets"), transform: Status.packets)
+        var critDrops: Int?
         @Option(name: .customLong("save-listing"), help: ArgumentHelp("Save the kernel's listing of portctl's table (JSON, as 'nft -j list table' gives it) to this file, for 'portctl plan --live FILE' elsewhere (- for standard output).", valueName: "file"))
         var saveListing: String?
         @OptionGroup var global: GlobalOptions
 
+        /// A threshold's packets: a whole number (the range is checked by NagiosCheck.DropThresholds).
+        static func packets(_ text: String) throws -> Int {
+            guard let value = Int(text) else { throw ValidationError("use a number of packets, 0 or more") }
+            return value
+        }
+
+        /// The --warn-drops and --crit-drops thresholds, checked.
+        var dropThresholds: NagiosCheck.DropThresholds {
+            get throws(PolicyError) { try NagiosCheck.DropThresholds(warning: warnDrops, critical: critDrops) }
+        }
+
         func validate() throws {
             if json && nagios { throw ValidationError("--json and --nagios do not go together: pick one output") }
+            if (warnDrops != nil || critDrops != nil) && !nagios {
+                throw ValidationError("--warn-drops and --crit-drops are thresholds of --nagios: add --nagios")
+            }
+            do {
+                _ = try dropThresholds
+            } catch {
+                throw ValidationError(error.description)
+            }
             if saveListing != nil && (json || nagios) { throw ValidationError("--save-listing writes the listing only; leave out --json and --nagios") }
         }
 
@@ -52,7 +75,7 @@ extension Portctl {
                 } else {
                     try global.refuseUntrustedStateFolder()
                     let (snapshot, changes) = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory)
-                    check = NagiosCheck(snapshot, drift: changes)
+                    check = NagiosCheck(snapshot, drift: changes, drops: try dropThresholds)
                 }
             } catch let error as ForeignTableError {
                 // The policy's firewall is not in force at all: that is critical, not unknown.

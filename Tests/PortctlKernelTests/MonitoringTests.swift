@@ -52,11 +52,143 @@ struct MonitoringTests {
         #expect(check.status == 0 && check.stdout.isEmpty && check.stderr.isEmpty, "promtool: \(check)")
     }
 
+    /// Packets per port in the kernel's own listing of the drop record (`nft list set`), not
+    /// through portctl: `203.0.113.2 . tcp . 26 . 0x10000000 counter packets 4 bytes 240`.
+    static func recordedPackets(_ lab: NetLab) throws -> [String: Int] {
+        var perPort: [String: Int] = [:]
+        for family in ["4", "6"] {
+            let listing = try lab.nft("list", "set", "inet", "portctl", "portctl-drops\(family)").stdout
+            for match in listing.matches(of: #/ \. (tcp|udp) \. (\d+) \. 0x([0-9a-f]{8}) counter packets (\d+)/#) where !match.3.hasPrefix("5") {
+                perPort["\(match.2)/\(match.1)", default: 0] += Int(match.4)!
+            }
+        }
+        return perPort
+    }
+
+    /// Real refused connections (TCP between namespaces): `metrics` exports them per port and
+    /// reason, promtool accepts the families, and `status --nagios --warn-drops/--crit-drops`
+    /// judges the busiest port, naming it with the count the kernel holds.
+    @Test func refusedConnectionsReachMetricsAndTheNagiosThresholds() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        #expect(try lab.portctl("deny", "3306").status == 0)
+        let quiet = try lab.portctl("status", "--nagios", "--warn-drops", "1", "--crit-drops", "2")
+        #expect(quiet.status == 0 && quiet.stdout.hasSuffix(" busiest_port_drops=0;1;2\n"), "\(quiet)")
+
+        // Refused: clientB on 26 by the default (four times), clientA on 3306 by the rule (twice);
+        // clientA's connection to 26 is admitted and never counted.
+        let probes = Array(repeating: NetLab.Probe(from: lab.clientB, to: NetLab.serverB4, port: 26), count: 4)
+            + Array(repeating: NetLab.Probe(from: lab.clientA, to: NetLab.serverA4, port: 3306), count: 2)
+        #expect(try lab.connectAll(probes).allSatisfy { $0 == .timedOut })
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
+        let kernel = try Self.recordedPackets(lab)
+        let on26 = try #require(kernel["26/tcp"]), on3306 = try #require(kernel["3306/tcp"])
+        #expect(on26 >= 4 && on3306 >= 2 && kernel.count == 2, "\(kernel)")
+
+        let metrics = try lab.portctl("metrics")
+        #expect(metrics.status == 0, "\(metrics)")
+        #expect(metrics.stdout.contains("portctl_recent_drops{port=\"26\",protocol=\"tcp\",reason=\"default\"} \(on26)\n"), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains("portctl_recent_drops{port=\"3306\",protocol=\"tcp\",reason=\"rule\"} \(on3306)\n"), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains("portctl_recent_drop_sources 2\n"), "\(metrics.stdout)")
+        let path = lab.directory.appendingPathComponent("metrics.txt").path
+        try Data(metrics.stdout.utf8).write(to: URL(fileURLWithPath: path))
+        let check = try run(["sh", "-c", "promtool check metrics < \"$0\"", path])
+        #expect(check.status == 0 && check.stdout.isEmpty && check.stderr.isEmpty, "promtool: \(check)")
+
+        // Over --warn-drops: WARNING, naming the port and the count; over --crit-drops: CRITICAL.
+        let warning = try lab.portctl("status", "--nagios", "--warn-drops", "\(on26 - 1)", "--crit-drops", "\(on26 + 100)")
+        #expect(warning.status == 1, "\(warning)")
+        #expect(warning.stdout.hasPrefix("PORTCTL WARNING - \(on26) refused packets on 26/tcp from sources seen in the last 10m (threshold \(on26 - 1); portctl drops --port 26/tcp) | "), "\(warning)")
+        #expect(warning.stdout.hasSuffix(" busiest_port_drops=\(on26);\(on26 - 1);\(on26 + 100)\n"), "\(warning)")
+        let critical = try lab.portctl("status", "--nagios", "--warn-drops", "0", "--crit-drops", "\(on3306 - 1)")
+        #expect(critical.status == 2, "\(critical)")
+        #expect(critical.stdout.hasPrefix("PORTCTL CRITICAL - \(on26) refused packets on 26/tcp from sources seen in the last 10m (threshold \(on3306 - 1); 1 more port over it: portctl drops) | "), "\(critical)")
+        let at = try lab.portctl("status", "--nagios", "--warn-drops", "\(on26)")
+        #expect(at.status == 0 && at.stdout.hasPrefix("PORTCTL OK - "), "not above the threshold: \(at)")
+
+        // Bad thresholds: one line naming the value, 64, before anything is read.
+        for (bad, named) in [(["--warn-drops", "many"], "'many'"), (["--warn-drops", "-3"], "\"-3\""), (["--crit-drops=-3"], "\"-3\""),
+                             (["--warn-drops", "10", "--crit-drops", "5"], "\"5\"")] {
+            let outcome = try lab.portctl(["status", "--nagios"] + bad)
+            #expect(outcome.status == 64 && outcome.stdout.isEmpty, "\(bad): \(outcome)")
+            #expect(outcome.stderr.contains(named) && outcome.stderr.split(separator: "\n").count == 1, "\(bad): \(outcome)")
+        }
+        let alone = try lab.portctl("status", "--warn-drops", "5")
+        #expect(alone.status == 64 && alone.stderr.contains("--nagios"), "\(alone)")
+
+        // Without a drop record the thresholds cannot be judged: UNKNOWN, saying why.
+        let text = String(decoding: lab.policyBytes(), as: UTF8.self)
+        try Data(text.replacingOccurrences(of: "defaults:\n", with: "defaults:\n  drops: off\n").utf8).write(to: URL(fileURLWithPath: lab.policyPath))
+        #expect(try lab.portctl("apply").status == 0)
+        let unknown = try lab.portctl("status", "--nagios", "--warn-drops", "1")
+        #expect(unknown.status == 3 && unknown.stdout.contains("keeps no drop record"), "\(unknown)")
+        #expect(!(try lab.portctl("metrics").stdout.contains("portctl_recent_drops")))
+    }
+
+    /// PortctlBruteForce in a real prometheus, from real refused connections scraped through
+    /// node_exporter (its threshold lowered from 500 to 3 packets): it fires for 26/tcp, with
+    /// the port in its labels, and for no other port.
+    @Test func theBruteForceAlertFiresFromRealRefusals() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        #expect(try lab.portctl("deny", "3306").status == 0)
+        let rules = try String(contentsOf: Self.examples.appendingPathComponent("portctl-alerts.yml"), encoding: .utf8)
+        let lowered = rules.replacingOccurrences(of: "> 500", with: "> 3")
+        #expect(lowered.components(separatedBy: "> 3\n").count == 3, "both of PortctlBruteForce's thresholds lowered")
+        let monitoring = try MonitoringLab(lab, rules: lowered)
+        defer { monitoring.stop() }
+
+        // Six refused on 26/tcp (the default), one on 3306 (the rule): only 26 is over 3.
+        let probes = Array(repeating: NetLab.Probe(from: lab.clientB, to: NetLab.serverB4, port: 26), count: 6)
+            + [NetLab.Probe(from: lab.clientA, to: NetLab.serverA4, port: 3306)]
+        #expect(try lab.connectAll(probes).allSatisfy { $0 == .timedOut })
+        #expect(try lab.portctl("metrics", "--textfile", monitoring.textfiles.path).status == 0)
+        let firing = try monitoring.waitForValue(#"ALERTS{alertname="PortctlBruteForce",alertstate="firing",port="26",protocol="tcp"}"#) { $0 == 1 }
+        #expect(firing == 1, "PortctlBruteForce did not fire for 26/tcp")
+        #expect(try monitoring.query(#"count(ALERTS{alertname="PortctlBruteForce"})"#) == 1)
+        #expect(try monitoring.query(#"portctl_recent_drops{port="3306",reason="rule"}"#) == 1)
+    }
+
     @Test func theAlertRulesFireOnASpikeAndStayQuietOtherwise() throws {
         let rules = try run(["promtool", "check", "rules", Self.examples.appendingPathComponent("portctl-alerts.yml").path])
-        #expect(rules.status == 0 && rules.stdout.contains("SUCCESS: 5 rules found"), "\(rules)")
+        #expect(rules.status == 0 && rules.stdout.contains("SUCCESS: 8 rules found"), "\(rules)")
         let test = try run(["promtool", "test", "rules", Self.examples.appendingPathComponent("portctl-alerts.test.yml").path])
         #expect(test.status == 0 && test.stdout.contains("SUCCESS"), "\(test)")
+    }
+
+    /// Every query of the Grafana dashboard is PromQL that Prometheus' own parser takes (each as a
+    /// recording rule under `promtool check rules`, Grafana's $__ intervals filled in). Which
+    /// metrics they name is checked against `metrics` by PortPolicyTests' MonitoringExamplesTests.
+    @Test func theDashboardQueriesParse() throws {
+        let data = try Data(contentsOf: Self.examples.appendingPathComponent("portctl-dashboard.json"))
+        var queries: [String] = []
+        func walk(_ value: Any) {
+            if let object = value as? [String: Any] {
+                if let expr = object["expr"] as? String { queries.append(expr) }
+                for (_, child) in object { walk(child) }
+            } else if let array = value as? [Any] {
+                array.forEach(walk)
+            }
+        }
+        walk(try JSONSerialization.jsonObject(with: data))
+        #expect(queries.count >= 15)
+        var rules = "groups:\n  - name: dashboard\n    rules:\n"
+        for (number, query) in queries.enumerated() {
+            let filled = query.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$__range", with: "6h")
+            let quoted = String(decoding: try JSONSerialization.data(withJSONObject: filled, options: [.fragmentsAllowed, .withoutEscapingSlashes]), as: UTF8.self)
+            rules += "      - record: dashboard_query_\(number)\n        expr: \(quoted)\n"
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pctldash\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("dashboard-rules.yml")
+        try Data(rules.utf8).write(to: path)
+        let check = try run(["promtool", "check", "rules", path.path])
+        #expect(check.status == 0 && check.stdout.contains("SUCCESS: \(queries.count) rules found"), "\(check)\n\(rules)")
     }
 
     @Test func nagiosStatesFollowTheKernel() throws {
@@ -104,12 +236,13 @@ final class MonitoringLab {
     let textfiles: URL
     private var processes: [Process] = []
 
-    init(_ lab: NetLab) throws {
+    /// Starts both; with `rules`, prometheus evaluates that rule file's text every second.
+    init(_ lab: NetLab, rules: String? = nil) throws {
         self.lab = lab
         root = lab.directory.appendingPathComponent("monitoring")
         textfiles = root.appendingPathComponent("textfiles")
         try FileManager.default.createDirectory(at: textfiles, withIntermediateDirectories: true)
-        let config = """
+        var config = """
         global:
           scrape_interval: 1s
           evaluation_interval: 1s
@@ -119,6 +252,11 @@ final class MonitoringLab {
               - targets: ["127.0.0.1:19100"]
 
         """
+        if let rules {
+            let path = root.appendingPathComponent("rules.yml")
+            try Data(rules.utf8).write(to: path)
+            config += "rule_files:\n  - \(path.path)\n"
+        }
         try Data(config.utf8).write(to: root.appendingPathComponent("prometheus.yml"))
         do {
             try start(["/usr/bin/prometheus-node-exporter", "--web.listen-address=127.0.0.1:19100", "--collector.disable-defaults",

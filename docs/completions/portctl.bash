@@ -371,11 +371,17 @@ _portctl_status() {
     repeating_flags=()
     non_repeating_flags=(--json --nagios --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--save-listing --policy)
+    non_repeating_options=(--warn-drops --crit-drops --save-listing --policy)
     __portctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
+    '--warn-drops')
+        return
+        ;;
+    '--crit-drops')
+        return
+        ;;
     '--save-listing')
         return
         ;;

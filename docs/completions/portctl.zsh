@@ -241,6 +241,8 @@ _portctl_status() {
     local -ar arg_specs=(
         '--json[Print the status as JSON.]'
         '--nagios[Print one monitoring-plugins line (Nagios, Icinga) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.]'
+        '--warn-drops[With --nagios\: WARNING when more than this many packets were refused on any one port (banned sources left out) from the sources the drop record holds (defaults.drops, 10m unless the policy says otherwise).]:packets:'
+        '--crit-drops[With --nagios\: CRITICAL when more than this many packets were refused on any one port (no smaller than --warn-drops).]:packets:'
         '--save-listing[Save the kernel'\''s listing of portctl'\''s table (JSON, as '\''nft -j list table'\'' gives it) to this file, for '\''portctl plan --live FILE'\'' elsewhere (- for standard output).]:file:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
