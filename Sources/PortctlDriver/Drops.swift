@@ -6,13 +6,13 @@ import Glibc
 
 extension Firewall {
     /// Reads the drop record of portctl's table `table`: every refused connection still kept
-    /// (``DropReport``), its rules named from `ruleIDs` (the policy's rule and route ids), and
+    /// (`DropReport`), its rules named from `ruleIDs` (the policy's rule and route ids), and
     /// how many refused connections a full set could not record. A table without a drop record
     /// (recording off, or made by an older portctl) gives an empty report with `keptSeconds` nil.
     /// Needs CAP_NET_ADMIN; changes nothing.
     ///
     /// The set's shape and the counters come from a listing without set elements; the elements
-    /// are dumped from the kernel over netlink (``DropRecordMessages``), which takes milliseconds
+    /// are dumped from the kernel over netlink (`DropRecordMessages`), which takes milliseconds
     /// where libnftables 1.0.6 takes seconds for a full record.
     public func drops(table: String, ruleIDs: [String], now: Date = Date()) throws -> DropReport {
         // One listing without set elements says whose table it is, the record's shape and the
