@@ -308,7 +308,7 @@ public struct TraceOutcome: Sendable, Hashable, Codable {
         case "rule": return "rule \(hop.ruleID ?? "?")"
         case "limit": return "rule \(hop.ruleID ?? "?")'s rate limit"
         case "default": return "portctl's default"
-        case "ban": return "a ban"
+        case "ban": return "portctl's ban list"
         case "baseline": return "portctl's baseline (\(hop.rule ?? hop.verdict))"
         case "other": return "portctl's \(hop.rule.flatMap(TraceRuleset.comment(ofRule:)) ?? "table")"
         default:
