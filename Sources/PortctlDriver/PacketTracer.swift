@@ -135,6 +135,10 @@ public final class PacketTracer: Sendable {
         close(wakeWrite)
     }
 
+    /// A descriptor that stops a run when one byte is written to it, like ``stop()``: `write(2)`
+    /// is async-signal-safe, so a signal handler the caller installs may use it.
+    public var stopDescriptor: Int32 { wakeWrite }
+
     /// Ends a running ``run(marking:seconds:report:)`` soon (it removes its table first); safe from
     /// any thread, and before the run starts (it then ends at once).
     public func stop() {
@@ -163,6 +167,7 @@ public final class PacketTracer: Sendable {
                                pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             let ready = poll(&descriptors, 2, Int32(timeout.rounded(.up)))
             if ready < 0 && errno != EINTR { throw TraceError.socket(doing: "wait", errno: errno) }
+            if descriptors[1].revents != 0 { stopped.store(true, ordering: .sequentiallyConsistent) }
             var completed = descriptors[0].revents != 0 ? try reader.drain(&summary) : []
             completed += reader.expire()
             for packet in reader.inOrder(completed) {

@@ -85,8 +85,7 @@ extension Portctl {
                 }
                 control.removeAbandonedTraces()
                 let tracer = try PacketTracer(portctlTable: policy?.table ?? PortPolicy.defaultTable)
-                let signals = Tracing.stopOnSignals(tracer)
-                defer { _ = signals }
+                Tracing.stopOnSignals(tracer)
                 let marking = TraceMarking.trace(from: sources, port: spec.ports[0].first, proto: protocolName, to: destination)
                 let what = "\(source) to \(destination.map { "\($0.address) " } ?? "")port \(spec.ports[0].first)/\(protocolName.rawValue)"
                 var traced = 0

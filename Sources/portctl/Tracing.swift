@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import PortPolicy
 import PortctlDriver
@@ -10,18 +9,39 @@ import Glibc
 /// closed pipe, and the JSON shape of a packet.
 enum Tracing {
     /// Makes SIGINT, SIGTERM and SIGHUP stop the tracer (which then removes its table before the
-    /// process exits), and a closed standard output an error of `write` rather than a kill. Keep
-    /// the returned sources alive while the tracer runs.
-    static func stopOnSignals(_ tracer: PacketTracer) -> [any DispatchSourceSignal] {
+    /// process exits), and a closed standard output an error of `write` rather than a kill. The
+    /// handler only writes a byte to the tracer's stop descriptor (async-signal-safe). A SIGINT or
+    /// SIGHUP ignored when portctl started (a background job, nohup) stays ignored: it would not
+    /// have ended the process, so nothing is left behind by it. Call it on the thread that runs
+    /// the tracer.
+    static func stopOnSignals(_ tracer: PacketTracer) {
         signal(SIGPIPE, SIG_IGN)
-        return [SIGINT, SIGTERM, SIGHUP].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { tracer.stop() }
-            source.resume()
-            signal(number, SIG_IGN)
-            return source
+        stopDescriptor = tracer.stopDescriptor
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            var current = sigaction()
+            sigaction(number, nil, &current)
+            if number != SIGTERM, unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) {
+                continue
+            }
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { _ in
+                var byte: UInt8 = 1
+                _ = write(Tracing.stopDescriptor, &byte, 1)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(number, &action, nil)
         }
+        // A signal mask inherited blocked (some parents spawn with one) would hold the signal
+        // back forever: the handler runs on this thread.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, number) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
+
+    /// The tracer's stop descriptor, for the signal handler (set before the handler is installed).
+    nonisolated(unsafe) static var stopDescriptor: Int32 = -1
 
     /// Writes a line to standard output at once (a reader of a stream wants it now); false when
     /// the reader is gone (a closed pipe).

@@ -65,8 +65,7 @@ extension Portctl {
                 let policy = try control.loadPolicy()?.policy
                 control.removeAbandonedTraces()
                 let tracer = try PacketTracer(portctlTable: policy?.table ?? PortPolicy.defaultTable)
-                let signals = Tracing.stopOnSignals(tracer)
-                defer { _ = signals }
+                Tracing.stopOnSignals(tracer)
                 var shown = 0
                 var board = TopBoard()
                 var pipeClosed = false
