@@ -46,11 +46,12 @@ public struct TraceOwner: Sendable, Hashable {
 extension Firewall {
     /// The trace tables in the kernel (`inet portctl-trace-PID-START`), with their owners.
     /// Needs CAP_NET_ADMIN.
+    /// Read from the text listing: nft 1.0.6 prints a dormant table's flags in JSON as garbage.
     public func traceTables() throws -> [(table: String, owner: TraceOwner)] {
-        LiveTable.objects(try backend.listJSON("list tables"), kind: "table").compactMap { object in
-            guard object["family"] as? String == "inet", let name = object["name"] as? String,
-                  let owner = TraceTable.owner(of: name) else { return nil }
-            return (name, TraceOwner(pid: owner.pid, startTime: owner.startTime))
+        try backend.listText("list tables").split(whereSeparator: \.isNewline).compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 3, words[0] == "table", words[1] == "inet", let owner = TraceTable.owner(of: String(words[2])) else { return nil }
+            return (String(words[2]), TraceOwner(pid: owner.pid, startTime: owner.startTime))
         }
     }
 
