@@ -242,18 +242,14 @@ public enum PortctlRuleRole: Sendable, Hashable {
     /// Reads a rule's role from its listed text.
     public static func of(ruleText text: String) -> PortctlRuleRole {
         guard let comment = TraceRuleset.comment(ofRule: text) else {
-            return text.contains("@\(Renderer.banSetPrefix)") ? .ban : .baseline
+            let bans = text.split(separator: " ").contains { $0.hasPrefix("@") && Renderer.isBanSet(String($0.dropFirst())) }
+            return bans ? .ban : .baseline
         }
         if comment == Renderer.defaultComment { return .default }
         if comment.hasPrefix("portctl: ") { return .other(String(comment.dropFirst(9))) }
         let id = comment.split(separator: ":", maxSplits: 1).first.map(String.init) ?? comment
         return text.contains("limit rate over") ? .limit(id: id) : .rule(id: id)
     }
-}
-
-extension Renderer {
-    /// What every ban set's name starts with.
-    public static let banSetPrefix = "portctl-bans-"
 }
 
 /// One step of a packet's path: a rule that matched, or a chain's end.

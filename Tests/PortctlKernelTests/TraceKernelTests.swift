@@ -160,6 +160,52 @@ struct TraceKernelTests {
         #expect((packet["explain"] as? [String: Any])?["agrees"] as? Bool == true, "\(packet)")
     }
 
+    @Test func traceFollowsARoutedFlowAndComparesWithTheRoutedExplain() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        #expect(try run(["ip", "netns", "exec", lab.server, "sysctl", "-qw", "net.ipv4.ip_forward=1"]).status == 0)
+        #expect(try run(["ip", "-n", lab.clientA, "route", "add", "203.0.113.0/24", "via", NetLab.serverA4]).status == 0)
+        #expect(try run(["ip", "-n", lab.clientB, "route", "add", "198.51.100.0/24", "via", NetLab.serverB4]).status == 0)
+        try lab.listen([26, 27], in: lab.clientB, udp: false)
+        #expect(try lab.portctl("default", "routed", "drop").status == 0)
+        #expect(try lab.portctl("route", "26", "--from", "198.51.100.0/24", "--to", "203.0.113.0/24").status == 0)
+        for (port, connection) in [(26, Connection.connected), (27, .timedOut)] {
+            let trace = try BackgroundPortctl(lab, ["trace", NetLab.clientA4, String(port), "--to", NetLab.clientB4, "--timeout", "20", "--json"])
+            try trace.waitUntilStarted()
+            #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: port, timeout: 0.5) == connection)
+            #expect(trace.finish() == 0, "\(trace.stderr)")
+            let packet = try json(try #require(trace.stdoutLines.first))
+            let explain = try #require(packet["explain"] as? [String: Any])
+            #expect(explain["agrees"] as? Bool == true, "\(packet)")
+            if port == 26 {
+                #expect(packet["verdict"] as? String == "accept" && packet["rule"] as? String == "route-tcp-26" && packet["chain"] as? String == "routed")
+            } else {
+                #expect(packet["verdict"] as? String == "drop" && packet["decidedBy"] as? String == "portctl's default", "\(packet)")
+            }
+        }
+        #expect(try traceTables(lab).isEmpty)
+    }
+
+    @Test func watchTopCountsSourcesAndPorts() throws {
+        let lab = try NetLab()
+        defer { lab.cleanup() }
+        try lab.listen(26)
+        #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
+        let top = try BackgroundPortctl(lab, ["watch", "--top", "--timeout", "30", "--count", "4"])
+        try top.waitUntilStarted()
+        for _ in 0..<3 { #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected) }
+        #expect(try lab.connect(from: lab.clientB, to: NetLab.serverB4, port: 26, timeout: 0.3) == .timedOut)
+        #expect(top.finish() == 0, "\(top.stderr)")
+        // Not a terminal: each redraw is a block of its own; the last one counts everything.
+        let last = try #require(top.stdout.components(separatedBy: "portctl watch --top: ").last)
+        #expect(last.hasPrefix("4 attempts in "), "\(top.stdout)")
+        #expect(last.contains("3 accepted, 1 refused"), "\(last)")
+        let rows = last.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.contains([NetLab.clientA4, "3", "3", "0"]), "\(last)")
+        #expect(rows.contains([NetLab.clientB4, "1", "0", "1"]), "\(last)")
+        #expect(rows.contains(["26/tcp", "4", "3", "1"]), "\(last)")
+    }
+
     @Test func watchPrintsEachAttemptWithItsVerdictAndId() throws {
         let lab = try NetLab()
         defer { lab.cleanup() }
