@@ -46,12 +46,15 @@ public struct TraceOwner: Sendable, Hashable {
 extension Firewall {
     /// The trace tables in the kernel (`inet portctl-trace-PID-START`), with their owners.
     /// Needs CAP_NET_ADMIN.
-    /// Read from the text listing: nft 1.0.6 prints a dormant table's flags in JSON as garbage.
+    /// Read from `list chains` (every trace table has a chain): nft 1.0.6 fetches every set
+    /// element of every table for `list tables` (most of a second with a full drop record), and
+    /// prints a dormant table's flags in JSON as garbage.
     public func traceTables() throws -> [(table: String, owner: TraceOwner)] {
-        try backend.listText("list tables").split(whereSeparator: \.isNewline).compactMap { line in
-            let words = line.split(separator: " ")
-            guard words.count == 3, words[0] == "table", words[1] == "inet", let owner = TraceTable.owner(of: String(words[2])) else { return nil }
-            return (String(words[2]), TraceOwner(pid: owner.pid, startTime: owner.startTime))
+        var seen = Set<String>()
+        return LiveTable.objects(try backend.listJSON("list chains"), kind: "chain").compactMap { chain in
+            guard chain["family"] as? String == "inet", let name = chain["table"] as? String,
+                  let owner = TraceTable.owner(of: name), seen.insert(name).inserted else { return nil }
+            return (name, TraceOwner(pid: owner.pid, startTime: owner.startTime))
         }
     }
 

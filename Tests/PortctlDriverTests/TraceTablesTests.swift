@@ -7,7 +7,8 @@ import Testing
 import Glibc
 #endif
 
-/// A kernel that holds tables by name only: enough for the trace tables' clean-up.
+/// A kernel that holds tables by name only (each with two chains): enough for the trace tables'
+/// clean-up.
 final class TablesOnlyKernel: NftablesBackend {
     let tables: Mutex<[String]>
     let sent = Mutex<[String]>([])
@@ -27,12 +28,17 @@ final class TablesOnlyKernel: NftablesBackend {
         if !removed { throw NftablesError(detail: "Error: No such file or directory") }
     }
 
-    func listJSON(_ command: String) throws(NftablesError) -> String { throw NftablesError(detail: "Error: not here") }
-    func listTerseJSON(_ command: String) throws(NftablesError) -> String { throw NftablesError(detail: "Error: not here") }
-    func listText(_ command: String) throws(NftablesError) -> String {
-        guard command == "list tables" else { throw NftablesError(detail: "Error: not here") }
-        return tables.withLock { $0.map { $0 + "\n" }.joined() }
+    /// `list chains`: two chains in each table.
+    func listJSON(_ command: String) throws(NftablesError) -> String {
+        guard command == "list chains" else { throw NftablesError(detail: "Error: not here") }
+        let chains = tables.withLock { $0 }.flatMap { line -> [String] in
+            let words = line.split(separator: " ")
+            return ["prerouting", "input"].map { #"{"chain": {"family": "\#(words[1])", "table": "\#(words[2])", "name": "\#($0)", "handle": 1}}"# }
+        }
+        return #"{"nftables": [{"metainfo": {"json_schema_version": 1}}"# + chains.map { ", " + $0 }.joined() + "]}"
     }
+    func listTerseJSON(_ command: String) throws(NftablesError) -> String { throw NftablesError(detail: "Error: not here") }
+    func listText(_ command: String) throws(NftablesError) -> String { throw NftablesError(detail: "Error: not here") }
     func generation() -> UInt32? { nil }
     func tableFlags(_ table: String) throws(NftablesError) -> UInt32? { nil }
     func namespaceCookie() -> UInt64? { nil }
