@@ -228,7 +228,8 @@ public struct TraceRuleset: Sendable, Hashable {
 public enum PortctlRuleRole: Sendable, Hashable {
     /// A policy rule's line (its id is the start of its comment).
     case rule(id: String)
-    /// A rate-limited rule's line that drops sources over their rate.
+    /// A rate-limited rule's line that drops sources over their rate (or the line of its own
+    /// chain that does).
     case limit(id: String)
     /// A default's line (comment `portctl: default`), or a base chain's policy.
     case `default`
@@ -248,7 +249,10 @@ public enum PortctlRuleRole: Sendable, Hashable {
         if comment == Renderer.defaultComment { return .default }
         if comment.hasPrefix("portctl: ") { return .other(String(comment.dropFirst(9))) }
         let id = comment.split(separator: ":", maxSplits: 1).first.map(String.init) ?? comment
-        return text.contains("limit rate over") ? .limit(id: id) : .rule(id: id)
+        // The line over the rate drops (`limit rate over ... drop`), or jumps to the rule's own
+        // chain that counts and drops (`counter name "portctl-limited-ID" drop`).
+        let limits = text.contains("limit rate over") || text.contains("counter name \"portctl-limited-")
+        return limits ? .limit(id: id) : .rule(id: id)
     }
 }
 

@@ -186,6 +186,7 @@ import Testing
         ("ip saddr @allow-tcp-26-v4 tcp dport 26 counter name \"allow-tcp-26\" accept comment \"allow-tcp-26\"", PortctlRuleRole.rule(id: "allow-tcp-26")),
         ("tcp dport 22 counter name \"ssh\" accept comment \"ssh: added on first run so the admin keeps access\"", .rule(id: "ssh")),
         ("ip saddr @a-v4 tcp dport 27 ct state new update @a-rate4 { ip saddr limit rate over 2/minute burst 2 packets } drop comment \"a\"", .limit(id: "a")),
+        ("counter name \"portctl-limited-a\" drop comment \"a\"", .limit(id: "a")),
         ("counter name \"portctl-default-in\" comment \"portctl: default\"", .default),
         ("ip saddr @portctl-bans-h4 counter name \"portctl-bans\" drop", .ban),
         ("ct state established,related accept", .baseline),
