@@ -68,8 +68,8 @@ public struct TraceSummary: Sendable, Hashable {
 /// removes the table (one batch) however it ends: a stop, a deadline, an error. A process killed
 /// before that leaves the table; the next portctl change, `plan` or `status` removes it
 /// (``Firewall/removeAbandonedTraceTables(isAlive:)``). Needs CAP_NET_ADMIN. Blocks while it runs;
-/// ``stop()`` may be called from any thread (a signal handler's queue). Changes no process-wide
-/// state (signals are the caller's to route to ``stop()``).
+/// ``stop()`` may be called from any thread, and a signal handler may write a byte to
+/// ``stopDescriptor``. Changes no process-wide state (signals are the caller's to route).
 public final class PacketTracer: Sendable {
     /// The kernel.
     public let firewall: Firewall

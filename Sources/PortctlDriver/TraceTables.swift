@@ -4,7 +4,7 @@ import PortPolicy
 import Glibc
 #endif
 
-/// The process that owns a trace table, as its name gives it (``TraceTable/name(pid:startTime:)``).
+/// The process that owns a trace table, as its name gives it (`TraceTable.name(pid:startTime:)`).
 public struct TraceOwner: Sendable, Hashable {
     /// The process id.
     public var pid: Int32
