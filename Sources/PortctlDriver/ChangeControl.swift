@@ -94,7 +94,11 @@ public struct ChangeControl: Sendable {
             return try body()
         }
         try requirePrivilege(doing)
-        return try store.withLock(timeout: lockTimeout, body)
+        return try store.withLock(timeout: lockTimeout) {
+            // A killed `trace` or `watch` left its table: the next command removes it.
+            removeAbandonedTraces()
+            return try body()
+        }
     }
 
     /// Fails with ``ChangeError/needsPrivilege(doing:)`` unless the process may change nftables.

@@ -18,8 +18,14 @@ extension ChangeControl {
                             batch: exists ? .removing(table) : Batch(), replacesTable: exists)
             var result = ChangeResult(policy: loaded?.policy ?? PortPolicy(), policyChanged: false, plan: plan,
                                       liveDigest: "unknown", previousBytes: bytes.map { Array($0) } ?? [])
-            if options.dryRun || !exists { return result }
+            if options.dryRun { return result }
+            // Running traces' tables too: after disable nothing of portctl's is in the kernel.
+            if !exists {
+                if privileged { _ = try? firewall.removeTraceTables() }
+                return result
+            }
             try requireWatchdog(options)
+            _ = try? firewall.removeTraceTables()
             // Removing the table drops the kernel's copy of the bans: with the state folder's
             // copy damaged, nothing could put them back.
             _ = try BanStore(directory: paths.stateDirectory).load()

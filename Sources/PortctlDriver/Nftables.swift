@@ -68,6 +68,10 @@ public protocol NftablesBackend: Sendable {
     /// Runs a read-only command (`list ...`) and returns nft's text output, without set
     /// elements. (The text listing shows what JSON cannot: iptables-nft's DNAT targets.)
     func listText(_ command: String) throws(NftablesError) -> String
+    /// The whole ruleset as nft's text with each object's handle, without set elements and
+    /// counter values (`nft -a -s -t list ruleset`): a trace names a rule only by its handle. (By
+    /// default the text listing, which names no handle.)
+    func listRulesetWithHandles() throws(NftablesError) -> String
     /// The ruleset generation of this network namespace: it changes with every committed
     /// nftables transaction, anyone's. Nil when it cannot be read.
     func generation() -> UInt32?
@@ -84,6 +88,11 @@ extension NftablesBackend {
     /// Sends the batch's nft text.
     public func send(_ batch: Batch, check: Bool) throws(NftablesError) {
         try run(batch.text, check: check)
+    }
+
+    /// The text listing without handles: a trace's rules stay unnamed.
+    public func listRulesetWithHandles() throws(NftablesError) -> String {
+        try listText("list ruleset")
     }
 
     /// Reads the table from a listing.
@@ -125,13 +134,19 @@ public final class Nftables: NftablesBackend {
         try call(command, json: true, terse: true, dryRun: false)
     }
 
-    private func call(_ commands: String, json: Bool, terse: Bool = false, dryRun: Bool) throws(NftablesError) -> String {
+    /// Lists the ruleset with handles (see ``NftablesBackend/listRulesetWithHandles()``).
+    public func listRulesetWithHandles() throws(NftablesError) -> String {
+        try call("list ruleset", json: false, terse: true, dryRun: false,
+                 extraFlags: UInt32(NFT_CTX_OUTPUT_HANDLE) | UInt32(NFT_CTX_OUTPUT_STATELESS))
+    }
+
+    private func call(_ commands: String, json: Bool, terse: Bool = false, dryRun: Bool, extraFlags: UInt32 = 0) throws(NftablesError) -> String {
         let result: Result<String, NftablesError> = context.withLock { slot in
             if slot == nil { slot = Context() }
             guard let ctx = slot?.pointer else {
                 return .failure(NftablesError(detail: "Error: could not create a libnftables context"))
             }
-            nft_ctx_output_set_flags(ctx, (json ? UInt32(NFT_CTX_OUTPUT_JSON) : 0) | (terse ? UInt32(NFT_CTX_OUTPUT_TERSE) : 0))
+            nft_ctx_output_set_flags(ctx, (json ? UInt32(NFT_CTX_OUTPUT_JSON) : 0) | (terse ? UInt32(NFT_CTX_OUTPUT_TERSE) : 0) | extraFlags)
             nft_ctx_set_dry_run(ctx, dryRun)
             let code = nft_run_cmd_from_buffer(ctx, commands)
             let output = nft_ctx_get_output_buffer(ctx).map { String(cString: $0) } ?? ""

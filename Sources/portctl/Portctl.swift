@@ -25,7 +25,7 @@ struct Portctl: ParsableCommand {
         version: "0.1.0",
         subcommands: [Open.self, Close.self, Deny.self, Reject.self, Remove.self, List.self, Status.self,
                       Audit.self, Probe.self, Explain.self, Render.self, Plan.self, Apply.self, Check.self, Confirm.self, Rollback.self, History.self,
-                      Diff.self, Disable.self, Default.self, Forward.self, Route.self, Metrics.self, Drops.self, BanCommand.self, Unban.self, Bans.self, Import.self, Watchdog.self]
+                      Diff.self, Disable.self, Default.self, Forward.self, Route.self, Metrics.self, Drops.self, Trace.self, Watch.self, BanCommand.self, Unban.self, Bans.self, Import.self, Watchdog.self]
     )
 
     static func main() {

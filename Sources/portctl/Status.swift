@@ -147,6 +147,7 @@ extension Portctl {
                 let policy = try global.loadExisting()
                 try requireNetAdmin("reading the kernel's table and counters")
                 try global.refuseUntrustedStateFolder()
+                global.control.removeAbandonedTraces()
                 let firewall = Firewall()
                 let now = Date()
                 let kernel = try firewall.snapshot(for: policy, stateDirectory: global.paths.stateDirectory, now: now)

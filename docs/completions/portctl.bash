@@ -173,13 +173,13 @@ _portctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|drops|ban|unban|bans|import|help)
+    open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|drops|trace|watch|ban|unban|bans|import|help)
         # Offer subcommand argument completions
         "_portctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history diff disable default forward route metrics drops ban unban bans import help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'open close deny reject remove list status audit probe explain render plan apply check confirm rollback history diff disable default forward route metrics drops trace watch ban unban bans import help' -- "${cur}"))
         ;;
     esac
 }
@@ -747,6 +747,60 @@ _portctl_drops() {
         return
         ;;
     '--top')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_trace() {
+    repeating_flags=()
+    non_repeating_flags=(--json --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--proto --to --timeout --count --policy)
+    __portctl_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--proto')
+        return
+        ;;
+    '--to')
+        return
+        ;;
+    '--timeout')
+        return
+        ;;
+    '--count')
+        return
+        ;;
+    '--policy')
+        return
+        ;;
+    esac
+}
+
+_portctl_watch() {
+    repeating_flags=()
+    non_repeating_flags=(--json --top --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--from --verdict --count --timeout --policy)
+    __portctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--from')
+        return
+        ;;
+    '--verdict')
+        return
+        ;;
+    '--count')
+        return
+        ;;
+    '--timeout')
         return
         ;;
     '--policy')

@@ -74,6 +74,8 @@ _portctl() {
             'route:Allow traffic this host routes from some networks to others, on these ports (segmentation).'
             'metrics:Print Prometheus metrics: every rule'\''s packets and bytes, the defaults, in sync or not, audit findings.'
             'drops:List the connections the firewall refused lately: source, port, packets, last seen, and what refused them.'
+            'trace:Show the path of real packets from SOURCE to PORT through every nftables table, and the kernel'\''s verdict next to explain'\''s.'
+            'watch:Print each new connection attempt as it happens: source, port, the kernel'\''s verdict, and the rule, default or table that decided it.'
             'ban:Drop every new inbound connection from these addresses or networks, on every port, before any allow (fail2ban'\''s action).'
             'unban:Lift bans made with portctl ban.'
             'bans:List the bans in force: address, expiry, comment; and the packets they dropped.'
@@ -84,7 +86,7 @@ _portctl() {
         ;;
     arg)
         case "${words[1]}" in
-        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|drops|ban|unban|bans|import|help)
+        open|close|deny|reject|remove|list|status|audit|probe|explain|render|plan|apply|check|confirm|rollback|history|diff|disable|default|forward|route|metrics|drops|trace|watch|ban|unban|bans|import|help)
             "_portctl_${words[1]}" && ret=0
             ;;
         esac
@@ -536,6 +538,46 @@ _portctl_drops() {
         '*--reason[Only what this refused\: default, published-default, routed-default, rule, ban or limit (repeatable).]:reason:'
         '--top[At most this many connections, the busiest.]:n:'
         '--json[Print the report as JSON.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_trace() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':source:'
+        ':port\[/proto\]:'
+        '--proto[tcp (the default) or udp.]:tcp|udp:'
+        '--to[Only packets to this destination address (before any DNAT)\: a routed flow, or one of this host'\''s addresses.]:addr:'
+        '--timeout[Stop after this long\: 30s, 5m.]:duration:'
+        '--count[Stop after this many packets.]:n:'
+        '--json[Print one JSON object per packet, one per line.]'
+        '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
+        '--verbose[Print libnftables'\'' full error text on failure.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_portctl_watch() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:port\[/proto\]:'
+        '--from[Only attempts from these sources\: addresses or networks, comma-separated.]:cidr,...:'
+        '--verdict[Only these verdicts, comma-separated\: accept (forwarded too), drop (limited and banned too), reject, limited, banned, forwarded.]:verdict,...:'
+        '--json[Print one JSON object per attempt, one per line.]'
+        '--top[Show a table of the busiest sources and ports, refreshed every 2 seconds, instead of one line per attempt.]'
+        '--count[Stop after this many attempts are printed.]:n:'
+        '--timeout[Stop after this long\: 30s, 5m (else until Ctrl-C or SIGTERM).]:duration:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
