@@ -376,7 +376,20 @@ public enum Planner {
     /// Whether a rule has the shape portctl renders for this id (its counter is named by the id).
     static func looksRendered(_ rule: Rule, id: String) -> Bool {
         let isNAT = rule.statements.contains { if case .dnat = $0 { true } else { $0 == .masquerade } }
-        return (rule.statements.contains(.counter(id)) || isNAT) && !rule.statements.contains { if case .unknown = $0 { true } else { false } }
+        // A rule's recording lines and its rate limit's chain count into portctl's own counters.
+        let isOwnLine = isRecordingLine(rule) || rule.statements.contains(.counter(Renderer.limitedName(id)))
+            || rule.statements.contains(.jump(Renderer.limitedName(id)))
+        return (rule.statements.contains(.counter(id)) || isNAT || isOwnLine) && !rule.statements.contains { if case .unknown = $0 { true } else { false } }
+    }
+
+    /// Whether a statement belongs to a rate limit (the over-the-limit test, or the limited
+    /// chain's counter): the drop it leads to is the limit's, not the rule's action.
+    static func isLimitStatement(_ statement: Statement) -> Bool {
+        switch statement {
+        case .overRate: true
+        case let .counter(name): Renderer.isLimitedChain(name)
+        default: false
+        }
     }
 
     /// A best-effort admin summary of live rules (`allow 26/tcp from 10.0.0.0/8`).
@@ -401,7 +414,7 @@ public enum Planner {
                     limit = "\(rate)/\(per)"
                 case .log:
                     logged = true
-                case let .verdict(verdict) where !rule.statements.contains(where: { if case .overRate = $0 { true } else { false } }):
+                case let .verdict(verdict) where !rule.statements.contains(where: isLimitStatement):
                     switch verdict {
                     case .accept: actions.insert("allow")
                     case .drop: actions.insert("deny")

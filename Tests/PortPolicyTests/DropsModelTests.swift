@@ -184,3 +184,17 @@ import Testing
         #expect(chunk.errno == 2 && chunk.finished)
     }
 }
+
+/// Rules removed from the policy are named as removed, with their summary, recording lines and
+/// limited chains included: never as drift.
+@Test func removedDenyAndLimitedRulesAreRemovalsNotDrift() throws {
+    let policy = try PolicyFile.decode(LiveTableTests.fixture("drops.yaml"))
+    let live = Renderer.model(policy)
+    var smaller = policy
+    smaller.rules.removeAll { ["block", "rej6", "web"].contains($0.id) }
+    let changes = Planner.plan(smaller, live: live).changes
+    #expect(changes.allSatisfy { !$0.isDrift }, "\(changes)")
+    #expect(Set(changes) == [.removeRule(id: "block", summary: "deny 3306/both from any"),
+                             .removeRule(id: "rej6", summary: "reject 25/tcp from 2001:db8::/48"),
+                             .removeRule(id: "web", summary: "allow 80/tcp from any, limited to 5/second per source")], "\(changes)")
+}

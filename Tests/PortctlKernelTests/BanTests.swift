@@ -55,12 +55,12 @@ struct BanTests {
         usleep(3_000_000)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
 
-        let ruleset = try lab.nft("list", "table", "inet", "portctl").stdout
+        let ruleset = try lab.listing("list", "table", "inet", "portctl")
         for arguments in [["ban", "198.51.100.0/024"], ["ban", "not-an-address"], ["ban", NetLab.clientA4, "--for", "soon"]] {
             let refused = try lab.portctl(arguments)
             #expect(refused.status == 64 && refused.stderr.split(separator: "\n").count == 1, "\(arguments): \(refused)")
         }
-        #expect(try lab.nft("list", "table", "inet", "portctl").stdout == ruleset)
+        #expect(try lab.listing("list", "table", "inet", "portctl") == ruleset)
         // Banning your own SSH client needs --force.
         let own = try lab.portctl(["ban", "198.51.100.0/24"], extraEnvironment: ["SSH_CONNECTION": "\(NetLab.clientA4) 50000 \(NetLab.serverA4) 22"])
         #expect(own.status == 1 && own.stderr.contains("your own SSH client"), "\(own)")

@@ -163,7 +163,7 @@ struct OpenCloseTests {
         #expect(try lab.portctl("open", "26", "--from", "198.51.100.0/24").status == 0)
         let policyPath = lab.environment["PORTCTL_POLICY"]!
         let file = try Data(contentsOf: URL(fileURLWithPath: policyPath))
-        let kernel = try lab.nft("-a", "list", "ruleset").stdout
+        let kernel = try lab.listing("-a", "list", "ruleset")
         for arguments in [["open", "0"], ["open", "65536"], ["open", "26", "--from", "10.0.0.1/8"],
                           ["open", "26/tcpx"], ["open", "10-5"], ["deny", "23", "--comment", "x\"; flush ruleset; \""],
                           ["open", "26", "--interface", "eth0; drop"], ["close", "26", "--from", "203.0.113.0/24"]] {
@@ -172,7 +172,7 @@ struct OpenCloseTests {
             #expect(outcome.status == 64, "\(arguments): \(outcome)")
             #expect(outcome.stderr.split(separator: "\n").count == 1, "\(arguments): one line, got \(outcome.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: policyPath)) == file)
-            #expect(try lab.nft("-a", "list", "ruleset").stdout == kernel)
+            #expect(try lab.listing("-a", "list", "ruleset") == kernel)
         }
     }
 }

@@ -40,11 +40,11 @@ struct SourceFileKernelTests {
         // The file goes: apply fails naming it, and the kernel keeps the last good set.
         try "\(NetLab.clientA4)\n".write(toFile: file, atomically: true, encoding: .utf8)
         #expect(try lab.portctl("apply").status == 0)
-        let before = try lab.nft("-s", "list", "table", "inet", "portctl").stdout
+        let before = try lab.listing("-s", "list", "table", "inet", "portctl")
         try FileManager.default.removeItem(atPath: file)
         let failed = try lab.portctl("apply")
         #expect(failed.status == 65 && failed.stderr.contains(file) && failed.stderr.split(separator: "\n").count == 1, "\(failed)")
-        #expect(try lab.nft("-s", "list", "table", "inet", "portctl").stdout == before)
+        #expect(try lab.listing("-s", "list", "table", "inet", "portctl") == before)
         #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 26) == .connected)
 
         // A file others could write is refused like a policy file would be.
@@ -52,6 +52,6 @@ struct SourceFileKernelTests {
         chmod(file, 0o666)
         let untrusted = try lab.portctl("apply")
         #expect(untrusted.status != 0 && untrusted.stderr.contains(file), "\(untrusted)")
-        #expect(try lab.nft("-s", "list", "table", "inet", "portctl").stdout == before)
+        #expect(try lab.listing("-s", "list", "table", "inet", "portctl") == before)
     }
 }
