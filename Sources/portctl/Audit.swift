@@ -42,7 +42,7 @@ extension Portctl {
                 var view = FirewallView.policyFile
                 var published: [PublishedPort] = []
                 if Privilege.hasNetAdmin {
-                    let firewall = Firewall()
+                    let firewall = global.control.firewall
                     view = .kernel(try firewall.live(table: policy.table))
                     published = try firewall.publishedPorts(excluding: policy.table)
                 } else {

@@ -18,8 +18,8 @@ extension Portctl {
                 say("policy \(global.paths.policyFile): valid (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
                 if Privilege.hasNetAdmin {
                     // The ownership rule apply follows: a table portctl did not create is refused.
-                    try Firewall().requireOwnTable(policy.table)
-                    try Firewall().check(policy)
+                    try global.control.firewall.requireOwnTable(policy.table)
+                    try global.control.firewall.check(policy)
                     say("ruleset: the kernel accepted it in check mode (nothing was committed)")
                 } else {
                     say("ruleset: rendered, but not checked by the kernel: that needs root or CAP_NET_ADMIN")

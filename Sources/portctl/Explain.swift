@@ -118,7 +118,7 @@ extension Portctl {
                     return
                 }
                 // Whether some table publishes the port by DNAT: only the kernel knows.
-                let published = Privilege.hasNetAdmin ? (try? Firewall().publishedPorts(excluding: policy.table))?
+                let published = Privilege.hasNetAdmin ? (try? global.control.firewall.publishedPorts(excluding: policy.table))?
                     .first(where: { $0.proto == spec.proto && $0.ports.contains(spec.ports[0].first) }) : nil
                 if let published, let redirected = published.redirectedTo {
                     // A redirect to this host: the rules for the new port decide.

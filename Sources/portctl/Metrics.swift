@@ -37,7 +37,7 @@ extension Portctl {
                     let policy = try global.loadExisting()
                     try requireNetAdmin("reading the kernel's counters")
                     try global.refuseUntrustedStateFolder()
-                    text = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory).snapshot.text
+                    text = try global.control.firewall.metrics(for: policy, stateDirectory: global.paths.stateDirectory).snapshot.text
                 } catch {
                     // The last good file must not go on saying "in sync": it becomes portctl_up 0.
                     try? folder?.write(MetricsSnapshot.failed, to: "portctl.prom")

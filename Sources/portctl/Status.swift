@@ -52,7 +52,7 @@ extension Portctl {
                 let policy = try global.loadExisting()
                 try requireNetAdmin("reading the kernel's table")
                 // Only portctl's own table: a foreign one of that name is refused, as apply refuses it.
-                let firewall = Firewall()
+                let firewall = global.control.firewall
                 try firewall.requireOwnTable(policy.table)
                 let listing = try firewall.listing(table: policy.table)?.json
                     ?? #"{"nftables": [{"metainfo": {"json_schema_version": 1}}]}"#
@@ -74,7 +74,7 @@ extension Portctl {
                     check = .unknown("reading the kernel needs root or CAP_NET_ADMIN")
                 } else {
                     try global.refuseUntrustedStateFolder()
-                    let (snapshot, changes) = try Firewall().metrics(for: policy, stateDirectory: global.paths.stateDirectory)
+                    let (snapshot, changes) = try global.control.firewall.metrics(for: policy, stateDirectory: global.paths.stateDirectory)
                     check = NagiosCheck(snapshot, drift: changes, drops: try dropThresholds)
                 }
             } catch let error as ForeignTableError {
@@ -148,7 +148,7 @@ extension Portctl {
                 try requireNetAdmin("reading the kernel's table and counters")
                 try global.refuseUntrustedStateFolder()
                 global.control.removeAbandonedTraces()
-                let firewall = Firewall()
+                let firewall = global.control.firewall
                 let now = Date()
                 let kernel = try firewall.snapshot(for: policy, stateDirectory: global.paths.stateDirectory, now: now)
                 let counters = kernel.counters, others = kernel.otherInputChains, inSync = kernel.inSync
