@@ -27,6 +27,41 @@ public enum PlanChange: Sendable, Hashable {
 
     /// Whether this change was made outside portctl.
     public var isDrift: Bool { if case .drift = self { true } else { false } }
+
+    /// The change in one line for people, as `portctl plan` prints it: `+` added, `-` removed,
+    /// `~` changed, `!` drift. `table` is the plan's table; with the policy, source changes of
+    /// rules that read address files name the files.
+    public func line(table: String, policy: PortPolicy? = nil) -> String {
+        switch self {
+        case .createTable:
+            return "+ table inet \(table) (missing: it will be created)"
+        case let .removeTable(name) where name == table:
+            return "- table inet \(name): removed (nothing filters through portctl until 'portctl apply')"
+        case let .removeTable(name):
+            return "- table inet \(name): removed (portctl's table under the policy's previous name)"
+        case let .addRule(id, summary):
+            return "+ \(id): \(summary)"
+        case let .removeRule(id, summary):
+            return "- \(id): \(summary)"
+        case let .changeRule(id, before, after):
+            return "~ \(id): \(before) -> \(after)"
+        case let .changeSources(id, added, removed):
+            let files = policy?.rule(id: id).map { rule in
+                rule.readsFiles ? " (rule reads " + rule.sourceFiles.map { "@" + $0.path }.joined(separator: ", ") + ")" : ""
+            } ?? ""
+            return "~ \(id): sources " + (added.map { "+\($0)" } + removed.map { "-\($0)" }).joined(separator: " ") + files
+        case let .changeDefault(direction, from, to):
+            return "~ default \(direction == .in ? "inbound" : "outbound"): \(from) -> \(to)"
+        case let .changeRouted(from, to):
+            return "~ default routed: \(from) -> \(to)"
+        case let .changeDropRecording(from, to):
+            return "~ drop record: \(from) -> \(to) (\(to == "off" ? "refused connections are no longer recorded" : "portctl drops shows refused connections for \(to) after their last packet"))"
+        case let .changePublished(from, to):
+            return "~ default published: \(from) -> \(to) (\(to == "filter" ? "the inbound rules now govern published ports too" : "published ports are left to whoever published them"))"
+        case let .drift(detail):
+            return "! drift: \(detail)"
+        }
+    }
 }
 
 /// What `apply` would do: the changes, and the exact nftables batch that makes them.

@@ -198,3 +198,11 @@ import Testing
                              .removeRule(id: "rej6", summary: "reject 25/tcp from 2001:db8::/48"),
                              .removeRule(id: "web", summary: "allow 80/tcp from any, limited to 5/second per source")], "\(changes)")
 }
+
+/// Plan changes read as sentences in the library (the CLI only colours them).
+@Test func planChangesReadAsLines() {
+    #expect(PlanChange.addRule(id: "smtp-alt", summary: "allow 26/tcp from 10.0.0.0/8").line(table: "portctl") == "+ smtp-alt: allow 26/tcp from 10.0.0.0/8")
+    #expect(PlanChange.createTable.line(table: "portctl") == "+ table inet portctl (missing: it will be created)")
+    #expect(PlanChange.changeDropRecording(from: "10m", to: "off").line(table: "portctl").hasPrefix("~ drop record: 10m -> off"))
+    #expect(PlanChange.drift("x").line(table: "portctl") == "! drift: x")
+}
