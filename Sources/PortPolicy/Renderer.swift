@@ -50,31 +50,7 @@ public enum Renderer {
         if case let .keep(seconds) = policy.drops {
             sets += IPFamily.allCases.map { AddressSet(name: dropSetName($0), family: $0, elements: [], kind: .drops(timeout: seconds, size: dropSetSize)) }
         }
-        for rule in policy.rules {
-            let expired = rule.isExpired(at: now)
-            for family in IPFamily.allCases {
-                if expired {
-                    if hasSetElements(rule, family) {
-                        sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: [], kind: .timed))
-                    }
-                    continue
-                }
-                let elements = setElements(rule, family)
-                if elements.isEmpty && !rule.readsFiles { continue }
-                if let expires = rule.expires {
-                    sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements, kind: .timed,
-                                           expiresIn: max(1, Int(expires.timeIntervalSince(now).rounded(.up)))))
-                } else {
-                    sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements))
-                }
-            }
-            if let limit = rule.limit {
-                for family in IPFamily.allCases where rule.isFromAnywhere || rule.readsFiles || rule.sources.contains(where: { $0.family == family }) {
-                    sets.append(AddressSet(name: rateSetName(rule.id, family), family: family, elements: [],
-                                           kind: .meter(timeout: limit.unit.seconds, size: 65535)))
-                }
-            }
-        }
+        for rule in policy.rules { sets += ruleSets(rule, now: now) }
         let inbound = policy.rules.filter { $0.direction == .in }
         var dispatched: [Chain] = []
         let inputRules: [Rule]
@@ -124,50 +100,94 @@ public enum Renderer {
                                 rules: policy.forwards.filter(\.masquerade).flatMap(masqueradeRules)))
         }
         if policy.needsForwardChain {
-            // Banned sources are dropped on published ports too (after the line that lets
-            // everything not DNATed pass: routed traffic is not what a ban is about).
-            var rules = [forwardBaseline[0], routedPart ? routedJump : forwardBaseline[1]]
-                + banRules(recording: recording)
-            if policy.published == .filter {
-                let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
-                rules += ordered.flatMap { Renderer.rules(for: $0, path: .published, recording: recording) }
-                rules += policy.forwards.flatMap(forwardAcceptRules)
-                rules += publishedDefaultRules(policy.inbound, log: policy.logDefault, recording: recording)
-            } else if !policy.forwards.isEmpty {
-                // Published ports are left to their publishers, but portctl's own forwards still
-                // meet the blocks (told apart by their target), then their accepts.
-                let blocks = inbound.filter { $0.action != .allow }
-                for forward in policy.forwards {
-                    let target = Statement.match(.payload(forward.to.family == .ipv4 ? "ip" : "ip6", "daddr"), op: "==", .string(forward.to.description))
-                    for block in blocks where block.proto.members.contains(where: forward.proto.members.contains)
-                        && block.ports.contains(where: { range in forward.ports.contains { $0.first <= range.last && range.first <= $0.last } }) {
-                        rules += Renderer.rules(for: block, path: .published, recording: recording).map { Rule([target] + $0.statements, comment: $0.comment) }
-                    }
-                }
-                rules += policy.forwards.flatMap(forwardAcceptRules)
-            }
-            chains.append(Chain(name: "forward", hook: "forward", priority: forwardPriority, policy: "accept", rules: rules))
+            chains.append(forwardChain(policy, inbound: inbound, routedPart: routedPart, recording: recording))
         }
         if routedPart {
-            let ordered = policy.routes.filter { $0.action != .allow } + policy.routes.filter { $0.action == .allow }
-            let end = policy.routed == .drop
-                ? recordRules([], families: IPFamily.allCases, reason: recording ? DropReason(.routedDefault) : nil, comment: defaultComment)
-                    + [Rule([.counter(routedDefaultCounter), .verdict(.drop)], comment: defaultComment)]
-                : [Rule([.counter(routedDefaultCounter)], comment: defaultComment)]
-            // Many flows: the same dispatch by protocol and port as the input chain's, so 1,000
-            // flows cost two map lookups and their own port's rules, not a walk over all of them.
-            if policy.routes.count > dispatchThreshold {
-                let layout = dispatch(policy.routes.map {
-                    DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: routedRules($0, recording: recording))
-                }, chainPrefix: "route-", segmentPrefix: "rports-")
-                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: layout.input + end))
-                dispatched += layout.chains
-            } else {
-                chains.append(Chain(name: "routed", hook: nil, type: nil, policy: nil,
-                                    rules: ordered.flatMap { routedRules($0, recording: recording) } + end))
-            }
+            let routed = routedChains(policy, recording: recording)
+            chains.append(routed.chain)
+            dispatched += routed.dispatched
         }
         return Table(name: policy.table, counters: counters, sets: sets, chains: chains + limitedChains + dispatched)
+    }
+
+    /// A rule's sets: its sources per family (timed when it expires; emptied once it has), and
+    /// the per-source meters of its rate limit.
+    static func ruleSets(_ rule: PortRule, now: Date) -> [AddressSet] {
+        var sets: [AddressSet] = []
+        let expired = rule.isExpired(at: now)
+        for family in IPFamily.allCases {
+            if expired {
+                if hasSetElements(rule, family) {
+                    sets.append(AddressSet(name: setName(rule.id, family), family: family, elements: [], kind: .timed))
+                }
+                continue
+            }
+            let elements = setElements(rule, family)
+            if elements.isEmpty && !rule.readsFiles { continue }
+            if let expires = rule.expires {
+                sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements, kind: .timed,
+                                       expiresIn: max(1, Int(expires.timeIntervalSince(now).rounded(.up)))))
+            } else {
+                sets.append(AddressSet(name: setName(rule.id, family), family: family, merged: elements))
+            }
+        }
+        if let limit = rule.limit {
+            for family in IPFamily.allCases where rule.isFromAnywhere || rule.readsFiles || rule.sources.contains(where: { $0.family == family }) {
+                sets.append(AddressSet(name: rateSetName(rule.id, family), family: family, elements: [],
+                                       kind: .meter(timeout: limit.unit.seconds, size: 65535)))
+            }
+        }
+        return sets
+    }
+
+    /// The forward chain: replies pass, then (unless a routed part takes it) what nobody DNATed;
+    /// bans; and for DNATed connections the inbound rules, portctl's forwards and the inbound
+    /// default (or, under `published: accept`, only the blocks meeting portctl's own forwards).
+    static func forwardChain(_ policy: PortPolicy, inbound: [PortRule], routedPart: Bool, recording: Bool) -> Chain {
+        // Banned sources are dropped on published ports too (after the line that lets
+        // everything not DNATed pass: routed traffic is not what a ban is about).
+        var rules = [forwardBaseline[0], routedPart ? routedJump : forwardBaseline[1]]
+            + banRules(recording: recording)
+        if policy.published == .filter {
+            let ordered = inbound.filter { $0.action != .allow } + inbound.filter { $0.action == .allow }
+            rules += ordered.flatMap { Renderer.rules(for: $0, path: .published, recording: recording) }
+            rules += policy.forwards.flatMap(forwardAcceptRules)
+            rules += publishedDefaultRules(policy.inbound, log: policy.logDefault, recording: recording)
+        } else if !policy.forwards.isEmpty {
+            // Published ports are left to their publishers, but portctl's own forwards still
+            // meet the blocks (told apart by their target), then their accepts.
+            let blocks = inbound.filter { $0.action != .allow }
+            for forward in policy.forwards {
+                let target = Statement.match(.payload(forward.to.family == .ipv4 ? "ip" : "ip6", "daddr"), op: "==", .string(forward.to.description))
+                for block in blocks where block.proto.members.contains(where: forward.proto.members.contains)
+                    && block.ports.contains(where: { range in forward.ports.contains { $0.first <= range.last && range.first <= $0.last } }) {
+                    rules += Renderer.rules(for: block, path: .published, recording: recording).map { Rule([target] + $0.statements, comment: $0.comment) }
+                }
+            }
+            rules += policy.forwards.flatMap(forwardAcceptRules)
+        }
+        return Chain(name: "forward", hook: "forward", priority: forwardPriority, policy: "accept", rules: rules)
+    }
+
+    /// The routed chain (blocks, then routes, then the routed default) and, above
+    /// ``dispatchThreshold`` routes, its dispatch chains.
+    static func routedChains(_ policy: PortPolicy, recording: Bool) -> (chain: Chain, dispatched: [Chain]) {
+        let ordered = policy.routes.filter { $0.action != .allow } + policy.routes.filter { $0.action == .allow }
+        let end = policy.routed == .drop
+            ? recordRules([], families: IPFamily.allCases, reason: recording ? DropReason(.routedDefault) : nil, comment: defaultComment)
+                + [Rule([.counter(routedDefaultCounter), .verdict(.drop)], comment: defaultComment)]
+            : [Rule([.counter(routedDefaultCounter)], comment: defaultComment)]
+        // Many flows: the same dispatch by protocol and port as the input chain's, so 1,000
+        // flows cost two map lookups and their own port's rules, not a walk over all of them.
+        if policy.routes.count > dispatchThreshold {
+            let layout = dispatch(policy.routes.map {
+                DispatchItem(id: $0.id, isBlock: $0.action != .allow, proto: $0.proto, ports: $0.ports, lines: routedRules($0, recording: recording))
+            }, chainPrefix: "route-", segmentPrefix: "rports-")
+            return (Chain(name: "routed", hook: nil, type: nil, policy: nil, rules: layout.input + end), layout.chains)
+        } else {
+            return (Chain(name: "routed", hook: nil, type: nil, policy: nil,
+                          rules: ordered.flatMap { routedRules($0, recording: recording) } + end), [])
+        }
     }
 
     /// Above this many inbound rules, the input chain dispatches by protocol and port through
