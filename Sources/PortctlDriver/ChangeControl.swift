@@ -165,6 +165,13 @@ public struct ChangeControl: Sendable {
         return text
     }
 
+    /// Makes `policy` the policy, as ``replacePolicy(with:source:options:)`` does with its text:
+    /// the file is written in portctl's own format (``PolicyFile/encode(_:)``), so the policy is
+    /// validated, planned, guarded, applied and recorded as one change. No edit reports to return.
+    public func replacePolicy(_ policy: PortPolicy, options: ChangeOptions = ChangeOptions()) throws -> ChangeResult {
+        try replacePolicy(with: PolicyFile.encode(policy), source: "the policy given to replacePolicy", options: options)
+    }
+
     /// Makes `text` the policy: validates it, plans it against the kernel, guards the SSH
     /// session, applies it, and only then writes it over the policy file byte for byte, as one
     /// recorded change (a rollback restores the file and table before it, or removes both when

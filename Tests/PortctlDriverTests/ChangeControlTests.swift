@@ -283,6 +283,20 @@ struct ChangeControlTests {
         #expect(try fake.readTable(PortPolicy.defaultTable) == nil)
     }
 
+    @Test func aPolicyValueBecomesThePolicyAsOneRecordedChange() throws {
+        let control = control()
+        var policy = PortPolicy(rules: [PortRule(id: "smtp-alt", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "198.51.100.0/24")])])
+        let result = try control.replacePolicy(policy)
+        #expect(result.applied && result.entry != nil)
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+        #expect(try control.requirePolicy().policy == policy)
+        policy.rules[0].sources = [try IPNetwork(parsing: "203.0.113.0/24")]
+        _ = try control.replacePolicy(policy)
+        #expect(try kernelSources() == ["203.0.113.0/24"])
+        _ = try control.rollBack()
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+    }
+
     @Test func aRenameWhoseFileWriteFailsPutsTheOldTableBack() throws {
         let control = control()
         _ = try control.change("open") { try [$0.open(Self.relays())] }
