@@ -72,6 +72,10 @@ import Testing
     /// l4proto` matches, verdict-map keys and drop-record elements. 1.1.3 also lists chains before
     /// counters and sets, and dynamic sets with flags `timeout, dynamic` (1.0.6: `timeout`). Each
     /// reads back as the rendered model and plans nothing; the drop record's elements are read.
+    /// (Captured 2026-12-05: each policy applied with `portctl apply` in a namespace, the four
+    /// drop-record elements of drops.json added with `nft add element`, then listed with
+    /// `chroot TREE nft -j list table inet portctl`, with and without the host's /etc/protocols
+    /// copied into the tree.)
     @Test(arguments: ["nft-1.1.3", "nft-1.1.3-numeric"], ["every-construct", "limit-and-log", "timed", "dispatch", "routing", "drops"])
     func nft11ListingsReadBackAsTheRenderedModel(_ folder: String, _ name: String) throws {
         let policy = try PolicyFile.decode(Self.fixture(name + ".yaml"))
