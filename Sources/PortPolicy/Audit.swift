@@ -107,8 +107,9 @@ public struct PublishedPort: Sendable, Hashable, CustomStringConvertible {
 
     /// Reads the DNAT rules of one table from its text listing (`nft list table ip nat`): nft
     /// 1.0.6 shows iptables-nft's DNAT targets (Docker's) only in text, not in JSON. A rule counts
-    /// when it matches a destination port (`tcp dport 8080`, or `meta l4proto tcp th dport 8080`)
-    /// and ends in `dnat [ip|ip6] to TARGET`; anything else is left out.
+    /// when it matches a destination port (`tcp dport 8080`, or `meta l4proto tcp th dport 8080`, with
+    /// `6` for `tcp` where the host has no /etc/protocols) and ends in `dnat [ip|ip6] to TARGET`;
+    /// anything else is left out.
     public static func parse(listing text: String, table: String) -> [PublishedPort] {
         var found: [PublishedPort] = []
         for line in text.split(whereSeparator: \.isNewline) {
@@ -121,7 +122,7 @@ public struct PublishedPort: Sendable, Hashable, CustomStringConvertible {
             guard let dport = words[..<dnat].firstIndex(of: "dport"), dport > 0, dport + 1 < dnat else { continue }
             var proto = TransportProtocol(rawValue: words[dport - 1])
             if words[dport - 1] == "th", let l4 = words.firstIndex(of: "l4proto"), l4 + 1 < words.count {
-                proto = TransportProtocol(rawValue: words[l4 + 1])
+                proto = TransportProtocol(listed: words[l4 + 1])
             }
             // One port, a range, or an anonymous set of them: `{ 9000, 9005-9010 }`.
             var texts = [words[dport + 1]]

@@ -201,7 +201,7 @@ public struct DropReport: Sendable, Hashable {
                 guard let inner = (element as? [String: Any])?["elem"] as? [String: Any],
                       let parts = (inner["val"] as? [String: Any])?["concat"] as? [Any], parts.count == 4,
                       let address = (parts[0] as? String).flatMap({ IPAddress($0) }),
-                      let proto = (parts[1] as? String).flatMap(TransportProtocol.init(rawValue:)), proto != .both,
+                      let proto = TransportProtocol(listed: parts[1]),
                       let port = parts[2] as? Int, let port16 = UInt16(exactly: port),
                       let code = (parts[3] as? Int).flatMap(UInt32.init(exactly:)),
                       let reason = DropReason(code: code, ruleIDs: ruleIDs)

@@ -214,7 +214,7 @@ public enum LiveTable {
         case "match":
             if let match = body as? [String: Any], let op = match["op"] as? String,
                let left = match["left"].flatMap(readExpression), let right = match["right"].flatMap(readValue) {
-                return .match(left, op: op, right)
+                return .match(left, op: op, left == .meta("l4proto") ? protocolsByName(right) : right)
             }
         case "counter":
             if let name = body as? String { return .counter(name) }
@@ -266,6 +266,16 @@ public enum LiveTable {
         return .unknown(canonical(any))
     }
 
+    /// `meta l4proto` values as portctl renders them: TCP and UDP by name, also where nft lists
+    /// them by number (no /etc/protocols on the host).
+    static func protocolsByName(_ value: Value) -> Value {
+        switch value {
+        case let .number(number): TransportProtocol(number: number).map { .string($0.rawValue) } ?? value
+        case let .set(items): .set(items.map(protocolsByName))
+        default: value
+        }
+    }
+
     /// `update @SET { ip saddr . meta l4proto . ct original proto-dst . REASON }` as listed.
     static func readRecord(_ body: Any) -> Statement? {
         guard let update = body as? [String: Any], Set(update.keys) == ["op", "elem", "set"], update["op"] as? String == "update",
@@ -294,7 +304,7 @@ public enum LiveTable {
         for element in elements {
             guard let pair = element as? [Any], pair.count == 2,
                   let parts = (pair[0] as? [String: Any])?["concat"] as? [Any], parts.count == 2,
-                  let proto = parts[0] as? String,
+                  let proto = (parts[0] as? Int).flatMap(TransportProtocol.init(number:))?.rawValue ?? parts[0] as? String,
                   let target = ((pair[1] as? [String: Any])?["jump"] as? [String: Any])?["target"] as? String
             else { return nil }
             let ports: PortRange

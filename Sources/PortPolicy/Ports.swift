@@ -15,6 +15,29 @@ public enum TransportProtocol: String, Sendable, Hashable, Codable, CaseIterable
 
     /// The concrete protocols this one stands for, in rendering order.
     public var members: [TransportProtocol] { self == .both ? [.tcp, .udp] : [self] }
+
+    /// TCP or UDP as nft lists a protocol value: by name (`tcp`), or by number (`6`, in JSON or
+    /// text) where the host has no /etc/protocols (netbase is not installed: a debootstrap
+    /// minbase tree, a container image). nft 1.0.6 and 1.1.3 both print numbers there.
+    init?(listed value: Any) {
+        if let text = value as? String {
+            guard let named = TransportProtocol(rawValue: text) ?? Int(text).flatMap(TransportProtocol.init(number:)), named != .both else { return nil }
+            self = named
+        } else if let number = value as? Int, let numbered = TransportProtocol(number: number) {
+            self = numbered
+        } else {
+            return nil
+        }
+    }
+
+    /// TCP for IP protocol number 6, UDP for 17.
+    init?(number: Int) {
+        switch number {
+        case 6: self = .tcp
+        case 17: self = .udp
+        default: return nil
+        }
+    }
 }
 
 /// An inclusive range of ports; a single port is a range of one.

@@ -66,6 +66,50 @@ import Testing
         }
     }
 
+    /// The same policies in the kernel, listed by nft 1.1.3 (Debian 13's, from a debootstrap tree):
+    /// `nft-1.1.3` with /etc/protocols, `nft-1.1.3-numeric` without it (no netbase, as in a
+    /// minbase tree or a container image), where nft lists TCP and UDP as 6 and 17 in `meta
+    /// l4proto` matches, verdict-map keys and drop-record elements. 1.1.3 also lists chains before
+    /// counters and sets, and dynamic sets with flags `timeout, dynamic` (1.0.6: `timeout`). Each
+    /// reads back as the rendered model and plans nothing; the drop record's elements are read.
+    /// (Captured 2026-12-05: each policy applied with `portctl apply` in a namespace, the four
+    /// drop-record elements of drops.json added with `nft add element`, then listed with
+    /// `chroot TREE nft -j list table inet portctl`, with and without the host's /etc/protocols
+    /// copied into the tree.)
+    @Test(arguments: ["nft-1.1.3", "nft-1.1.3-numeric"], ["every-construct", "limit-and-log", "timed", "dispatch", "routing", "drops"])
+    func nft11ListingsReadBackAsTheRenderedModel(_ folder: String, _ name: String) throws {
+        let policy = try PolicyFile.decode(Self.fixture(name + ".yaml"))
+        let json = try Self.fixture(folder + "/" + name + ".json")
+        #expect(json.contains("\"version\": \"1.1.3\""))
+        let live = try #require(try LiveTable.read(json: json, table: "portctl"))
+        var now = Date()
+        if let expires = policy.rules.compactMap(\.expires).first {
+            let left = try #require(live.sets.compactMap(\.expiresIn).max(), "the listing carries the countdowns")
+            now = expires.addingTimeInterval(-Double(left))
+        }
+        let desired = Renderer.model(policy, now: now)
+        #expect(live.chains == desired.chains)
+        #expect(Set(live.sets) == Set(desired.sets))
+        #expect(Set(live.counters) == Set(desired.counters))
+        #expect(live.unknownObjects.isEmpty, "\(live.unknownObjects)")
+        let plan = Planner.plan(policy, live: live, now: now)
+        #expect(plan.isEmpty, "\(plan.changes)")
+        if name == "drops" {
+            let connections = DropReport.connections(json: json, keptSeconds: 600, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
+            #expect(Set(connections.map { "\($0.source) \($0.port)/\($0.proto.rawValue) \($0.reason.description)" })
+                    == ["203.0.113.2 27/tcp the inbound default", "203.0.113.2 3306/tcp rule block",
+                        "198.51.100.7 80/tcp the rate limit of web", "2001:db8::9 53/udp a ban"])
+        }
+    }
+
+    /// Someone's DNAT that names its protocol by number (`meta l4proto 6`, a host without
+    /// /etc/protocols) is still a published port.
+    @Test func aPublishedPortListedWithAProtocolNumberIsSeen() {
+        let listing = "table ip nat {\n\tchain prerouting {\n\t\tmeta l4proto 6 th dport 8080 dnat to 192.0.2.2:80\n\t\tmeta l4proto 17 th dport 5353 dnat to 192.0.2.2:53\n\t}\n}\n"
+        let ports = PublishedPort.parse(listing: listing, table: "ip nat")
+        #expect(ports.map { "\($0.ports)/\($0.proto.rawValue) \($0.target ?? "")" } == ["8080/tcp 192.0.2.2:80", "5353/udp 192.0.2.2:53"])
+    }
+
     @Test func otherTablesAndMissingTables() throws {
         #expect(try LiveTable.read(json: Self.fixture("every-construct.json"), table: "other") == nil)
         #expect(throws: LiveTable.ReadError.self) { try LiveTable.read(json: "[]", table: "portctl") }

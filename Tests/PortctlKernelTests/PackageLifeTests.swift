@@ -6,12 +6,12 @@ import Testing
 /// .build/debian-tree) entered with chroot inside a test network namespace. The tree's own
 /// /etc/portctl and /var/lib/portctl are used (the package's default paths, inside the tree);
 /// the host's are never touched.
-@Suite(.serialized, .enabled(if: KernelLab.available && PackageLab.found && DebianTree.ready, Comment(rawValue: DebianTree.reason)))
+@Suite(.serialized, .enabled(if: KernelLab.available && PackageLab.found && DebianRelease.bookworm.ready, Comment(rawValue: DebianRelease.bookworm.reason)))
 struct PackageLifeTests {
     @Test func removeKeepsTheTableUpgradeLeavesItAloneAndPurgeCleansUp() throws {
         let hostFolders = ["/etc/portctl", "/var/lib/portctl"].map { FileManager.default.fileExists(atPath: $0) }
         let deb = try #require(PackageLab.deb)
-        let tree = try DebianTree()
+        let tree = try DebianTree(.bookworm)
         defer { tree.cleanup() }
         let lab = try NetLab(withClients: false)
         defer { lab.cleanup() }
@@ -74,31 +74,60 @@ struct PackageLifeTests {
 }
 
 /// Without a Debian tree a machine meant to run every test fails here, rather than skipping.
-@Test func theDebianTreeIsHereWhenRequired() {
+@Test(arguments: DebianRelease.allCases)
+func theDebianTreeIsHereWhenRequired(_ release: DebianRelease) {
     if KernelLab.required && KernelLab.available {
-        #expect(DebianTree.ready, Comment(rawValue: DebianTree.reason))
+        #expect(release.ready, Comment(rawValue: release.reason))
     }
 }
 
-/// A throwaway copy of a minimal Debian 12 tree (`debootstrap --variant=minbase bookworm`, with
-/// libnftables1 and nftables), made once and cached under .build/debian-tree/bookworm.
-final class DebianTree {
-    /// The cached tree; debootstrap writes it the first time (one to three minutes from the archive).
-    static let cache = PackageLab.repositoryRoot.appendingPathComponent(".build/debian-tree/bookworm")
-    /// The archive debootstrap reads (`PORTCTL_DEBIAN_MIRROR` overrides it).
-    static let mirror = ProcessInfo.processInfo.environment["PORTCTL_DEBIAN_MIRROR"] ?? "http://deb.debian.org/debian"
-    /// Why the suite is skipped, and how to make it run.
-    static let reason = "the package life tests need the .deb (./scripts/package), root, and a Debian 12 tree: debootstrap (apt-get install debootstrap) and the Debian archive for the first run (cached in .build/debian-tree)"
+/// A Debian release the kernel tests run portctl's package in: a minimal tree
+/// (`debootstrap --variant=minbase`, with libnftables1 and nftables), made once and cached under
+/// .build/debian-tree/RELEASE.
+enum DebianRelease: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// Debian 12, nftables 1.0.6 (the package life tests).
+    case bookworm
+    /// Debian 13, nftables 1.1.3 (the nftables 1.1 lane, Nft11LaneTests).
+    case trixie
 
-    /// Whether the cached tree is there, made now if debootstrap can.
-    static let ready: Bool = {
+    var testDescription: String { rawValue }
+
+    /// The packages debootstrap adds to minbase.
+    var packages: String {
+        switch self {
+        case .bookworm: "libnftables1,nftables"
+        case .trixie: "nftables,libnftables1,iproute2"
+        }
+    }
+
+    /// Where the tree is cached; debootstrap writes it the first time (one to three minutes from the archive).
+    var cache: URL { PackageLab.repositoryRoot.appendingPathComponent(".build/debian-tree/\(rawValue)") }
+
+    /// Why a suite that needs this tree is skipped, and how to make it run.
+    var reason: String {
+        let number = self == .bookworm ? "12" : "13"
+        return "the tests in a Debian \(number) tree need the .deb (./scripts/package), root, and the tree: debootstrap (apt-get install debootstrap) and the Debian archive (\(DebianTree.mirror)) for the first run (cached in .build/debian-tree/\(rawValue))"
+    }
+
+    /// Whether the cached tree is there, made now if debootstrap can (once per test process).
+    var ready: Bool {
+        switch self {
+        case .bookworm: Self.bookwormReady
+        case .trixie: Self.trixieReady
+        }
+    }
+
+    private static let bookwormReady = DebianRelease.bookworm.make()
+    private static let trixieReady = DebianRelease.trixie.make()
+
+    private func make() -> Bool {
         let dpkg = cache.appendingPathComponent("usr/bin/dpkg").path
         if FileManager.default.isExecutableFile(atPath: dpkg) { return true }
         guard KernelLab.isRoot, FileManager.default.isExecutableFile(atPath: "/usr/sbin/debootstrap") else { return false }
-        let partial = cache.deletingLastPathComponent().appendingPathComponent("bookworm.partial")
+        let partial = cache.deletingLastPathComponent().appendingPathComponent("\(rawValue).partial")
         try? FileManager.default.removeItem(at: partial)
         try? FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard let made = try? run(["debootstrap", "--variant=minbase", "--include=libnftables1,nftables", "bookworm", partial.path, mirror]),
+        guard let made = try? run(["debootstrap", "--variant=minbase", "--include=\(packages)", rawValue, partial.path, DebianTree.mirror]),
               made.status == 0,
               (try? FileManager.default.moveItem(at: partial, to: cache)) != nil
         else {
@@ -106,18 +135,28 @@ final class DebianTree {
             return false
         }
         return FileManager.default.isExecutableFile(atPath: dpkg)
-    }()
+    }
+}
 
+/// A throwaway copy of a cached Debian tree (``DebianRelease``), entered with chroot inside a
+/// test network namespace.
+final class DebianTree {
+    /// The archive debootstrap reads (`PORTCTL_DEBIAN_MIRROR` overrides it).
+    static let mirror = ProcessInfo.processInfo.environment["PORTCTL_DEBIAN_MIRROR"] ?? "http://deb.debian.org/debian"
+
+    /// The release this is a copy of.
+    let release: DebianRelease
     /// A temporary folder for this test alone, removed by ``cleanup()``.
     let directory: URL
     /// The copy of the tree the test changes.
     let root: URL
 
-    init() throws {
+    init(_ release: DebianRelease) throws {
+        self.release = release
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pctltree\(getpid())-\(UUID().uuidString.prefix(8))")
         root = directory.appendingPathComponent("root")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let copied = try run(["cp", "-a", Self.cache.path, root.path])
+        let copied = try run(["cp", "-a", release.cache.path, root.path])
         if copied.status != 0 {
             cleanup()
             throw LabError(message: "copying the Debian tree: \(copied)")
@@ -152,12 +191,14 @@ final class DebianTree {
     }
 
     /// Runs a command in the tree (chroot) inside the lab's server namespace, with the tree's
-    /// /proc mounted in a private mount namespace that ends with the command, and an environment
-    /// of only `PATH`: no PORTCTL_* from the host, so portctl uses the tree's default paths.
-    func runInside(_ command: [String], in lab: NetLab) throws -> Outcome {
+    /// /proc mounted in a private mount namespace that ends with the command (and whatever it
+    /// left running), and an environment of only `PATH` and `environment` (paths inside the
+    /// tree): no PORTCTL_* from the host, so without them portctl uses the tree's default paths.
+    func runInside(_ command: [String], in lab: NetLab, environment: [String: String] = [:]) throws -> Outcome {
         let script = #"mount -t proc proc "$0/proc" && namespace=$1 && shift && exec ip netns exec "$namespace" chroot "$0" "$@""#
+        let variables = ["PATH=\(PackageLab.systemPath)"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         return try run(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, root.path, lab.server,
-             "env", "-i", "PATH=\(PackageLab.systemPath)"] + command)
+             "env", "-i"] + variables + command)
     }
 }
