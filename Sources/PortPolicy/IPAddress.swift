@@ -453,3 +453,73 @@ extension StringProtocol {
         return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }
+
+/// CIDR arithmetic on lists of networks of one family.
+enum AddressBlocks {
+    /// Whether `outer` holds every address of `inner`.
+    static func covers(_ outer: IPNetwork, _ inner: IPNetwork) -> Bool {
+        outer.family == inner.family && outer.prefixLength <= inner.prefixLength && outer.contains(inner.address)
+    }
+
+    /// Whether some address is in both lists.
+    static func overlap(_ a: [IPNetwork], _ b: [IPNetwork]) -> Bool {
+        a.contains { x in b.contains { y in covers(x, y) || covers(y, x) } }
+    }
+
+    /// The addresses in both lists (CIDR blocks are nested or apart, so each overlap is the smaller block).
+    static func intersect(_ a: [IPNetwork], _ b: [IPNetwork]) -> [IPNetwork] {
+        var result: [IPNetwork] = []
+        for x in a {
+            for y in b {
+                if covers(x, y) { result.append(y) } else if covers(y, x) { result.append(x) }
+            }
+        }
+        return normalized(result)
+    }
+
+    /// `a` without the addresses of `b`.
+    static func subtract(_ a: [IPNetwork], _ b: [IPNetwork]) -> [IPNetwork] {
+        var pieces = a
+        for cut in b {
+            pieces = pieces.flatMap { piece -> [IPNetwork] in
+                if covers(cut, piece) { return [] }
+                if !covers(piece, cut) { return [piece] }
+                return split(piece, around: cut)
+            }
+        }
+        return pieces
+    }
+
+    /// The blocks of `outer` that are not in `inner` (which it holds): one per bit on the way down.
+    static func split(_ outer: IPNetwork, around inner: IPNetwork) -> [IPNetwork] {
+        let width = outer.family.bitWidth
+        var result: [IPNetwork] = []
+        var current = outer
+        while current.prefixLength < inner.prefixLength {
+            let length = current.prefixLength + 1
+            let bit = UInt128(1) << (width - length)
+            let low = current.address.bits, high = current.address.bits | bit
+            let (holding, sibling) = inner.address.bits & bit != 0 ? (high, low) : (low, high)
+            result.append(try! IPNetwork(address: IPAddress(family: outer.family, bits: sibling)!, prefixLength: length))
+            current = try! IPNetwork(address: IPAddress(family: outer.family, bits: holding)!, prefixLength: length)
+        }
+        return result
+    }
+
+    /// Sorted, without duplicates and without networks another one in the list holds. Sorted by
+    /// first address, wider first, a block that another holds comes right after the kept block
+    /// that holds it (blocks are nested or apart), so one pass does it.
+    static func normalized(_ list: [IPNetwork]) -> [IPNetwork] {
+        var result: [IPNetwork] = []
+        for network in list.sorted() {
+            if let last = result.last, covers(last, network) { continue }
+            result.append(network)
+        }
+        return result
+    }
+
+    /// `0.0.0.0/0` or `::/0`.
+    static func any(_ family: IPFamily) -> IPNetwork {
+        try! IPNetwork(address: IPAddress(family: family, bits: 0)!, prefixLength: 0)
+    }
+}
