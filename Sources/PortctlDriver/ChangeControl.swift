@@ -166,7 +166,7 @@ public struct ChangeControl: Sendable {
     }
 
     /// Makes `policy` the policy, as ``replacePolicy(with:source:options:)`` does with its text:
-    /// the file is written in portctl's own format (``PolicyFile/encode(_:)``), so the policy is
+    /// the file is written in portctl's own format (`PolicyFile.encode(_:)`), so the policy is
     /// validated, planned, guarded, applied and recorded as one change. No edit reports to return.
     public func replacePolicy(_ policy: PortPolicy, options: ChangeOptions = ChangeOptions()) throws -> ChangeResult {
         try replacePolicy(with: PolicyFile.encode(policy), source: "the policy given to replacePolicy", options: options)
