@@ -30,6 +30,9 @@ public struct TraceAssembler: Sendable {
     public let traceTable: String
     private var open: [UInt32: (trace: PacketTrace, lastSeen: Double)] = [:]
     private var order: [UInt32] = []
+    /// Ids of packets another trace or watch marked and this one did not: another session's, so
+    /// their events are not this one's (bounded: cleared when it grows past 4,096).
+    private var others: Set<UInt32> = []
 
     /// Groups events for the trace table `inet TRACETABLE`.
     public init(traceTable: String) {
@@ -50,6 +53,19 @@ public struct TraceAssembler: Sendable {
     public mutating func add(_ event: TraceEvent, at time: Double) -> [PacketTrace] {
         var finished: [PacketTrace] = []
         let marks = event.family == "inet" && event.table == traceTable && event.kind == .rule && event.ruleHandle != nil
+        let marksForAnother = event.family == "inet" && event.table != traceTable && event.table.hasPrefix(TraceTable.prefix)
+            && event.kind == .rule && event.ruleHandle != nil
+        if marksForAnother && open[event.id] == nil {
+            // Another session's packet (unless this session marks it too, later in its path).
+            if others.count > 4096 { others.removeAll() }
+            others.insert(event.id)
+            return finished
+        }
+        if !marks && open[event.id] == nil && others.contains(event.id) {
+            if event.outcome?.isFinal == true { others.remove(event.id) }
+            return finished
+        }
+        if marks { others.remove(event.id) }
         if marks, let previous = open.removeValue(forKey: event.id) {
             finished.append(previous.trace)
         }
@@ -374,7 +390,8 @@ public struct TracedPacket: Sendable, Hashable {
         inInterface = trace.events.lazy.compactMap(\.inInterface).first
         connectionState = trace.events.lazy.compactMap(\.connectionState).first
         hops = trace.events.compactMap { event -> TraceHop? in
-            if event.family == "inet" && event.table == traceTable { return nil }
+            // Trace tables (this one's, and another session's running at the same time) only mark.
+            if event.family == "inet" && (event.table == traceTable || event.table.hasPrefix(TraceTable.prefix)) { return nil }
             if event.isEndOfRules || event.kind == .unspecified { return nil }
             let text = event.ruleHandle.flatMap { ruleset.text(family: event.family, table: event.table, chain: event.chain, handle: $0) }
             let kind = switch event.kind {

@@ -171,6 +171,28 @@ import Testing
         #expect(late.count == 1 && !late[0].markedHere)
     }
 
+    /// Two traces or watches at once (found by a hostile review: a second session's table made
+    /// watch print an 'accept' for a dropped SYN, and ports it was not asked about).
+    @Test func anotherSessionsPacketsAndTableAreNotThisOnes() throws {
+        var assembler = TraceAssembler(traceTable: "portctl-trace-1-2")
+        let theirMark = TraceEvent(id: 9, kind: .rule, family: "inet", table: "portctl-trace-3-4", chain: "prerouting", ruleHandle: 4, verdict: .continue)
+        let theirPolicy = TraceEvent(id: 9, kind: .policy, family: "inet", table: "portctl-trace-3-4", chain: "prerouting", policy: .accept)
+        let drop = TraceEvent(id: 9, kind: .rule, family: "ip", table: "other", chain: "in", ruleHandle: 2, verdict: .drop)
+        // Marked only by the other session: nothing here, and it ends with its drop.
+        #expect(assembler.add(theirMark, at: 0).isEmpty && assembler.add(theirPolicy, at: 0.001).isEmpty && assembler.add(drop, at: 0.002).isEmpty)
+        #expect(assembler.pending == 0 && assembler.expire(now: 5, idle: 0.1).isEmpty)
+        // Marked by both: this session's packet, without the other table's steps deciding it.
+        let ourMark = TraceEvent(id: 9, kind: .rule, family: "inet", table: "portctl-trace-1-2", chain: "prerouting", ruleHandle: 4, verdict: .continue)
+        #expect(assembler.add(theirMark, at: 6).isEmpty && assembler.add(ourMark, at: 6.001).isEmpty)
+        #expect(assembler.add(theirPolicy, at: 6.002).isEmpty)
+        let done = assembler.add(drop, at: 6.003)
+        let trace = try #require(done.first)
+        #expect(done.count == 1 && trace.markedHere)
+        let packet = TracedPacket(trace, ruleset: TraceRuleset(listing: "{}"), portctlTable: "portctl", traceTable: "portctl-trace-1-2")
+        #expect(!packet.hops.contains { $0.table.hasPrefix("portctl-trace-") }, "\(packet.hops)")
+        #expect(packet.outcome.verdict == "drop")
+    }
+
     @Test func theRulesetListingByHandle() throws {
         let ruleset = TraceRuleset(listing: try Self.listing("traffic"))
         #expect(ruleset.text(family: "ip", table: "other", chain: "in", handle: 2) == "tcp dport 28 drop")
