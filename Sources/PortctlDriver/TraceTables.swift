@@ -27,9 +27,18 @@ public struct TraceOwner: Sendable, Hashable {
     /// reused process id is another process). Without `/proc`, whether a process with that id
     /// exists. A process in another PID namespace that shares this network namespace looks dead.
     public var isAlive: Bool {
+        // A zombie (killed, not yet reaped by its parent) marks nothing any more.
+        if Self.state(of: pid) == "Z" { return false }
         if let start = Self.startTime(of: pid) { return startTime == 0 || start == startTime }
         if FileManager.default.fileExists(atPath: "/proc/self/stat") { return false }
         return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Field 3 of `/proc/PID/stat`, the process state (`R`, `S`, `Z`, ...), or nil.
+    static func state(of pid: Int32) -> Character? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        return text[text.index(after: close)...].split(separator: " ").first?.first
     }
 
     /// Field 22 of `/proc/PID/stat` (after the command name, which may hold spaces and parentheses).

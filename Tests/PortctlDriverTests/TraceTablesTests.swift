@@ -70,6 +70,21 @@ final class TablesOnlyKernel: NftablesBackend {
         #expect(!TraceOwner(pid: 4_194_305, startTime: 1).isAlive)
     }
 
+    /// A trace killed but not reaped by its parent (a zombie) is dead: its table goes.
+    @Test func aZombieOwnerIsDead() throws {
+        let child = fork()
+        if child == 0 { _exit(0) }
+        defer { var status: Int32 = 0; waitpid(child, &status, 0) }
+        // Bounded wait for the child to exit (it stays a zombie until reaped below).
+        func state() -> String? {
+            guard let text = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
+            return text[text.index(after: close)...].split(separator: " ").first.map(String.init)
+        }
+        for _ in 0..<200 where state() != "Z" { usleep(10_000) }
+        #expect(state() == "Z")
+        #expect(!TraceOwner(pid: child, startTime: 0).isAlive)
+    }
+
     @Test func disableRemovesEveryTraceTableButTouchesNoOther() throws {
         let kernel = Self.kernel()
         let removed = try Firewall(backend: kernel).removeTraceTables()
