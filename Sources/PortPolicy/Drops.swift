@@ -244,6 +244,13 @@ public struct DropReport: Sendable, Hashable {
         return report
     }
 
+    /// A sum of packet counts that stops at `Int.max` (the kernel's counters are 64-bit and
+    /// anyone with root can set them: a sum must never trap).
+    static func adding(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? Int.max : sum
+    }
+
     /// Packets refused per port, protocol and reason label (what `metrics` exports: no source,
     /// so the number of series stays bounded by the ports).
     public var packetsByPort: [(port: UInt16, proto: TransportProtocol, reason: String, packets: Int)] {
@@ -251,7 +258,7 @@ public struct DropReport: Sendable, Hashable {
         for connection in connections {
             let key = "\(connection.port)/\(connection.proto.rawValue)/\(connection.reason.label)"
             let old = sums[key]?.3 ?? 0
-            sums[key] = (connection.port, connection.proto, connection.reason.label, old + connection.packets)
+            sums[key] = (connection.port, connection.proto, connection.reason.label, Self.adding(old, connection.packets))
         }
         return sums.values.sorted { ($0.0, $0.1.rawValue, $0.2) < ($1.0, $1.1.rawValue, $1.2) }
             .map { (port: $0.0, proto: $0.1, reason: $0.2, packets: $0.3) }
@@ -264,7 +271,7 @@ public struct DropReport: Sendable, Hashable {
         var sums: [String: (UInt16, TransportProtocol, Int)] = [:]
         for connection in connections where connection.reason.kind != .ban {
             let key = "\(connection.port)/\(connection.proto.rawValue)"
-            sums[key] = (connection.port, connection.proto, (sums[key]?.2 ?? 0) + connection.packets)
+            sums[key] = (connection.port, connection.proto, Self.adding(sums[key]?.2 ?? 0, connection.packets))
         }
         return sums.values.sorted { ($1.2, $0.0, $0.1.rawValue) < ($0.2, $1.0, $1.1.rawValue) }
             .map { (port: $0.0, proto: $0.1, packets: $0.2) }

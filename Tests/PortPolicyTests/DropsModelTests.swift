@@ -206,3 +206,14 @@ import Testing
     #expect(PlanChange.changeDropRecording(from: "10m", to: "off").line(table: "portctl").hasPrefix("~ drop record: 10m -> off"))
     #expect(PlanChange.drift("x").line(table: "portctl") == "! drift: x")
 }
+
+/// Counters near the 64-bit limit (anyone with root can set them) sum without trapping.
+@Test func hugeCountersSumWithoutTrapping() {
+    let reason = DropReason(.rule, ruleID: "x")
+    let huge = (0..<2).map { i in
+        DroppedConnection(source: IPAddress("203.0.113.\(i + 1)")!, proto: .udp, port: 53, reason: reason, packets: Int.max, lastSeen: Date())
+    }
+    let report = DropReport(connections: huge, keptSeconds: 600, capacity: 65536, unrecorded: 0)
+    #expect(report.packetsByPort.first?.packets == Int.max)
+    #expect(report.refusedPerPort.first?.packets == Int.max)
+}
