@@ -278,30 +278,17 @@ public struct DropReport: Sendable, Hashable {
     }
 
     /// For each connection (in order), the command that would admit its source when a default
-    /// refused it, else nil: the source itself, or its /24 (IPv4) or /64 (IPv6) when other
-    /// sources of that network were refused on the same port by the same default too. One pass.
-    public var admittingCommands: [String?] {
-        func network(_ connection: DroppedConnection) -> IPNetwork {
-            let prefix = connection.source.family == .ipv4 ? 24 : 64
-            return try! IPNetwork(address: IPNetwork.mask(connection.source, prefix), prefixLength: prefix)
-        }
-        struct Key: Hashable {
-            var network: IPNetwork
-            var port: UInt16
-            var proto: TransportProtocol
-            var kind: DropReason.Kind
-        }
-        func key(_ connection: DroppedConnection) -> Key {
-            Key(network: network(connection), port: connection.port, proto: connection.proto, kind: connection.reason.kind)
-        }
-        var neighbours: [Key: Set<IPAddress>] = [:]
-        for connection in connections where Self.admittable(connection) {
-            neighbours[key(connection), default: []].insert(connection.source)
-        }
-        return connections.map { connection in
+    /// refused it, else nil: `portctl open PORT/PROTO --from SOURCE`, the source alone. Never a
+    /// wider network: a TCP source is only what the SYN claimed (no handshake happened), and a
+    /// few forged SYNs must not talk an admin into opening a /24. With `policy`, a source the
+    /// policy now admits on that port (opened since) gets none.
+    public func admittingCommands(policy: PortPolicy? = nil, now: Date = Date()) -> [String?] {
+        connections.map { connection in
             guard Self.admittable(connection) else { return nil }
-            let from = (neighbours[key(connection)]?.count ?? 0) >= 2 ? network(connection).description : connection.source.description
-            return "portctl open \(connection.port)/\(connection.proto.rawValue) --from \(from)"
+            if let policy, policy.evaluate(Packet(source: connection.source, port: connection.port, proto: connection.proto), at: now).verdict == .accept {
+                return nil
+            }
+            return "portctl open \(connection.port)/\(connection.proto.rawValue) --from \(connection.source)"
         }
     }
 

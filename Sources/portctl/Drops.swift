@@ -67,11 +67,12 @@ extension Portctl {
                 }
                 let from = try self.from.flatMap { try $0.parse() }
                 let now = Date()
+                let policy = try global.loadExisting()
                 let report = try global.control.drops(now: now)
                     .filtered(since: since.map { now.addingTimeInterval(-Double(try! parseDuration($0))) }, ports: ports, proto: proto, from: from,
                               reasons: Set(reason.compactMap { Self.reasonLabels[$0] }), top: top)
                 if json {
-                    print(DropsDocument.text(report, now: now), terminator: "")
+                    print(DropsDocument.text(report, admitting: report.admittingCommands(policy: policy, now: now), now: now), terminator: "")
                     return
                 }
                 guard let kept = report.keptSeconds else {
@@ -85,12 +86,12 @@ extension Portctl {
                         [$0.source.description, "\($0.port)/\($0.proto.rawValue)", "\($0.packets)",
                          Planner.duration(max(0, Int(now.timeIntervalSince($0.lastSeen)))) + " ago", $0.reason.description]
                     })
-                    let admitting = report.admittingCommands.compactMap { $0 }
+                    let admitting = report.admittingCommands(policy: policy, now: now).compactMap { $0 }
                     var shown = Set<String>()
                     let commands = admitting.filter { shown.insert($0).inserted }
                     if !commands.isEmpty {
                         say("")
-                        say("to admit a source the default refused:")
+                        say("to admit a source the default refused (as its packets claim it: check who it is first):")
                         for command in commands.prefix(5) { say("  " + command) }
                         if commands.count > 5 { say("  (and \(commands.count - 5) more)") }
                     }
@@ -110,7 +111,7 @@ extension Portctl {
 /// {"source", "port", "proto", "packets", "lastSeen", "secondsAgo", "reason", "rule", "refusedBy", "admit"}, ...]}`;
 /// `rule` and `admit` are null when they do not apply.
 enum DropsDocument {
-    static func text(_ report: DropReport, now: Date) -> String {
+    static func text(_ report: DropReport, admitting: [String?], now: Date) -> String {
         var out = "{\n  \"capacity\" : \(report.capacity),\n"
         out += "  \"keptSeconds\" : \(report.keptSeconds.map(String.init) ?? "null"),\n"
         out += "  \"recording\" : \(report.keptSeconds != nil),\n"
@@ -120,7 +121,7 @@ enum DropsDocument {
         var first = true
         // Elements recorded within the same second share their timestamp's text.
         var stamps: [Int: String] = [:]
-        for (connection, admit) in zip(report.connections, report.admittingCommands) {
+        for (connection, admit) in zip(report.connections, admitting) {
             let second = Int(connection.lastSeen.timeIntervalSince1970.rounded(.down))
             let stamp = stamps[second] ?? Timestamp.format(Date(timeIntervalSince1970: Double(second)))
             stamps[second] = stamp

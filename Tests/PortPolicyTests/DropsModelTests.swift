@@ -120,8 +120,13 @@ import Testing
         #expect(report.filtered(reasons: [.rule]).connections.count == 1)
         #expect(report.filtered(top: 1).connections.map(\.packets) == [9])
         // Two neighbours refused on 26: their /24; a lone source: itself; a rule's refusal: nothing.
-        #expect(report.admittingCommands == ["portctl open 26/tcp --from 203.0.113.0/24", "portctl open 26/tcp --from 203.0.113.0/24",
-                                             nil, "portctl open 26/tcp --from 198.51.100.1"])
+        // The source alone, never its network (a SYN's source is only a claim); a rule's refusal: nothing.
+        #expect(report.admittingCommands() == ["portctl open 26/tcp --from 203.0.113.6", "portctl open 26/tcp --from 203.0.113.5",
+                                               nil, "portctl open 26/tcp --from 198.51.100.1"])
+        // A source the policy admits now (opened since) gets no command.
+        var policy = PortPolicy()
+        policy.rules = [PortRule(id: "relays", ports: [try PortRange(26)], sources: [try IPNetwork(parsing: "203.0.113.0/24")])]
+        #expect(report.admittingCommands(policy: policy) == [nil, nil, nil, "portctl open 26/tcp --from 198.51.100.1"])
         #expect(report.packetsByPort.map { "\($0.port) \($0.reason) \($0.packets)" } == ["26 default 13", "3306 rule 2"])
     }
 }
