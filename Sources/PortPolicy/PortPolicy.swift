@@ -477,6 +477,14 @@ public struct PortPolicy: Sendable, Hashable {
             try route.validate()
             guard seen.insert(route.id).inserted else { throw .duplicateID(route.id) }
         }
+        // The drop record names a rule by a 28-bit hash of its id: two ids with one hash would
+        // read as the same rule (about one pair in 268 million).
+        var codes: [UInt32: String] = [:]
+        for id in rules.map(\.id) + routes.map(\.id) {
+            if let other = codes.updateValue(id, forKey: DropReason.hash(id)) {
+                throw .invalidID(id, reason: "its drop-record code is the same as rule \(quoted(other))'s, so 'portctl drops' could not tell them apart; choose another id")
+            }
+        }
     }
 
     /// Checks a table name: a letter first, then letters, digits or `_`, at most 32.

@@ -222,3 +222,19 @@ import Testing
     #expect(report.packetsByPort.first?.packets == Int.max)
     #expect(report.refusedPerPort.first?.packets == Int.max)
 }
+
+/// Two ids whose drop-record codes collide are refused (found by the hostile review: deny-50406
+/// and deny-88257 share one, and drops named the wrong rule).
+@Test func idsWhoseDropCodesCollideAreRefused() throws {
+    #expect(DropReason.hash("deny-50406") == DropReason.hash("deny-88257"))
+    var policy = PortPolicy()
+    policy.rules = [PortRule(id: "deny-50406", ports: [try PortRange(30)], action: .deny),
+                    PortRule(id: "deny-88257", ports: [try PortRange(31)], action: .deny)]
+    #expect {
+        try policy.validate()
+    } throws: { error in
+        "\(error)".contains("deny-88257") && "\(error)".contains("deny-50406")
+    }
+    policy.rules.removeLast()
+    try policy.validate()
+}
