@@ -376,10 +376,18 @@ public enum Planner {
             }
         }
 
-        // Order: every rule present and right, but not in the policy's order.
+        // What is left: lines reordered, or a line of portctl's own changed (a recording line,
+        // a limited chain's line) that no comparison above names.
         if changes.isEmpty {
-            for chain in desired.chains where live.chain(chain.name)?.rules != chain.rules {
-                changes.append(.drift("rules in chain \(chain.name) are not in the policy's order (changed outside portctl); apply reorders them"))
+            for chain in desired.chains {
+                guard let have = live.chain(chain.name)?.rules, have != chain.rules else { continue }
+                if have.map(\.text).sorted() == chain.rules.map(\.text).sorted() {
+                    changes.append(.drift("rules in chain \(chain.name) are not in the policy's order (changed outside portctl); apply reorders them"))
+                } else if let changed = have.first(where: { !chain.rules.contains($0) }) {
+                    changes.append(.drift("rule `\(changed.text)` in chain \(chain.name) is not the policy's (changed outside portctl); apply rewrites the chain"))
+                } else {
+                    changes.append(.drift("chain \(chain.name) lacks lines of the policy (deleted outside portctl); apply restores them"))
+                }
             }
         }
         return changes

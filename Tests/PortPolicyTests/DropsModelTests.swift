@@ -238,3 +238,19 @@ import Testing
     policy.rules.removeLast()
     try policy.validate()
 }
+
+/// A recording line changed by hand is drift that names the line, not a reordering.
+@Test func anEditedRecordingLineIsNamed() throws {
+    let policy = try PolicyFile.decode(LiveTableTests.fixture("drops.yaml"))
+    var live = Renderer.model(policy)
+    let input = try #require(live.chains.firstIndex { $0.name == "input" })
+    let line = try #require(live.chains[input].rules.firstIndex { $0.comment == Renderer.defaultComment && $0.statements.contains { if case .record = $0 { true } else { false } } })
+    live.chains[input].rules[line].statements.removeLast()  // the recorded counter, gone
+    let changes = Planner.plan(policy, live: live).changes
+    #expect(changes.count == 1 && changes.allSatisfy(\.isDrift), "\(changes)")
+    #expect(changes.first.map { "\($0)".contains("portctl-drops-seen") && !"\($0)".contains("order") } == true, "\(changes)")
+    // Reordered lines still read as a reordering.
+    var reordered = Renderer.model(policy)
+    reordered.chains[input].rules.swapAt(line, line + 1)
+    #expect(Planner.plan(policy, live: reordered).changes.first.map { "\($0)".contains("order") } == true)
+}
