@@ -186,9 +186,10 @@ public enum TableEvaluation {
                     case .counter, .anonymousCounter, .log:
                         break
                     case .record:
-                        // The drop record's lines hold no verdict: a full set stops the line, and
-                        // either way the packet goes on to the line that decides.
-                        sideEffectThatMayStop = true
+                        // The drop record's update goes on to the rest of the line while the set
+                        // has room (portctl's lines end there; one given a verdict by hand admits
+                        // or refuses as that verdict says: judged so, the worse case for an audit).
+                        break
                     case .limit:
                         // Within the rate the line goes on: the source is admitted (at a rate).
                         break

@@ -49,6 +49,18 @@ import Testing
         #expect(!kinds(ExposureAudit.findings(Self.policy, listeners: Self.listeners, view: .policyFile)).contains("8080/tcp high kernel-admits"))
     }
 
+    /// A drop-record line given an accept by hand admits everyone it records: HIGH, not "cannot
+    /// tell" (hostile review).
+    @Test func aRecordingLineThatAcceptsIsHigh() {
+        var live = Renderer.model(Self.policy)
+        input(&live) { rules in
+            let index = rules.firstIndex { $0.comment == Renderer.defaultComment && $0.statements.contains { if case .record = $0 { true } else { false } } }!
+            rules[index].statements.append(.verdict(.accept))
+        }
+        let findings = ExposureAudit.findings(Self.policy, listeners: Self.listeners, view: .kernel(live))
+        #expect(kinds(findings).contains("8080/tcp high kernel-admits"), "\(findings)")
+    }
+
     @Test func anElementAddedToARulesSetIsHigh() {
         var live = Renderer.model(Self.policy)
         let index = live.sets.firstIndex { $0.name == "relays-v4" }!
