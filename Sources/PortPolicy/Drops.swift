@@ -283,12 +283,62 @@ public struct DropReport: Sendable, Hashable {
     /// few forged SYNs must not talk an admin into opening a /24. With `policy`, a source the
     /// policy now admits on that port (opened since) gets none.
     public func admittingCommands(policy: PortPolicy? = nil, now: Date = Date()) -> [String?] {
-        connections.map { connection in
+        let admits = policy.map { AdmissionIndex($0.effective(at: now)) }
+        var rulesByPort: [String: (allow: [Int], block: [Int])] = [:]
+        return connections.map { connection in
             guard Self.admittable(connection) else { return nil }
-            if let policy, policy.evaluate(Packet(source: connection.source, port: connection.port, proto: connection.proto), at: now).verdict == .accept {
-                return nil
+            if let admits {
+                let key = "\(connection.port)/\(connection.proto.rawValue)"
+                let rules = rulesByPort[key] ?? admits.rules(connection.port, connection.proto)
+                rulesByPort[key] = rules
+                if admits.admits(connection.source, allow: rules.allow, block: rules.block) { return nil }
             }
             return "portctl open \(connection.port)/\(connection.proto.rawValue) --from \(connection.source)"
+        }
+    }
+
+    /// Which sources a policy's inbound rules admit on a port, answered in logarithmic time (a
+    /// full record against a 10,000-source rule: 65,536 questions). A source is admitted when an
+    /// allow rule without an interface covers it and no deny or reject rule does, as
+    /// ``PortPolicy/evaluate(_:at:)`` judges a packet with no interface named.
+    struct AdmissionIndex {
+        /// The inbound rules without an interface, each with its merged sources per family (nil:
+        /// from anywhere).
+        let rules: [(rule: PortRule, v4: [IPNetwork]?, v6: [IPNetwork]?)]
+
+        init(_ policy: PortPolicy) {
+            rules = policy.rules.filter { $0.direction == .in && $0.interface == nil }.map { rule in
+                rule.isFromAnywhere ? (rule, nil, nil) : (rule, rule.mergedSources(.ipv4), rule.mergedSources(.ipv6))
+            }
+        }
+
+        /// The allow and the block rules (indices) that cover a port and protocol.
+        func rules(_ port: UInt16, _ proto: TransportProtocol) -> (allow: [Int], block: [Int]) {
+            let covering = rules.indices.filter { index in
+                let rule = rules[index].rule
+                return rule.proto.members.contains(proto) && rule.ports.contains { $0.first <= port && port <= $0.last }
+            }
+            return (covering.filter { rules[$0].rule.action == .allow }, covering.filter { rules[$0].rule.action != .allow })
+        }
+
+        func admits(_ source: IPAddress, allow: [Int], block: [Int]) -> Bool {
+            func covers(_ index: Int) -> Bool {
+                let entry = rules[index]
+                guard let networks = source.family == .ipv4 ? entry.v4 : entry.v6 else { return true }
+                return Self.contains(networks, source)
+            }
+            return allow.contains(where: covers) && !block.contains(where: covers)
+        }
+
+        /// Whether merged, sorted networks hold the address (binary search for the last network
+        /// starting at or before it).
+        static func contains(_ networks: [IPNetwork], _ address: IPAddress) -> Bool {
+            var low = 0, high = networks.count
+            while low < high {
+                let middle = (low + high) / 2
+                if networks[middle].address <= address { low = middle + 1 } else { high = middle }
+            }
+            return low > 0 && networks[low - 1].contains(address)
         }
     }
 

@@ -254,3 +254,26 @@ import Testing
     reordered.chains[input].rules.swapAt(line, line + 1)
     #expect(Planner.plan(policy, live: reordered).changes.first.map { "\($0)".contains("order") } == true)
 }
+
+/// The fast admission check agrees with PortPolicy.evaluate (no interface named) on many
+/// sources and ports of a policy with allows, denies, rejects, limits and both families.
+@Test func theAdmissionIndexAgreesWithEvaluate() throws {
+    var policy = try PolicyFile.decode(LiveTableTests.fixture("drops.yaml"))
+    policy.rules.append(PortRule(id: "v6-only", ports: [try PortRange(443)], sources: [try IPNetwork(parsing: "2001:db8:1::/48")]))
+    policy.rules.append(PortRule(id: "carve", ports: [try PortRange(26)], action: .deny, sources: [try IPNetwork(parsing: "10.9.0.0/16")]))
+    var generator = SeededGenerator(state: 24)
+    var connections: [DroppedConnection] = []
+    for _ in 0..<3000 {
+        let v4 = Bool.random(using: &generator)
+        let source = v4 ? IPAddress(family: .ipv4, bits: UInt128(UInt32.random(in: 0x0A00_0000...0x0B00_0000, using: &generator)))!
+            : IPAddress(family: .ipv6, bits: UInt128(0x2001_0db8) << 96 | UInt128(UInt64.random(in: 0...UInt64.max, using: &generator)) << 32)!
+        let port = [22, 25, 26, 80, 443, 3306][Int.random(in: 0..<6, using: &generator)]
+        connections.append(DroppedConnection(source: source, proto: Bool.random(using: &generator) ? .tcp : .udp, port: UInt16(port),
+                                             reason: DropReason(.inboundDefault), packets: 1, lastSeen: Date()))
+    }
+    let report = DropReport(connections: connections, keptSeconds: 600, capacity: 65536, unrecorded: 0)
+    for (connection, command) in zip(connections, report.admittingCommands(policy: policy)) {
+        let admitted = policy.evaluate(Packet(source: connection.source, port: connection.port, proto: connection.proto)).verdict == .accept
+        #expect(admitted == (command == nil), "\(connection.source) \(connection.port)/\(connection.proto.rawValue)")
+    }
+}
