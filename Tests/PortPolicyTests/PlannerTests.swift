@@ -28,15 +28,10 @@ import Testing
         #expect(plan.script.isEmpty)
     }
 
-    /// More listings captured from nft 1.0.6 right after applying the policy next to them: the
-    /// per-source meters of `limit`, `log` statements, timed sets of `expires` (with their
-    /// countdowns) and the verdict-map dispatch of more than 32 rules. Each must read back as the
-    /// rendered model, and plan nothing.
-    @Test(arguments: ["limit-and-log", "timed", "dispatch", "routing"])
-    func capturedListingsReadBackAsTheRenderedModel(_ name: String) throws {
-        let policy = try PolicyFile.decode(Self.fixture(name + ".yaml"))
-        let live = try #require(try LiveTable.read(json: Self.fixture(name + ".json"), table: "portctl"))
-        // The listing was made at its capture time: the time-boxed rules' countdowns say when.
+    /// Expects a captured listing to read back as the policy's rendered model (chains, sets,
+    /// counters, nothing unknown) and to plan nothing; returns the moment it was made, from the
+    /// time-boxed rules' countdowns (now when there are none).
+    static func expectReadsBackAsRendered(_ policy: PortPolicy, _ live: Table) throws -> Date {
         var now = Date()
         if let expires = policy.rules.compactMap(\.expires).first {
             let left = try #require(live.sets.compactMap(\.expiresIn).max(), "the listing carries the countdowns")
@@ -49,6 +44,18 @@ import Testing
         #expect(live.unknownObjects.isEmpty, "\(live.unknownObjects)")
         let plan = Planner.plan(policy, live: live, now: now)
         #expect(plan.isEmpty, "\(plan.changes)")
+        return now
+    }
+
+    /// More listings captured from nft 1.0.6 right after applying the policy next to them: the
+    /// per-source meters of `limit`, `log` statements, timed sets of `expires` (with their
+    /// countdowns) and the verdict-map dispatch of more than 32 rules. Each must read back as the
+    /// rendered model, and plan nothing.
+    @Test(arguments: ["limit-and-log", "timed", "dispatch", "routing"])
+    func capturedListingsReadBackAsTheRenderedModel(_ name: String) throws {
+        let policy = try PolicyFile.decode(Self.fixture(name + ".yaml"))
+        let live = try #require(try LiveTable.read(json: Self.fixture(name + ".json"), table: "portctl"))
+        _ = try Self.expectReadsBackAsRendered(policy, live)
         switch name {
         case "limit-and-log":
             #expect(live.sets.contains { if case .meter = $0.kind { true } else { false } })
@@ -82,18 +89,7 @@ import Testing
         let json = try Self.fixture(folder + "/" + name + ".json")
         #expect(json.contains("\"version\": \"1.1.3\""))
         let live = try #require(try LiveTable.read(json: json, table: "portctl"))
-        var now = Date()
-        if let expires = policy.rules.compactMap(\.expires).first {
-            let left = try #require(live.sets.compactMap(\.expiresIn).max(), "the listing carries the countdowns")
-            now = expires.addingTimeInterval(-Double(left))
-        }
-        let desired = Renderer.model(policy, now: now)
-        #expect(live.chains == desired.chains)
-        #expect(Set(live.sets) == Set(desired.sets))
-        #expect(Set(live.counters) == Set(desired.counters))
-        #expect(live.unknownObjects.isEmpty, "\(live.unknownObjects)")
-        let plan = Planner.plan(policy, live: live, now: now)
-        #expect(plan.isEmpty, "\(plan.changes)")
+        let now = try Self.expectReadsBackAsRendered(policy, live)
         if name == "drops" {
             let connections = DropReport.connections(json: json, keptSeconds: 600, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
             #expect(Set(connections.map { "\($0.source) \($0.port)/\($0.proto.rawValue) \($0.reason.description)" })
