@@ -67,10 +67,11 @@ extension Firewall {
 
 extension ChangeControl {
     /// The connections portctl's table refused and recorded (``Firewall/drops(table:ruleIDs:now:)``),
-    /// their rules named from the policy file. Needs CAP_NET_ADMIN; takes no lock and changes nothing.
-    public func drops(now: Date = Date()) throws -> DropReport {
+    /// their rules named from `policy`, or the policy file when none is given. Needs
+    /// CAP_NET_ADMIN; takes no lock and changes nothing.
+    public func drops(policy given: PortPolicy? = nil, now: Date = Date()) throws -> DropReport {
         try requirePrivilege("reading the drop record")
-        let policy = try requirePolicy().policy
+        let policy = try given ?? requirePolicy().policy
         return try firewall.drops(table: policy.table, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
     }
 }

@@ -68,7 +68,7 @@ extension Portctl {
                 let from = try self.from.flatMap { try $0.parse() }
                 let now = Date()
                 let policy = try global.loadExisting()
-                let report = try global.control.drops(now: now)
+                let report = try global.control.drops(policy: policy, now: now)
                     .filtered(since: since.map { now.addingTimeInterval(-Double(try! parseDuration($0))) }, ports: ports, proto: proto, from: from,
                               reasons: Set(reason.compactMap { Self.reasonLabels[$0] }), top: top)
                 if json {
