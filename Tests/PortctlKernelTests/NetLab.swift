@@ -39,6 +39,35 @@ func run(_ arguments: [String], environment: [String: String] = [:]) throws -> O
                    stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Waits, bounded, until `condition` holds, asking again every `interval` seconds; whether it
+/// did. For states a test can observe (a process gone, a kernel element expired, a connection
+/// answered), never a fixed sleep in their place.
+@discardableResult
+func waitUntil(seconds: Double, every interval: Double = 0.1, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(UInt32(interval * 1_000_000))
+    }
+    return try condition()
+}
+
+/// Whether a process this test did not start (so cannot wait for) has ended: gone, or a zombie
+/// its own parent has yet to reap.
+func hasEnded(_ pid: Int32) -> Bool {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return true }
+    return text[text.index(after: close)...].split(separator: " ").first == "Z"
+}
+
+/// Whether every difference the oracle found is a leftover of the rule `id` in the kernel: its
+/// lines, set and counter, which the next change removes (an expired rule's, for one).
+func onlyLeftovers(of id: String, _ differences: [RulesetOracle.Difference]) -> Bool {
+    !differences.isEmpty && differences.allSatisfy { difference in
+        difference.onlyRendered.isEmpty && difference.note == nil && difference.onlyInKernel.allSatisfy { $0.contains(id) }
+    }
+}
+
 /// Where the built executables are: next to this test binary in the build folder.
 let productsDirectory: URL = {
     let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -93,6 +122,9 @@ final class NetLab {
     private var listeners: [Process] = []
     /// A fourth namespace behind the server (see ``addTarget()``), for DNAT and routing tests.
     let target: String
+    /// An empty namespace where ``kernelDifference(_:)`` loads the rendered table; no traffic.
+    let scratch: String
+    private var scratchMade = false
     static let serverT4 = "192.0.2.1", target4 = "192.0.2.2"
 
     static let serverA4 = "198.51.100.1", clientA4 = "198.51.100.2"
@@ -107,6 +139,7 @@ final class NetLab {
         clientA = tag + "a"
         clientB = tag + "b"
         target = tag + "t"
+        scratch = tag + "o"
         interfaceA = tag + "sa"
         interfaceB = tag + "sb"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(tag)
@@ -192,7 +225,7 @@ final class NetLab {
             listener.waitUntilExit()
         }
         listeners = []
-        for ns in [server, clientA, clientB, target] {
+        for ns in [server, clientA, clientB, target] + (scratchMade ? [scratch] : []) {
             let pids = (try? run(["ip", "netns", "pids", ns]))?.stdout.split(separator: "\n").compactMap { Int32($0) } ?? []
             for pid in pids { kill(pid, SIGKILL) }
             _ = try? run(["ip", "netns", "del", ns])
@@ -262,26 +295,40 @@ final class NetLab {
         try run(["ip", "netns", "exec", server, "nft"] + arguments)
     }
 
-    /// Whether the kernel's table matches the policy file, from a real `nft -j list table`
-    /// listing read in this process (never portctl's cache, never portctl's own reading).
+    /// Whether the kernel's table is the one the policy file renders, judged by
+    /// ``RulesetOracle`` from nft's own listings (never portctl's cache or its reading of the
+    /// kernel). The differences are written to standard error, for the failing test's log.
     func kernelMatchesPolicy(_ path: String? = nil) throws -> Bool {
-        try kernelPlan(path).isEmpty
+        let found = try kernelDifferences(path)
+        for difference in found { FileHandle.standardError.write(Data("kernelMatchesPolicy: \(difference)\n".utf8)) }
+        return found.isEmpty
     }
 
-    /// The plan from the kernel's real listing to the policy file (see ``kernelMatchesPolicy(_:)``).
-    func kernelPlan(_ path: String? = nil) throws -> Plan {
-        let data = try #require(FileManager.default.contents(atPath: path ?? policyPath))
-        // Address files (`@PATH`) are read here as they are on disk, not through portctl.
-        let policy = try PolicyFile.decode(data) { file throws(PolicyError) in
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw .invalidSource("@" + file, reason: "unreadable") }
-            return try IPNetwork.parseList(text, name: file, allowEmpty: true)
+    /// What differs between the kernel's table and `portctl render` of the policy file loaded
+    /// with `nft -f` into a scratch namespace (made on first use, removed by ``cleanup()``).
+    func kernelDifferences(_ path: String? = nil) throws -> [RulesetOracle.Difference] {
+        let rendered = try run([Self.portctlPath, "render"], environment: ["PORTCTL_POLICY": path ?? policyPath])
+        guard rendered.status == 0 else { throw LabError(message: "portctl render failed: \(rendered)") }
+        guard let name = rendered.stdout.split(separator: "\n").first?.split(separator: " ").dropFirst(2).first else {
+            throw LabError(message: "portctl render printed no table: \(rendered)")
         }
-        let listing = try nft("-j", "list", "table", "inet", policy.table)
-        if listing.status != 0 && !listing.stderr.contains("No such file or directory") {
-            throw LabError(message: "nft -j list table failed: \(listing)")
+        if !scratchMade {
+            try check(run(["ip", "netns", "add", scratch]))
+            scratchMade = true
         }
-        let live = listing.status == 0 ? try LiveTable.read(json: listing.stdout, table: policy.table) : nil
-        return Planner.plan(policy, live: live)
+        let file = directory.appendingPathComponent("oracle.nft")
+        try ("flush ruleset\n" + rendered.stdout).write(to: file, atomically: true, encoding: .utf8)
+        try check(run(["ip", "netns", "exec", scratch, "nft", "-f", file.path]))
+        let fresh = try run(["ip", "netns", "exec", scratch, "nft", "-s", "list", "table", "inet", String(name)])
+        try check(fresh)
+        let applied = try run(["ip", "netns", "exec", server, "nft", "-s", "list", "table", "inet", String(name)])
+        if applied.status != 0 {
+            if applied.stderr.contains("No such file or directory") {
+                return [RulesetOracle.Difference(object: "table inet \(name)", onlyInKernel: [], onlyRendered: ["table inet \(name)"])]
+            }
+            throw LabError(message: "nft list table failed: \(applied)")
+        }
+        return RulesetOracle.differences(applied: applied.stdout, rendered: fresh.stdout)
     }
 
     /// Starts a TCP listener on these ports in the server namespace (all addresses, both families).
