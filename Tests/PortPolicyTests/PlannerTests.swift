@@ -265,8 +265,7 @@ import Testing
     @Test func goldenDispatch() throws {
         let url = RendererTests.goldenDirectory.appendingPathComponent("dispatch.nft")
         let rendered = Renderer.table(try Self.policy(Renderer.dispatchThreshold + 2))
-        if ProcessInfo.processInfo.environment["PORTCTL_RECORD"] == "1" { try rendered.write(to: url, atomically: true, encoding: .utf8) }
-        #expect(rendered == (try String(contentsOf: url, encoding: .utf8)))
+        try expectGolden(rendered, url)
     }
 
     @Test func segmentsNeverOverlapAndCoverEveryRulePort() throws {

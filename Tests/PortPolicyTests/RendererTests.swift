@@ -2,20 +2,26 @@ import Foundation
 import Testing
 @testable import PortPolicy
 
+/// Compares `text` with the golden file at `url`. With `PORTCTL_RECORD=1` the file is written
+/// instead and the test fails, naming it: a recording run never passes by itself, so the diff
+/// is reviewed before the next run.
+func expectGolden(_ text: String, _ url: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    if ProcessInfo.processInfo.environment["PORTCTL_RECORD"] == "1" {
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        Issue.record("recorded \(url.lastPathComponent): review the diff, then run again without PORTCTL_RECORD", sourceLocation: sourceLocation)
+        return
+    }
+    let expected = try String(contentsOf: url, encoding: .utf8)
+    #expect(text == expected, "differs from \(url.lastPathComponent)", sourceLocation: sourceLocation)
+}
+
 /// Golden files: the rendered table compared exactly. Re-record on purpose with
 /// `PORTCTL_RECORD=1 swift test --filter RendererTests`, then review the diff.
 @Suite struct RendererTests {
     static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
 
     func assertGolden(_ name: String, _ policy: PortPolicy, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let rendered = Renderer.table(policy)
-        let url = Self.goldenDirectory.appendingPathComponent(name + ".nft")
-        if ProcessInfo.processInfo.environment["PORTCTL_RECORD"] == "1" {
-            try rendered.write(to: url, atomically: true, encoding: .utf8)
-            return
-        }
-        let expected = try String(contentsOf: url, encoding: .utf8)
-        #expect(rendered == expected, "rendered table differs from \(url.lastPathComponent)", sourceLocation: sourceLocation)
+        try expectGolden(Renderer.table(policy), Self.goldenDirectory.appendingPathComponent(name + ".nft"), sourceLocation: sourceLocation)
     }
 
     @Test func firstRun() throws {

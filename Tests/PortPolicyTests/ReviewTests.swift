@@ -56,13 +56,7 @@ struct ReviewTests {
                                     liveDigest: PlanDocument.digest(Renderer.model(current, now: when)))
         let review = PlanReview.markdown(document, plan: plan, diff: PolicyDiff.between(current, proposed),
                                          warnings: ["23/tcp | `sneaky` <b>"], planFile: "mail1.plan")
-        if ProcessInfo.processInfo.environment["PORTCTL_RECORD"] == "1" {
-            try review.write(to: Self.golden, atomically: true, encoding: .utf8)
-            Issue.record("recorded \(Self.golden.lastPathComponent): review the diff, then run again without PORTCTL_RECORD")
-            return
-        }
-        let expected = try String(contentsOf: Self.golden, encoding: .utf8)
-        #expect(review == expected, "the review differs from \(Self.golden.lastPathComponent)")
+        try expectGolden(review, Self.golden)
         // What a reviewer must be able to rely on, whatever the layout.
         #expect(review.contains(document.digest) && review.contains("--expect-digest \(document.digest)"))
         #expect(review.contains(plan.script.split(separator: "\n").first.map(String.init) ?? "-"))

@@ -83,16 +83,6 @@ struct AnsiblePolicyTests {
         try history(lab).last?["confirmation"] as? String
     }
 
-    /// Waits (bounded) until `condition` holds; whether it did.
-    func waitUntil(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(200_000)
-        }
-        return try condition()
-    }
-
     /// Files and folders the module left under the lab's folder (its temporary copy of the text).
     func moduleLeftovers(_ lab: NetLab) -> [String] {
         let walker = FileManager.default.enumerator(atPath: lab.directory.path)

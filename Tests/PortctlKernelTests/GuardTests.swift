@@ -134,7 +134,7 @@ struct GuardTests {
         let pending = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: pendingPath))) as? [String: Any])
         let watchdog = try #require(pending["watchdog"] as? Int)
         kill(Int32(watchdog), SIGKILL)
-        usleep(300_000)
+        #expect(waitUntil(seconds: 5) { hasEnded(Int32(watchdog)) })
         let status = try lab.portctl("status")
         #expect(status.stderr.contains("watchdog is gone"), "\(status)")
         let next = try lab.portctl("open", "28")

@@ -200,22 +200,23 @@ struct ProposalTests {
         let dry = try lab.portctl("open", "26", "--from", "203.0.113.0/24", "--id", "relays", "--only", "--dry-run")
         #expect(dry.status == 2 && dry.stdout.contains("delete element") && dry.stdout.contains("add element"), "one batch: \(dry)")
         // Pairs of concurrent probes, from A (the old list) and from B (the new), while the change lands.
-        nonisolated(unsafe) var pairs: [[Connection]] = []
+        nonisolated(unsafe) var sampled: [[Connection]] = []
+        let sampledLock = NSLock()
         nonisolated(unsafe) let shared = lab
         let sampler = Thread {
             for _ in 0..<14 {
                 let pair = (try? shared.connectAll([NetLab.Probe(from: shared.clientA, to: NetLab.serverA4, port: 26),
                                                     NetLab.Probe(from: shared.clientB, to: NetLab.serverB4, port: 26)], timeout: 0.3)) ?? []
-                pairs.append(pair)
+                sampledLock.withLock { sampled.append(pair) }
             }
         }
         sampler.start()
-        usleep(600_000)
+        // The change lands once the old list has been seen admitting A and refusing B twice.
+        #expect(waitUntil(seconds: 10, every: 0.05) { sampledLock.withLock { sampled.count } >= 2 })
         let only = try lab.portctl("open", "26", "--from", "203.0.113.0/24", "--id", "relays", "--only")
         #expect(only.status == 0, "\(only)")
-        let deadline = Date().addingTimeInterval(20)
-        while !sampler.isFinished && Date() < deadline { usleep(50_000) }
-        #expect(sampler.isFinished)
+        #expect(waitUntil(seconds: 20, every: 0.05) { sampler.isFinished })
+        let pairs = sampledLock.withLock { sampled }
         let old: [Connection] = [.connected, .timedOut], new: [Connection] = [.timedOut, .connected]
         #expect(pairs.first == old && pairs.last == new, "\(pairs)")
         // Only a pair whose two probes straddle the one transaction may see both or neither.

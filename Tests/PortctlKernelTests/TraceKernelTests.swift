@@ -12,6 +12,8 @@ final class BackgroundPortctl {
     /// What the pipes brought so far, appended from their handlers' threads.
     final class Collected: Sendable {
         let text = Mutex<(stdout: String, stderr: String)>(("", ""))
+        /// How many of the two pipes have reached their end.
+        let ended = Mutex(0)
     }
 
     init(_ lab: NetLab, _ arguments: [String]) throws {
@@ -28,13 +30,20 @@ final class BackgroundPortctl {
         let output = self.output
         out.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
+            if data.isEmpty { return Self.end(handle, output) }
             output.text.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
         }
         err.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
+            if data.isEmpty { return Self.end(handle, output) }
             output.text.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
+    }
+
+    private static func end(_ handle: FileHandle, _ output: Collected) {
+        handle.readabilityHandler = nil
+        output.ended.withLock { $0 += 1 }
     }
 
     var stdout: String { output.text.withLock { $0.stdout } }
@@ -67,8 +76,8 @@ final class BackgroundPortctl {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
-        // The pipes' last bytes.
-        usleep(50_000)
+        // The pipes' last bytes: both reach their end once every writer has exited.
+        waitUntil(seconds: 5, every: 0.01) { output.ended.withLock { $0 } == 2 }
         return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     }
 }
