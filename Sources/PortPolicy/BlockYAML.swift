@@ -9,7 +9,7 @@
 /// it reads exactly as libyaml does; tests compare the two on generated and hand-made files.
 /// At 100,000 addresses it reads a policy 2.3 times faster than Yams building its node tree, and a
 /// small one 15 times faster (docs/benchmarks.md: Yams compiles its resolver on first use).
-struct BlockYAML {
+package struct BlockYAML {
     /// One line with content: its indentation and the bytes after it.
     private struct Line {
         var indent: Int
@@ -23,7 +23,7 @@ struct BlockYAML {
 
     /// The document, `.some(nil)` for a document with no content, or nil when the text is
     /// outside the subset (read it with Yams then).
-    static func parse(_ text: String) -> DocumentValue?? {
+    package static func parse(_ text: String) -> DocumentValue?? {
         var reader = BlockYAML()
         do {
             guard try reader.split(Array(text.utf8)) else { return .some(nil) }

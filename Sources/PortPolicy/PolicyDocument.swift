@@ -6,7 +6,9 @@ import Yams
 ///
 /// Reading straight from this tree rather than through `Codable` keeps a 100,000-address policy
 /// cheap to load: Yams' `Decoder` spent more time per scalar than libyaml did parsing it.
-enum DocumentValue: Sendable, Hashable {
+///
+/// `package`, not `public`: the parser benchmark (Benchmarks/ParserBench) reads into it.
+package enum DocumentValue: Sendable, Hashable {
     /// A scalar's text. `plain` when it was written without quotes (a YAML plain scalar, a JSON
     /// number or boolean), so that `yes` and `"yes"` can differ where YAML says they do.
     case scalar(String, plain: Bool)
@@ -18,9 +20,14 @@ enum DocumentValue: Sendable, Hashable {
     case mapping([Entry])
 
     /// One key and its value.
-    struct Entry: Sendable, Hashable {
-        var key: String
-        var value: DocumentValue
+    package struct Entry: Sendable, Hashable {
+        package var key: String
+        package var value: DocumentValue
+
+        package init(key: String, value: DocumentValue) {
+            self.key = key
+            self.value = value
+        }
     }
 
     /// What the value is, for messages: "a list", "a mapping".
@@ -44,10 +51,16 @@ extension DocumentValue {
     }
 
     /// Parses YAML text with libyaml (through Yams): any YAML, and every YAML error message.
-    static func parseWithYams(_ text: String) throws(PolicyError) -> DocumentValue? {
+    ///
+    /// The tree keeps each scalar's text and style, never the tag Yams resolves, so the
+    /// `basic` resolver serves: it builds and runs no regular expressions (half the time on a
+    /// small file, and 0.4 ms instead of 1.8 ms on first use: docs/benchmarks.md). What it
+    /// changes: `1:` and `"1":` in one mapping are one key twice, refused as a duplicate.
+    /// `resolvingTags` uses Yams' default resolver instead (for the parser benchmark).
+    package static func parseWithYams(_ text: String, resolvingTags: Bool = false) throws(PolicyError) -> DocumentValue? {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, resolvingTags ? .default : .basic)
         } catch {
             throw .invalidDocument("the policy file is not valid YAML: " + PolicyFile.oneLine(String(describing: error)))
         }
@@ -95,7 +108,7 @@ extension DocumentValue {
 
 extension DocumentValue {
     /// Parses JSON text (RFC 8259, strictly: no comments, no trailing commas, no duplicate keys).
-    static func parseJSON(_ text: String) throws(PolicyError) -> DocumentValue {
+    package static func parseJSON(_ text: String) throws(PolicyError) -> DocumentValue {
         var parser = JSONParser(bytes: Array(text.utf8))
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -282,7 +295,7 @@ func simpleEscape(_ letter: UInt8) -> UInt8? {
 extension DocumentValue: Decodable {
     /// Reads whatever the decoder holds. Used when a ``PortPolicy`` is decoded as part of some
     /// other document; the policy file itself is read by ``PolicyFile``.
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         if let single = try? decoder.singleValueContainer() {
             if single.decodeNil() { self = .null; return }
             if let bool = try? single.decode(Bool.self) { self = .scalar(bool ? "true" : "false", plain: true); return }

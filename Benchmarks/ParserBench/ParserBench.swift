@@ -1,25 +1,26 @@
 import Foundation
+import PortPolicy
 import Yams
 
 /// What `portctl-parser-bench` (Benchmarks/ParserBench, docs/benchmarks.md) times: the
 /// hand-written readers of policy text and the library readers that could replace them, each by
 /// itself, all reading into the same ``DocumentValue`` tree the policy is built from.
 ///
-/// `package`, not `public`: no other package sees it and nothing in portctl calls it. The
-/// alternatives are written here, as they would be written in the library if they replaced a
-/// hand-written part, so that each is charged for everything it would have to do (a
-/// duplicate-key check, the conversion into the tree).
-package enum ParserBench {
+/// The alternatives are written here, as they would be written in the library if they replaced
+/// a hand-written part, so that each is charged for everything it would have to do (a
+/// duplicate-key check, the conversion into the tree). The library's readers are `package`
+/// declarations: this target sees them, no other does.
+enum ParserBench {
     /// A parsed document, comparable across readers.
-    package struct Tree: Equatable, Sendable {
+    struct Tree: Equatable, Sendable {
         let value: DocumentValue
 
         /// How many values the tree holds (also keeps the optimizer from dropping a parse).
-        package var count: Int { Self.count(value) }
+        var count: Int { Self.count(value) }
 
         /// The same tree with every mapping's keys sorted (readers through dictionaries lose
         /// the file's order).
-        package var sorted: Tree { Tree(value: Self.sorted(value)) }
+        var sorted: Tree { Tree(value: Self.sorted(value)) }
 
         private static func count(_ value: DocumentValue) -> Int {
             switch value {
@@ -42,66 +43,35 @@ package enum ParserBench {
     // MARK: YAML
 
     /// The hand-written block-YAML shortcut alone; nil when it gives up on the text.
-    package static func blockYAML(_ text: String) -> Tree? {
+    static func blockYAML(_ text: String) -> Tree? {
         guard let value = BlockYAML.parse(text) else { return nil }
         return Tree(value: value ?? .null)
     }
 
-    /// libyaml through Yams' node tree (`Yams.compose`), converted into the document tree: what
-    /// reading does when the shortcut gives up, and would always do without it.
-    package static func yamsNodes(_ text: String) throws(PolicyError) -> Tree {
-        Tree(value: try DocumentValue.parseWithYams(text) ?? .null)
+    /// libyaml through Yams' node tree (`Yams.compose`) with its default resolver, converted
+    /// into the document tree: what reading did when the shortcut gave up, before the basic
+    /// resolver.
+    static func yamsNodes(_ text: String) throws(PolicyError) -> Tree {
+        Tree(value: try DocumentValue.parseWithYams(text, resolvingTags: true) ?? .null)
     }
 
-    /// The same with Yams' `basic` resolver: no regular expressions to build and run, which the
-    /// tree does not need (it keeps each scalar's text and style, never its resolved tag). Only
-    /// the duplicate-key check sees the difference: with every key a string, `1:` and `"1":`
-    /// become the same key. The conversion is a copy of ``DocumentValue``'s (it is private there).
-    package static func yamsNodesBasic(_ text: String) throws -> Tree {
-        guard let root = try Yams.compose(yaml: text, .basic) else { return Tree(value: .null) }
-        var budget = text.utf8.count + 16
-        return Tree(value: try tree(root, budget: &budget))
-    }
-
-    private static func tree(_ node: Node, budget: inout Int) throws(PolicyError) -> DocumentValue {
-        budget -= 1
-        if budget < 0 {
-            throw .invalidDocument("the policy file expands to more values than it holds (YAML aliases?); write the values out")
-        }
-        switch node {
-        case let .scalar(scalar):
-            let plain = scalar.style == .plain || scalar.style == .any
-            if plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) { return .null }
-            return .scalar(scalar.string, plain: plain)
-        case let .sequence(sequence):
-            var items: [DocumentValue] = []
-            items.reserveCapacity(sequence.count)
-            for item in sequence { items.append(try tree(item, budget: &budget)) }
-            return .list(items)
-        case let .mapping(mapping):
-            var entries: [DocumentValue.Entry] = []
-            for (key, value) in mapping {
-                guard case let .scalar(name) = key else {
-                    throw .invalidDocument("the policy file uses a list or mapping as a key; keys are words like `ports`")
-                }
-                entries.append(DocumentValue.Entry(key: name.string, value: try tree(value, budget: &budget)))
-            }
-            return .mapping(entries)
-        case .alias:
-            throw .invalidDocument("the policy file uses an unresolved YAML alias; write the value out")
-        }
+    /// The same with Yams' `basic` resolver, as the policy reader now calls it: no regular
+    /// expressions to build and run, which the tree does not need (it keeps each scalar's text
+    /// and style, never its resolved tag).
+    static func yamsNodesBasic(_ text: String) throws(PolicyError) -> Tree {
+        Tree(value: try DocumentValue.parseWithYams(text, resolvingTags: false) ?? .null)
     }
 
     /// Yams' Codable path (`YAMLDecoder`) into the same tree, through ``DocumentValue``'s
     /// `Decodable` conformance (the one an embedded policy uses).
-    package static func yamsDecoder(_ text: String) throws -> Tree {
+    static func yamsDecoder(_ text: String) throws -> Tree {
         Tree(value: try YAMLDecoder().decode(DocumentValue.self, from: text))
     }
 
     // MARK: JSON
 
     /// The hand-written strict JSON reader alone.
-    package static func strictJSON(_ text: String) throws(PolicyError) -> Tree {
+    static func strictJSON(_ text: String) throws(PolicyError) -> Tree {
         Tree(value: try DocumentValue.parseJSON(text))
     }
 
@@ -109,7 +79,7 @@ package enum ParserBench {
     /// reader refuses (a key twice in one object, of which Foundation keeps the last; trailing
     /// commas; a byte order mark; nesting deeper than 64), then the conversion into the tree.
     /// Keys come out sorted: a dictionary does not keep the file's order.
-    package static func foundationJSON(_ text: String) throws -> Tree {
+    static func foundationJSON(_ text: String) throws -> Tree {
         let data = Data(text.utf8)
         let object = try JSONSerialization.jsonObject(with: data)
         try refuseWhatFoundationTakes(data)
@@ -118,7 +88,7 @@ package enum ParserBench {
 
     /// `JSONDecoder` into the tree through its `Decodable` conformance, with the same scan (the
     /// decoder keeps the first of two equal keys silently).
-    package static func jsonDecoder(_ text: String) throws -> Tree {
+    static func jsonDecoder(_ text: String) throws -> Tree {
         let data = Data(text.utf8)
         let value = try JSONDecoder().decode(DocumentValue.self, from: data)
         try refuseWhatFoundationTakes(data)
