@@ -154,7 +154,7 @@ final class PodmanLab: PublishingRuntime {
     /// What this lab made that is still there: cgroups, the holder, the storage, cache entries.
     func leftovers() -> [String] {
         var left = cgroupDirectories()
-        if holder?.isRunning == true { left.append("holder \(holder!.processIdentifier)") }
+        if let holder, holder.isRunning { left.append("holder \(holder.processIdentifier)") }
         if FileManager.default.fileExists(atPath: root.path) { left.append(root.path) }
         switch (cacheBefore, Self.paths(under: Self.sharedCache)) {
         case (nil, .some): left.append(Self.sharedCache)
