@@ -14,66 +14,15 @@ struct DockerTests {
         let docker = try DockerLab(lab)
         defer { docker.stop() }
         try docker.runWebContainer(publishing: 8080)
-
-        func reach() throws -> [Connection] {
-            try lab.connectAll([NetLab.Probe(from: lab.clientA, to: NetLab.serverA4, port: 8080),
-                                NetLab.Probe(from: lab.clientB, to: NetLab.serverB4, port: 8080)], timeout: 1)
-        }
-        #expect(try reach() == [.connected, .connected], "before portctl, Docker publishes to everyone")
-        let theirs = try docker.tables()
-
-        func portctl(_ arguments: String...) throws -> Outcome {
-            let outcome = try lab.portctl(arguments)
-            #expect(try docker.tables() == theirs, "Docker's tables are unchanged after portctl \(arguments)")
-            return outcome
-        }
-        let first = try portctl("open", "22")
-        #expect(first.status == 0, "\(first)")
-        #expect(first.stderr.contains("published port 8080/tcp (DNAT to 192.0.2.2:80"), "\(first)")
-        #expect(try reach() == [.timedOut, .timedOut], "inbound drop covers the container's port")
-
-        #expect(try portctl("open", "8080", "--from", "198.51.100.0/24").status == 0)
-        #expect(try reach() == [.connected, .timedOut])
-        #expect(try portctl("deny", "8080", "--from", NetLab.clientA4).status == 0)
-        #expect(try reach() == [.timedOut, .timedOut], "the deny wins")
-        #expect(try portctl("remove", "deny-tcp-8080").status == 0)
-        #expect(try reach() == [.connected, .timedOut])
-
-        // The counters see forwarded connections.
-        let before = try packets(lab, "allow-tcp-8080")
-        for _ in 0..<3 { #expect(try lab.connect(from: lab.clientA, to: NetLab.serverA4, port: 8080) == .connected) }
-        #expect(try packets(lab, "allow-tcp-8080") >= before + 3)
-
-        let audit = try portctl("audit", "--json")
-        #expect(audit.stdout.contains("\"kind\" : \"published\"") && audit.stdout.contains("\"target\" : \"192.0.2.2:80\""), "\(audit)")
-
-        // The container restarts (Docker rewrites its rules): the policy still holds.
-        try docker.docker("restart", "web")
-        try docker.waitUntilServing(from: lab.clientA)
-        #expect(try reach() == [.connected, .timedOut])
-        let restarted = try docker.tables()
-
-        #expect(try lab.portctl("default", "published", "accept").status == 0)
-        #expect(try reach() == [.connected, .connected], "left to Docker again")
-        #expect(try lab.portctl("default", "published", "filter").status == 0)
-        #expect(try reach() == [.connected, .timedOut])
-        #expect(try lab.portctl("disable").status == 0)
-        #expect(try reach() == [.connected, .connected], "portctl gone: Docker's own behaviour")
-        #expect(try docker.tables() == restarted)
-    }
-
-    func packets(_ lab: NetLab, _ counter: String) throws -> Int {
-        let json = try lab.portctl("status", "--json").stdout
-        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
-        let rules = object?["rules"] as? [[String: Any]] ?? []
-        return rules.first { $0["id"] as? String == counter }?["packets"] as? Int ?? -1
+        try docker.checkThePolicyGovernsThePublishedPort()
     }
 }
 
 /// dockerd with all its state in the lab's folder, in the lab's server namespace.
-final class DockerLab {
+final class DockerLab: PublishingRuntime {
+    let name = "Docker"
     static var installed: Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") && FileManager.default.isExecutableFile(atPath: "/bin/busybox")
+        FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") && BusyboxImage.installed
     }
     static let reason = "Docker tests need docker.io and busybox-static (scripts/install-deps), and root"
 
@@ -119,6 +68,11 @@ final class DockerLab {
 
     @discardableResult
     func docker(_ arguments: String...) throws -> Outcome {
+        try docker(arguments)
+    }
+
+    @discardableResult
+    func docker(_ arguments: [String]) throws -> Outcome {
         let outcome = try run(["/usr/bin/docker", "-H", socket] + arguments)
         if outcome.status != 0 { throw LabError(message: "docker \(arguments.joined(separator: " ")): \(outcome)") }
         return outcome
@@ -127,37 +81,15 @@ final class DockerLab {
     /// An image from busybox-static (no registry), and a container serving HTTP on port 80,
     /// published on this host's `port`.
     func runWebContainer(publishing port: Int) throws {
-        let rootfs = root.appendingPathComponent("rootfs")
-        try FileManager.default.createDirectory(at: rootfs.appendingPathComponent("bin"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: rootfs.appendingPathComponent("www"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs.appendingPathComponent("bin/busybox").path)
-        try Data("hello\n".utf8).write(to: rootfs.appendingPathComponent("www/index.html"))
-        let imported = try run(["sh", "-c", "tar -C \"$0\" -c . | /usr/bin/docker -H \"$1\" import - bb:1", rootfs.path, socket])
-        if imported.status != 0 { throw LabError(message: "docker import: \(imported)") }
-        try docker("run", "-d", "--name", "web", "-p", "\(port):80", "bb:1", "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www")
-        try waitUntilServing(from: lab.clientA)
+        try docker("import", BusyboxImage.tarball(in: root), "bb:1")
+        try docker(["run", "-d", "--name", "web", "-p", "\(port):80", "bb:1"] + BusyboxImage.webServer)
+        try lab.waitUntilServing(port: port)
     }
 
-    /// Waits (bounded) until the container answers through its published port.
-    func waitUntilServing(from client: String) throws {
-        let deadline = Date().addingTimeInterval(20)
-        while try lab.connect(from: client, to: NetLab.serverA4, port: 8080, timeout: 0.5) != .connected {
-            guard Date() < deadline else { throw LabError(message: "the container did not answer on 8080") }
-            usleep(200_000)
-        }
-    }
-
-    /// Docker's tables (everything but portctl's), with counter values stripped.
-    func tables() throws -> String {
-        let listing = try lab.nft("list", "ruleset").stdout
-        var kept: [Substring] = []
-        var inPortctl = false
-        for line in listing.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("table ") { inPortctl = line.hasPrefix("table inet portctl ") }
-            if !inPortctl { kept.append(line) }
-            if line == "}" { inPortctl = false }
-        }
-        return kept.joined(separator: "\n").replacingOccurrences(of: #"counter packets \d+ bytes \d+"#, with: "counter", options: .regularExpression)
+    func restartWebContainer() throws {
+        // httpd as PID 1 ignores SIGTERM: without -t 0 the restart waits 10 s before SIGKILL.
+        try docker("restart", "-t", "0", "web")
+        try lab.waitUntilServing()
     }
 
     /// Removes the container, stops dockerd (and its containerd), unmounts anything left under
@@ -172,10 +104,7 @@ final class DockerLab {
         }
         daemon = nil
         // Processes dockerd left in the namespace (containerd, shims) are ended by the lab's
-        // cleanup; mounts under the lab's folder go here, deepest first.
-        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-        let ours = mounts.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }
-            .filter { $0.hasPrefix(root.path) }.sorted { $0.count > $1.count }
-        for path in ours { _ = try? run(["umount", "-l", path]) }
+        // cleanup; mounts under the lab's folder go here.
+        lab.unmountAll(under: root)
     }
 }

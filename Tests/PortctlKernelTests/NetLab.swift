@@ -97,6 +97,7 @@ enum KernelLab {
     if KernelLab.required {
         #expect(KernelLab.available, Comment(rawValue: KernelLab.reason))
         #expect(DockerLab.installed, Comment(rawValue: DockerLab.reason))
+        #expect(PodmanLab.installed, Comment(rawValue: PodmanLab.reason))
         #expect(MonitoringLab.installed, Comment(rawValue: MonitoringLab.reason))
         #expect(Fail2banLab.installed, Comment(rawValue: Fail2banLab.reason))
     }
