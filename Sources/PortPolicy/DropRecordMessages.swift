@@ -8,24 +8,16 @@ public import Foundation
 /// fixed layout: the key's fields, each padded to four bytes (address, protocol, port in network
 /// order, reason code in host order), the remaining time and the element's counter.
 public enum DropRecordMessages {
-    /// `NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM`.
-    static let getElements: UInt16 = 10 << 8 | 13
-    /// `NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM`: what the dump answers with.
-    static let newElements: UInt16 = 10 << 8 | 12
-    static let done: UInt16 = 3, error: UInt16 = 2
+    /// `NFT_MSG_GETSETELEM`.
+    static let getElements = Netlink.nftables(13)
+    /// `NFT_MSG_NEWSETELEM`: what the dump answers with.
+    static let newElements = Netlink.nftables(12)
 
     /// The dump request for set `set` of table `inet table`.
     public static func dumpRequest(table: String, set: String, sequence: UInt32) -> [UInt8] {
-        var body: [UInt8] = [1 /* NFPROTO_INET */, 0 /* NFNETLINK_V0 */, 0, 0]
-        appendAttribute(&body, type: 1 /* NFTA_SET_ELEM_LIST_TABLE */, Array(table.utf8) + [0])
-        appendAttribute(&body, type: 2 /* NFTA_SET_ELEM_LIST_SET */, Array(set.utf8) + [0])
-        var message: [UInt8] = []
-        appendNative(&message, UInt32(16 + body.count))
-        appendNative(&message, getElements)
-        appendNative(&message, UInt16(0x1 | 0x300) /* NLM_F_REQUEST | NLM_F_DUMP */)
-        appendNative(&message, sequence)
-        appendNative(&message, UInt32(0))
-        return message + body
+        Netlink.message(type: getElements, flags: Netlink.request | Netlink.dump, sequence: sequence, family: Netlink.inet,
+                        attributes: [(1 /* NFTA_SET_ELEM_LIST_TABLE */, Netlink.string(table)),
+                                     (2 /* NFTA_SET_ELEM_LIST_SET */, Netlink.string(set))])
     }
 
     /// What one received buffer held.
@@ -44,23 +36,19 @@ public enum DropRecordMessages {
     /// buffer.
     public static func decode(_ bytes: [UInt8], family: IPFamily, keptMilliseconds: UInt64, ruleIDs: [String], now: Date) -> Chunk {
         var chunk = Chunk()
-        var offset = 0
-        while offset + 16 <= bytes.count {
-            let length = Int(native32(bytes, offset))
-            let type = native16(bytes, offset + 4)
-            guard length >= 16, offset + length <= bytes.count else { break }
+        Netlink.forEachMessage(bytes) { type, start, end in
             switch type {
-            case done:
+            case Netlink.done:
                 chunk.finished = true
-            case error:
-                let code = Int32(bitPattern: native32(bytes, offset + 16))
+            case Netlink.error:
+                let code = Int32(bitPattern: bytes.host32(at: start))
                 if code != 0 { chunk.errno = -code }
                 chunk.finished = true
             case newElements:
                 // After the nfgenmsg header: the list's attributes.
-                forEachAttribute(bytes, offset + 20, offset + length) { type, start, end in
+                Netlink.forEachAttribute(bytes, from: start + 4, to: end) { type, start, end in
                     guard type == 3 /* NFTA_SET_ELEM_LIST_ELEMENTS */ else { return }
-                    forEachAttribute(bytes, start, end) { _, elementStart, elementEnd in
+                    Netlink.forEachAttribute(bytes, from: start, to: end) { _, elementStart, elementEnd in
                         if let connection = element(bytes, elementStart, elementEnd, family: family, kept: keptMilliseconds, ruleIDs: ruleIDs, now: now) {
                             chunk.connections.append(connection)
                         }
@@ -69,7 +57,6 @@ public enum DropRecordMessages {
             default:
                 break
             }
-            offset += (length + 3) & ~3
         }
         return chunk
     }
@@ -82,26 +69,26 @@ public enum DropRecordMessages {
         func readCounter(_ start: Int, _ end: Int) {
             var name = ""
             var data: (Int, Int)?
-            forEachAttribute(bytes, start, end) { type, from, to in
-                if type == 1 /* NFTA_EXPR_NAME */ { name = String(decoding: bytes[from..<to].prefix { $0 != 0 }, as: UTF8.self) }
+            Netlink.forEachAttribute(bytes, from: start, to: end) { type, from, to in
+                if type == 1 /* NFTA_EXPR_NAME */ { name = bytes.string(from: from, to: to) }
                 if type == 2 /* NFTA_EXPR_DATA */ { data = (from, to) }
             }
             guard name == "counter", let data else { return }
-            forEachAttribute(bytes, data.0, data.1) { type, from, to in
-                if type == 2 /* NFTA_COUNTER_PACKETS */, to - from == 8 { packets = bigEndian64(bytes, from) }
+            Netlink.forEachAttribute(bytes, from: data.0, to: data.1) { type, from, to in
+                if type == 2 /* NFTA_COUNTER_PACKETS */, to - from == 8 { packets = bytes.bigEndian64(at: from) }
             }
         }
-        forEachAttribute(bytes, start, end) { type, from, to in
+        Netlink.forEachAttribute(bytes, from: start, to: end) { type, from, to in
             switch type {
             case 1: // NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE }
-                forEachAttribute(bytes, from, to) { inner, valueStart, valueEnd in
+                Netlink.forEachAttribute(bytes, from: from, to: to) { inner, valueStart, valueEnd in
                     if inner == 1 { key = (valueStart, valueEnd) }
                 }
-            case 4 where to - from == 8: timeout = bigEndian64(bytes, from)    // NFTA_SET_ELEM_TIMEOUT, ms
-            case 5 where to - from == 8: expiration = bigEndian64(bytes, from) // NFTA_SET_ELEM_EXPIRATION, ms
+            case 4 where to - from == 8: timeout = bytes.bigEndian64(at: from)    // NFTA_SET_ELEM_TIMEOUT, ms
+            case 5 where to - from == 8: expiration = bytes.bigEndian64(at: from) // NFTA_SET_ELEM_EXPIRATION, ms
             case 7: readCounter(from, to)                                       // NFTA_SET_ELEM_EXPR
             case 10:                                                            // NFTA_SET_ELEM_EXPRESSIONS
-                forEachAttribute(bytes, from, to) { _, exprStart, exprEnd in readCounter(exprStart, exprEnd) }
+                Netlink.forEachAttribute(bytes, from: from, to: to) { _, exprStart, exprEnd in readCounter(exprStart, exprEnd) }
             default: break
             }
         }
@@ -117,44 +104,10 @@ public enum DropRecordMessages {
         default: return nil
         }
         let port = UInt16(bytes[keyStart + width + 4]) << 8 | UInt16(bytes[keyStart + width + 5])
-        let code = native32(bytes, keyStart + width + 8)
+        let code = bytes.host32(at: keyStart + width + 8)
         guard let reason = DropReason(code: code, ruleIDs: ruleIDs) else { return nil }
         let left = min(expiration ?? timeout, timeout)
         let lastSeen = now.addingTimeInterval(-Double(timeout - left) / 1000)
         return DroppedConnection(source: address, proto: proto, port: port, reason: reason, packets: Int(clamping: packets), lastSeen: lastSeen)
-    }
-
-    /// Calls `body` with each attribute's type (flags masked off) and payload bounds.
-    static func forEachAttribute(_ bytes: [UInt8], _ start: Int, _ end: Int, _ body: (UInt16, Int, Int) -> Void) {
-        var offset = start
-        while offset + 4 <= end {
-            let length = Int(native16(bytes, offset))
-            guard length >= 4, offset + length <= end else { return }
-            body(native16(bytes, offset + 2) & 0x3FFF, offset + 4, offset + length)
-            offset += (length + 3) & ~3
-        }
-    }
-
-    static func appendAttribute(_ out: inout [UInt8], type: UInt16, _ payload: [UInt8]) {
-        appendNative(&out, UInt16(4 + payload.count))
-        appendNative(&out, type)
-        out += payload
-        while out.count % 4 != 0 { out.append(0) }
-    }
-
-    static func appendNative<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
-        withUnsafeBytes(of: value) { out += $0 }
-    }
-
-    static func native16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {
-        bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt16.self) }
-    }
-
-    static func native32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
-    }
-
-    static func bigEndian64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
-        UInt64(bigEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) })
     }
 }

@@ -180,17 +180,13 @@ extension TraceEvent {
     /// past the end throws ``TraceDecodingError``.
     public static func decode(_ bytes: [UInt8]) throws(TraceDecodingError) -> [TraceEvent] {
         var events: [TraceEvent] = []
-        var offset = 0
-        while offset + 16 <= bytes.count {
-            let length = Int(bytes.littleEndian32(at: offset))
-            guard length >= 16, offset + length <= bytes.count else {
-                throw TraceDecodingError(reason: "a netlink message of \(length) bytes at offset \(offset) in \(bytes.count)")
+        let malformed = try Netlink.forEachMessage(bytes) { (type, start, end) throws(TraceDecodingError) in
+            if type == messageType, end - start >= 4 {
+                events.append(try decodeMessage(bytes, from: start, to: end))
             }
-            let type = bytes.littleEndian16(at: offset + 4)
-            if type == messageType, length >= 20 {
-                events.append(try decodeMessage(bytes, from: offset + 16, to: offset + length))
-            }
-            offset += (length + 3) & ~3
+        }
+        if let malformed {
+            throw TraceDecodingError(reason: "a netlink message of \(bytes.host32(at: malformed)) bytes at offset \(malformed) in \(bytes.count)")
         }
         return events
     }
@@ -230,17 +226,12 @@ extension TraceEvent {
         return event
     }
 
-    /// Calls `body` with each netlink attribute's type (flags cleared) and value range.
+    /// Calls `body` with each netlink attribute's type (flags cleared) and value range; an
+    /// attribute that runs past `end` is an error.
     static func forEachAttribute(_ bytes: [UInt8], from start: Int, to end: Int,
                                  _ body: (UInt16, Int, Int) throws(TraceDecodingError) -> Void) throws(TraceDecodingError) {
-        var offset = start
-        while offset + 4 <= end {
-            let length = Int(bytes.littleEndian16(at: offset))
-            guard length >= 4, offset + length <= end else {
-                throw TraceDecodingError(reason: "an attribute of \(length) bytes at offset \(offset) runs past its message's end at \(end)")
-            }
-            try body(bytes.littleEndian16(at: offset + 2) & 0x3fff, offset + 4, offset + length)
-            offset += (length + 3) & ~3
+        if let malformed = try Netlink.forEachAttribute(bytes, from: start, to: end, body) {
+            throw TraceDecodingError(reason: "an attribute of \(bytes.host16(at: malformed)) bytes at offset \(malformed) runs past its message's end at \(end)")
         }
     }
 
@@ -315,38 +306,5 @@ public struct PacketHeaders: Sendable, Hashable {
         let names = [(1, "fin"), (2, "syn"), (4, "rst"), (8, "psh"), (16, "ack"), (32, "urg"), (64, "ecn"), (128, "cwr")]
         let set = names.filter { tcpFlags & UInt8($0.0) != 0 }.map(\.1)
         return set.isEmpty ? "none" : set.joined(separator: ",")
-    }
-}
-
-extension [UInt8] {
-    func littleEndian16(at offset: Int) -> UInt16 {
-        UInt16(self[offset]) | UInt16(self[offset + 1]) << 8
-    }
-
-    func littleEndian32(at offset: Int) -> UInt32 {
-        UInt32(littleEndian16(at: offset)) | UInt32(littleEndian16(at: offset + 2)) << 16
-    }
-
-    func bigEndian16(at offset: Int) -> UInt16 {
-        UInt16(self[offset]) << 8 | UInt16(self[offset + 1])
-    }
-
-    func bigEndian32(at offset: Int) -> UInt32 {
-        UInt32(bigEndian16(at: offset)) << 16 | UInt32(bigEndian16(at: offset + 2))
-    }
-
-    func bigEndian64(at offset: Int) -> UInt64 {
-        UInt64(bigEndian32(at: offset)) << 32 | UInt64(bigEndian32(at: offset + 4))
-    }
-
-    func bigEndian128(at offset: Int) -> UInt128 {
-        UInt128(bigEndian64(at: offset)) << 64 | UInt128(bigEndian64(at: offset + 8))
-    }
-
-    /// A NUL-terminated (or not) string attribute.
-    func string(from start: Int, to end: Int) -> String {
-        var stop = start
-        while stop < end, self[stop] != 0 { stop += 1 }
-        return String(decoding: self[start..<stop], as: UTF8.self)
     }
 }

@@ -166,21 +166,8 @@ extension Nftables {
         defer { close(fd) }
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        // nlmsghdr + nfgenmsg (family NFPROTO_INET = 1) + NFTA_TABLE_NAME (1), NUL-terminated.
-        let name = Array(table.utf8) + [0]
-        let attributeLength = 4 + name.count
-        let length = 20 + (attributeLength + 3) & ~3
-        var request = [UInt8](repeating: 0, count: length)
-        func put32(_ value: UInt32, at offset: Int) { withUnsafeBytes(of: value.littleEndian) { for i in 0..<4 { request[offset + i] = $0[i] } } }
-        func put16(_ value: UInt16, at offset: Int) { withUnsafeBytes(of: value.littleEndian) { for i in 0..<2 { request[offset + i] = $0[i] } } }
-        put32(UInt32(length), at: 0)
-        put16(10 << 8 | 1 /* NFT_MSG_GETTABLE */, at: 4)
-        put16(1 /* NLM_F_REQUEST */, at: 6)
-        put32(1, at: 8)
-        request[16] = 1
-        put16(UInt16(attributeLength), at: 20)
-        put16(1, at: 22)
-        for (index, byte) in name.enumerated() { request[24 + index] = byte }
+        let request = Netlink.message(type: Netlink.nftables(1 /* NFT_MSG_GETTABLE */), flags: Netlink.request, sequence: 1,
+                                      family: Netlink.inet, attributes: [(1 /* NFTA_TABLE_NAME */, Netlink.string(table))])
         guard Glibc.send(fd, request, request.count, 0) == request.count else {
             throw NftablesError(detail: "Error: cannot ask netlink for table inet \(table): \(String(cString: strerror(errno)))")
         }
@@ -189,28 +176,27 @@ extension Nftables {
         guard received >= 20 else {
             throw NftablesError(detail: "Error: no answer from netlink for table inet \(table): \(String(cString: strerror(errno)))")
         }
-        func get32(_ offset: Int) -> UInt32 { UInt32(reply[offset]) | UInt32(reply[offset + 1]) << 8 | UInt32(reply[offset + 2]) << 16 | UInt32(reply[offset + 3]) << 24 }
-        let type = UInt16(reply[4]) | UInt16(reply[5]) << 8
-        if type == 2 /* NLMSG_ERROR */ {
-            let code = -Int32(bitPattern: get32(16))
-            if code == ENOENT { return nil }
-            let text = String(cString: strerror(code))
-            throw NftablesError(detail: "Error: cannot read table inet \(table): \(text)\(code == EPERM ? " (Operation not permitted)" : "")")
-        }
-        guard type == 10 << 8 | 0 /* NFT_MSG_NEWTABLE */ else {
-            throw NftablesError(detail: "Error: unexpected netlink answer \(type) for table inet \(table)")
-        }
-        var offset = 20
-        while offset + 4 <= received {
-            let attributeSize = Int(UInt16(reply[offset]) | UInt16(reply[offset + 1]) << 8)
-            let attribute = UInt16(reply[offset + 2]) | UInt16(reply[offset + 3]) << 8
-            if attribute & 0x3fff == 2 /* NFTA_TABLE_FLAGS, big-endian */ && attributeSize >= 8 {
-                return UInt32(reply[offset + 4]) << 24 | UInt32(reply[offset + 5]) << 16 | UInt32(reply[offset + 6]) << 8 | UInt32(reply[offset + 7])
+        var answer: Result<UInt32?, NftablesError>?
+        Netlink.forEachMessage(reply, count: received) { type, start, end in
+            guard answer == nil else { return }
+            switch type {
+            case Netlink.error:
+                let code = -Int32(bitPattern: reply.host32(at: start))
+                if code == ENOENT { answer = .success(nil); return }
+                let text = String(cString: strerror(code))
+                answer = .failure(NftablesError(detail: "Error: cannot read table inet \(table): \(text)\(code == EPERM ? " (Operation not permitted)" : "")"))
+            case Netlink.nftables(0 /* NFT_MSG_NEWTABLE */):
+                var flags: UInt32 = 0
+                Netlink.forEachAttribute(reply, from: start + 4, to: end) { attribute, from, to in
+                    if attribute == 2 /* NFTA_TABLE_FLAGS */, to - from >= 4 { flags = reply.bigEndian32(at: from) }
+                }
+                answer = .success(flags)
+            default:
+                answer = .failure(NftablesError(detail: "Error: unexpected netlink answer \(type) for table inet \(table)"))
             }
-            guard attributeSize >= 4 else { break }
-            offset += (attributeSize + 3) & ~3
         }
-        return 0
+        guard let answer else { throw NftablesError(detail: "Error: a malformed netlink answer for table inet \(table)") }
+        return try answer.get()
     }
 
     /// Reads `SO_NETNS_COOKIE` (71) from a socket made in this network namespace.
@@ -232,33 +218,21 @@ extension Nftables {
         defer { close(fd) }
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        // nlmsghdr (16 bytes) + nfgenmsg (4 bytes): type NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN.
-        var request = [UInt8](repeating: 0, count: 20)
-        func put32(_ value: UInt32, at offset: Int) { withUnsafeBytes(of: value.littleEndian) { for i in 0..<4 { request[offset + i] = $0[i] } } }
-        func put16(_ value: UInt16, at offset: Int) { withUnsafeBytes(of: value.littleEndian) { for i in 0..<2 { request[offset + i] = $0[i] } } }
-        put32(20, at: 0)
-        put16(10 << 8 | 16, at: 4)
-        put16(1 /* NLM_F_REQUEST */, at: 6)
-        put32(1, at: 8)
+        let request = Netlink.message(type: Netlink.nftables(16 /* NFT_MSG_GETGEN */), flags: Netlink.request, sequence: 1,
+                                      family: 0, attributes: [])
         guard Glibc.send(fd, request, request.count, 0) == request.count else { return nil }
         var reply = [UInt8](repeating: 0, count: 256)
         let received = recv(fd, &reply, reply.count, 0)
         guard received >= 28 else { return nil }
-        let type = UInt16(reply[4]) | UInt16(reply[5]) << 8
-        // The kernel answers with NFT_MSG_NEWGEN (15).
-        guard type == 10 << 8 | 15 else { return nil }
-        // Attributes follow the 20-byte header: nlattr (len, type) then the value; NFTA_GEN_ID = 1.
-        var offset = 20
-        while offset + 8 <= received {
-            let length = Int(UInt16(reply[offset]) | UInt16(reply[offset + 1]) << 8)
-            let attribute = UInt16(reply[offset + 2]) | UInt16(reply[offset + 3]) << 8
-            if attribute & 0x3fff == 1 && length >= 8 {
-                return UInt32(reply[offset + 4]) << 24 | UInt32(reply[offset + 5]) << 16 | UInt32(reply[offset + 6]) << 8 | UInt32(reply[offset + 7])
+        var generation: UInt32?
+        Netlink.forEachMessage(reply, count: received) { type, start, end in
+            // The kernel answers with NFT_MSG_NEWGEN.
+            guard type == Netlink.nftables(15) else { return }
+            Netlink.forEachAttribute(reply, from: start + 4, to: end) { attribute, from, to in
+                if attribute == 1 /* NFTA_GEN_ID */, to - from >= 4 { generation = reply.bigEndian32(at: from) }
             }
-            guard length >= 4 else { return nil }
-            offset += (length + 3) & ~3
         }
-        return nil
+        return generation
     }
 }
 

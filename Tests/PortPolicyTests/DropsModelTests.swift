@@ -134,20 +134,17 @@ import Testing
 /// The netlink dump's bytes: the request's layout and the answer's decoding (the kernel tests
 /// read real dumps; these pin the layout and the handling of what does not fit it).
 @Suite struct DropRecordMessageTests {
+    // Packed here by hand, not with the library's Netlink helpers, so a shared mistake cannot pass.
+    func host<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+
     func attribute(_ type: UInt16, _ payload: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        DropRecordMessages.appendAttribute(&out, type: type, payload)
+        var out = host(UInt16(4 + payload.count)) + host(type) + payload
+        while out.count % 4 != 0 { out.append(0) }
         return out
     }
 
     func message(_ type: UInt16, _ body: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        DropRecordMessages.appendNative(&out, UInt32(16 + body.count))
-        DropRecordMessages.appendNative(&out, type)
-        DropRecordMessages.appendNative(&out, UInt16(2))
-        DropRecordMessages.appendNative(&out, UInt32(1))
-        DropRecordMessages.appendNative(&out, UInt32(0))
-        return out + body
+        host(UInt32(16 + body.count)) + host(type) + host(UInt16(2)) + host(UInt32(1)) + host(UInt32(0)) + body
     }
 
     func bigEndian(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
@@ -155,14 +152,15 @@ import Testing
     @Test func theRequestNamesTableAndSet() {
         let request = DropRecordMessages.dumpRequest(table: "portctl", set: "portctl-drops4", sequence: 7)
         #expect(request.count == 16 + 4 + 12 + 20)
-        #expect(DropRecordMessages.native32(request, 0) == UInt32(request.count))
-        #expect(DropRecordMessages.native16(request, 4) == 10 << 8 | 13)
+        #expect(Array(request[0..<4]) == host(UInt32(request.count)))
+        #expect(Array(request[4..<8]) == host(UInt16(10 << 8 | 13)) + host(UInt16(0x301)))
+        #expect(Array(request[20..<24]) == host(UInt16(12)) + host(UInt16(1)))
         #expect(String(decoding: request[24..<31], as: UTF8.self) == "portctl")
     }
 
     @Test func anElementDecodesAndOddOnesAreSkipped() throws {
         var key: [UInt8] = [203, 0, 113, 2, 6, 0, 0, 0, 0, 26, 0, 0]
-        DropRecordMessages.appendNative(&key, DropReason(.rule, ruleID: "deny-26").code)
+        key += host(DropReason(.rule, ruleID: "deny-26").code)
         let counter = attribute(1, Array("counter".utf8) + [0]) + attribute(2, attribute(1, bigEndian(180)) + attribute(2, bigEndian(3)))
         let element = attribute(1, attribute(1, key)) + attribute(5, bigEndian(590_000)) + attribute(7, counter)
         var odd = key
@@ -184,7 +182,7 @@ import Testing
 
     @Test func theKernelsErrorIsPassedOn() {
         var body: [UInt8] = []
-        DropRecordMessages.appendNative(&body, Int32(-2))
+        body += host(Int32(-2))
         let chunk = DropRecordMessages.decode(message(2, body + [UInt8](repeating: 0, count: 16)), family: .ipv6, keptMilliseconds: 1, ruleIDs: [], now: Date())
         #expect(chunk.errno == 2 && chunk.finished)
     }
