@@ -82,6 +82,35 @@ struct ConfirmTime: CheckedArgument {
     }
 }
 
+/// `trace`'s and `watch`'s `--timeout`: a duration (`30s`, `5m`), or a plain number of seconds
+/// (`20`, `0.5`), up to 365 days.
+struct TimeoutArgument: CheckedArgument, CustomStringConvertible {
+    /// As typed, for messages.
+    let text: String
+    /// The time in seconds.
+    let seconds: Double
+
+    /// A timeout of `seconds`, written `text`.
+    init(_ text: String, seconds: Double) {
+        self.text = text
+        self.seconds = seconds
+    }
+
+    init(parsing text: String) throws(PolicyError) {
+        self.text = text
+        if let plain = Double(text), plain > 0, plain <= 365 * 86400 {
+            seconds = plain
+        } else if let duration = try? parseDuration(text) {
+            seconds = Double(duration)
+        } else {
+            throw .invalidValue(text, field: "--timeout", allowed: ["a time like 30s, 5m or 1h (a plain number is seconds)"])
+        }
+    }
+
+    /// How it reads in a message: `20s` for `20`, else as typed.
+    var description: String { Double(text) != nil ? "\(text)s" : text }
+}
+
 /// `--limit`'s rate: `6/minute` (``RateLimit/init(parsing:)``).
 struct RateArgument: CheckedArgument {
     /// The rate.
