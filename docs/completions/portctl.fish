@@ -395,7 +395,7 @@ complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_option
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl drops" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" proto' -l 'proto' -d 'tcp (the default) or udp.' -rfka ''
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" to' -l 'to' -d 'Only packets to this destination address (before any DNAT): a routed flow, or one of this host\'s addresses.' -rfka ''
-complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" timeout' -l 'timeout' -d 'Stop after this long: 30s, 5m.' -rfka ''
+complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" timeout' -l 'timeout' -d 'Stop after this long: 30s (the default), 5m; a plain number is seconds.' -rfka ''
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" count' -l 'count' -d 'Stop after this many packets.' -rfka ''
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" json' -l 'json' -d 'Print one JSON object per packet, one per line.'
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl trace" policy' -l 'policy' -d 'The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).' -rfka ''

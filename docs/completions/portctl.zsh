@@ -557,7 +557,7 @@ _portctl_trace() {
         ':port\[/proto\]:'
         '--proto[tcp (the default) or udp.]:tcp|udp:'
         '--to[Only packets to this destination address (before any DNAT)\: a routed flow, or one of this host'\''s addresses.]:addr:'
-        '--timeout[Stop after this long\: 30s, 5m.]:duration:'
+        '--timeout[Stop after this long\: 30s (the default), 5m; a plain number is seconds.]:duration:'
         '--count[Stop after this many packets.]:n:'
         '--json[Print one JSON object per packet, one per line.]'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
