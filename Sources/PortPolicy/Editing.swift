@@ -208,11 +208,27 @@ extension PortPolicy {
         String(PortRange.merged(ports).map(\.description).joined(separator: "-").prefix(20))
     }
 
-    /// Undoes `open`: without sources, removes the request's ports from the allow rules that
-    /// open them (a rule left with no ports goes); with sources, removes those addresses from
-    /// the rule for these ports, splitting a wider listed network when only part of it is named
-    /// (a rule left with no sources goes: it never widens to any).
+    /// Undoes `open` (`portctl close`): without sources, removes the request's ports from the
+    /// allow rules that open them (a rule left with no ports goes); with sources, removes those
+    /// addresses from the rule for these ports, splitting a wider listed network when only part
+    /// of it is named (a rule left with no sources goes: it never widens to any).
+    ///
+    /// Closing a port closes it whatever way it was opened: an inbound request without sources
+    /// also removes the forwards of those ports (``closeForwards(_:proto:)``). When only forwards
+    /// held them, the changes are the forwards' alone (no "not opened by any rule" line).
     public mutating func close(_ request: PortRequest) throws(PolicyError) -> [PolicyChange] {
+        // Edited on a copy: a refusal leaves the policy as it was, forwards included.
+        var edited = self
+        let forwards = request.direction == .in && request.sources.isEmpty && request.sourceFiles.isEmpty
+            ? edited.closeForwards(request.spec.ports, proto: request.spec.proto) : []
+        let closed = try edited.closeRules(request)
+        self = edited
+        if !forwards.isEmpty, closed.allSatisfy({ if case .unchanged = $0 { true } else { false } }) { return forwards }
+        return closed + forwards
+    }
+
+    /// The allow rules' part of ``close(_:)``.
+    private mutating func closeRules(_ request: PortRequest) throws(PolicyError) -> [PolicyChange] {
         let wanted = PortRange.merged(request.spec.ports)
         let candidates = rules.indices.filter {
             let rule = rules[$0]
@@ -501,5 +517,63 @@ extension PortPolicy {
             }
         }
         return notes
+    }
+}
+
+/// One of the defaults a policy sets for traffic no rule matches (`portctl default NAME VALUE`).
+public enum PolicyDefault: String, Sendable, Hashable, CaseIterable {
+    /// Inbound traffic: ``InboundDefault``.
+    case inbound
+    /// Traffic this host sends: ``OutboundDefault``.
+    case outbound
+    /// Ports another table publishes by DNAT: ``PublishedDefault``.
+    case published
+    /// Traffic this host routes without DNAT: ``RoutedDefault``.
+    case routed
+
+    /// The values this default takes, the first being the one a new policy has (inbound drop,
+    /// outbound accept, published filter, routed accept).
+    public var allowedValues: [String] {
+        switch self {
+        case .inbound: InboundDefault.allCases.map(\.rawValue)
+        case .outbound: OutboundDefault.allCases.map(\.rawValue)
+        case .published: PublishedDefault.allCases.map(\.rawValue)
+        case .routed: RoutedDefault.allCases.map(\.rawValue)
+        }
+    }
+
+    /// Checks that `value` is one of ``allowedValues``; the error names the value and lists them.
+    public func check(_ value: String) throws(PolicyError) {
+        guard allowedValues.contains(value) else {
+            throw .invalidValue(value, field: "\(rawValue) default", allowed: allowedValues)
+        }
+    }
+}
+
+extension PortPolicy {
+    /// The current value of a default, as the policy file writes it.
+    public func value(of setting: PolicyDefault) -> String {
+        switch setting {
+        case .inbound: inbound.rawValue
+        case .outbound: outbound.rawValue
+        case .published: published.rawValue
+        case .routed: routed.rawValue
+        }
+    }
+
+    /// Sets a default from its text form (`portctl default`): `.defaultChanged`, or `.unchanged`
+    /// when it already has that value. A value the default does not take is refused
+    /// (``PolicyDefault/check(_:)``) and the policy stays as it was.
+    public mutating func setDefault(_ setting: PolicyDefault, to value: String) throws(PolicyError) -> PolicyChange {
+        try setting.check(value)
+        let before = self.value(of: setting)
+        if before == value { return .unchanged("the \(setting.rawValue) default is already \(value)") }
+        switch setting {
+        case .inbound: inbound = InboundDefault(rawValue: value)!
+        case .outbound: outbound = OutboundDefault(rawValue: value)!
+        case .published: published = PublishedDefault(rawValue: value)!
+        case .routed: routed = RoutedDefault(rawValue: value)!
+        }
+        return .defaultChanged(setting.rawValue, from: before, to: value)
     }
 }

@@ -26,9 +26,9 @@ extension Portctl {
 
         @Argument(help: ArgumentHelp("Addresses or CIDRs, IPv4 or IPv6.", valueName: "addr"))
         var addresses: [String] = []
-        @Option(name: .customLong("for"), help: ArgumentHelp("Lift the ban by itself after this long (90s, 30m, 2h, 1d).", valueName: "duration"))
-        var duration: String?
-        @Option(name: .customLong("from-file"), help: ArgumentHelp("More addresses from a file, a pipe or - (one per line, # comments).", valueName: "file"))
+        @Option(name: .customLong("for"), parsing: .unconditional, help: ArgumentHelp("Lift the ban by itself after this long (90s, 30m, 2h, 1d).", valueName: "duration"), transform: DurationArgument.parse)
+        var duration: DurationArgument?
+        @Option(name: .customLong("from-file"), parsing: .unconditional, help: ArgumentHelp("More addresses from a file, a pipe or - (one per line, # comments).", valueName: "file"))
         var fromFile: String?
         @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("A note kept with the ban (fail2ban's jail, say).", valueName: "text"))
         var comment: String?
@@ -36,6 +36,7 @@ extension Portctl {
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
+            try refuseOptionLike(comment, for: "--comment")
             if change.confirm != nil { throw ValidationError("--confirm is not for bans: unban undoes one") }
             if addresses.isEmpty && fromFile == nil { throw ValidationError("name addresses to ban, or --from-file") }
         }
@@ -46,11 +47,7 @@ extension Portctl {
             for text in addresses { networks.append(try IPNetwork(parsing: text)) }
             if let fromFile { networks += try readAddressFile(fromFile) }
             if let comment { try PortRule.validateComment(comment) }
-            var expires: Date?
-            if let duration {
-                expires = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(try parseDuration(duration))).rounded(.down))
-            }
-            return (networks, expires)
+            return (networks, duration?.end())
         }
 
         func run() throws {

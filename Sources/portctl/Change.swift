@@ -117,27 +117,3 @@ func describe(_ change: PolicyChange) -> String {
         "unchanged: \(reason)"
     }
 }
-
-/// Adds a deny or reject rule.
-func block(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming,
-                   _ change: ChangeFlags, _ global: GlobalOptions) throws {
-    let request = try global.reporting { try naming.apply(to: target.request()) }
-    try changePolicy(global, change, command: action.rawValue) { policy in [try policy.block(request, action: action)] }
-}
-
-/// Adds a routed block (`deny --routed`, `reject --routed`).
-func routedRule(_ action: RuleAction, _ target: PortArguments, _ naming: RuleNaming, _ routing: RoutedOptions,
-                        _ change: ChangeFlags, _ global: GlobalOptions) throws {
-    let route = try global.reporting { () throws(PolicyError) -> RoutedRule in
-        if target.out || target.fromFile != nil || naming.log {
-            throw .invalidRule("--routed takes --from, --to, --interface, --out-interface, --id and --comment")
-        }
-        let spec = try PortSpec(parsing: target.ports, services: SystemServices.load())
-        var from: [IPNetwork] = [], to: [IPNetwork] = []
-        for list in target.from { from += try list.parse() }
-        for list in target.to { to += try list.parse() }
-        return RoutedRule(id: naming.id ?? "", ports: spec.ports, proto: spec.proto, action: action, sources: from, destinations: to,
-                          inInterface: target.interface, outInterface: routing.outInterface, comment: naming.comment)
-    }
-    try changePolicy(global, change, command: action.rawValue) { policy in [try policy.add(route)] }
-}

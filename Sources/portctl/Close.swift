@@ -10,10 +10,10 @@ extension Portctl {
             commandName: "close",
             abstract: "Remove what opened ports (or only some of its sources).",
             discussion: """
-            Without --from, the ports are removed from every allow rule that opens them. With \
-            --from, only those sources are removed, and part of a listed network splits it \
-            (198.51.100.0/24 closed for 198.51.100.128/25 keeps 198.51.100.0/25); a rule left \
-            without sources is removed, never widened to any source.
+            Without --from, the ports are removed from every allow rule that opens them, and a \
+            forward of them goes too. With --from, only those sources are removed, and part of a \
+            listed network splits it (198.51.100.0/24 closed for 198.51.100.128/25 keeps \
+            198.51.100.0/25); a rule left without sources is removed, never widened to any source.
             """
         )
 
@@ -23,14 +23,7 @@ extension Portctl {
 
         func run() throws {
             let request = try global.reporting { try target.request() }
-            try changePolicy(global, change, command: "close") { policy in
-                // A forward of these ports goes too: closing a port closes it whatever way it was opened.
-                let forwards = request.direction == .in && request.sources.isEmpty
-                    ? policy.closeForwards(request.spec.ports, proto: request.spec.proto) : []
-                let closed = try policy.close(request)
-                if !forwards.isEmpty, closed.allSatisfy({ if case .unchanged = $0 { true } else { false } }) { return forwards }
-                return closed + forwards
-            }
+            try changePolicy(global, change, command: "close") { policy in try policy.close(request) }
         }
     }
 }

@@ -31,42 +31,32 @@ extension Portctl {
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
-            let allowed: [String] = switch name {
-            case .inbound: InboundDefault.allCases.map(\.rawValue)
-            case .outbound: OutboundDefault.allCases.map(\.rawValue)
-            case .published: PublishedDefault.allCases.map(\.rawValue)
-            case .routed: RoutedDefault.allCases.map(\.rawValue)
-            }
-            guard allowed.contains(value) else {
-                throw ValidationError("invalid \(name.rawValue) default \"\(value)\": use \(allowed.joined(separator: ", "))")
+            // Refused before the lock or the privilege check: a typo is a usage error anywhere.
+            do throws(PolicyError) {
+                try name.setting.check(value)
+            } catch {
+                throw ValidationError(error.description)
             }
         }
 
         func run() throws {
-            try changePolicy(global, change, command: "default") { policy in
-                let before: String
-                switch name {
-                case .inbound:
-                    before = policy.inbound.rawValue
-                    policy.inbound = InboundDefault(rawValue: value)!
-                case .outbound:
-                    before = policy.outbound.rawValue
-                    policy.outbound = OutboundDefault(rawValue: value)!
-                case .published:
-                    before = policy.published.rawValue
-                    policy.published = PublishedDefault(rawValue: value)!
-                case .routed:
-                    before = policy.routed.rawValue
-                    policy.routed = RoutedDefault(rawValue: value)!
-                }
-                return [before == value ? .unchanged("the \(name.rawValue) default is already \(value)")
-                                        : .defaultChanged(name.rawValue, from: before, to: value)]
-            }
+            try changePolicy(global, change, command: "default") { policy in [try policy.setDefault(name.setting, to: value)] }
         }
     }
 }
 
-/// The defaults `portctl default` sets.
+/// The defaults `portctl default` sets, as typed (the library's ``PolicyDefault``; a public
+/// library type cannot conform to ArgumentParser's protocol from here).
 enum DefaultName: String, ExpressibleByArgument, CaseIterable {
     case inbound, outbound, published, routed
+
+    /// The library's name for it.
+    var setting: PolicyDefault {
+        switch self {
+        case .inbound: .inbound
+        case .outbound: .outbound
+        case .published: .published
+        case .routed: .routed
+        }
+    }
 }

@@ -19,19 +19,19 @@ extension Portctl {
             """
         )
 
-        @Option(name: .long, help: ArgumentHelp("Only connections whose last packet came within this time (90s, 5m, 1h).", valueName: "time"))
-        var since: String?
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Only connections whose last packet came within this time (90s, 5m, 1h).", valueName: "time"), transform: DurationArgument.parse)
+        var since: DurationArgument?
 
-        @Option(name: .long, help: ArgumentHelp("Only these ports: 26, 26/tcp, 53/udp, 8000-8100, 25,26 (repeatable). Without a protocol, TCP and UDP.", valueName: "ports"))
-        var port: [String] = []
+        @Option(name: .long, parsing: .unconditionalSingleValue, help: ArgumentHelp("Only these ports: 26, 26/tcp, 53/udp, 8000-8100, 25,26 (repeatable). Without a protocol, TCP and UDP.", valueName: "ports"), transform: PortsArgument.parse)
+        var port: [PortsArgument] = []
 
-        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Only sources inside these addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
+        @Option(name: .long, parsing: .unconditionalSingleValue, help: ArgumentHelp("Only sources inside these addresses or CIDRs, comma-separated; repeatable.", valueName: "addr"))
         var from: [SourceList] = []
 
         @Option(name: .long, help: ArgumentHelp("Only what this refused: default, published-default, routed-default, rule, ban or limit (repeatable).", valueName: "reason"))
         var reason: [String] = []
 
-        @Option(name: .long, help: ArgumentHelp("At most this many connections, the busiest.", valueName: "n"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("At most this many connections, the busiest.", valueName: "n"))
         var top: Int?
 
         @Flag(name: .long, help: "Print the report as JSON.")
@@ -45,9 +45,6 @@ extension Portctl {
         ]
 
         func validate() throws {
-            if let since, (try? parseDuration(since)) == nil {
-                throw ValidationError("invalid --since \"\(since)\": give a duration like 90s, 5m, 1h or 1h30m, up to 365d")
-            }
             if let top, top < 1 {
                 throw ValidationError("invalid --top \(top): give a number of connections, 1 or more")
             }
@@ -60,16 +57,15 @@ extension Portctl {
             try global.reporting {
                 var ports: [PortRange] = []
                 var proto = TransportProtocol.both
-                for text in port {
-                    let spec = try PortSpec(parsing: text, services: SystemServices.load())
-                    ports += spec.ports
-                    if text.contains("/") { proto = spec.proto } else { proto = .both }
+                for given in port {
+                    ports += given.spec.ports
+                    proto = given.namesProtocol ? given.spec.proto : .both
                 }
                 let from = try self.from.flatMap { try $0.parse() }
                 let now = Date()
                 let policy = try global.loadExisting()
                 let report = try global.control.drops(policy: policy, now: now)
-                    .filtered(since: since.map { now.addingTimeInterval(-Double(try! parseDuration($0))) }, ports: ports, proto: proto, from: from,
+                    .filtered(since: since.map { now.addingTimeInterval(-Double($0.seconds)) }, ports: ports, proto: proto, from: from,
                               reasons: Set(reason.compactMap { Self.reasonLabels[$0] }), top: top)
                 if json {
                     print(DropsDocument.text(report, admitting: report.admittingCommands(policy: policy, now: now), now: now), terminator: "")
@@ -80,7 +76,7 @@ extension Portctl {
                     return
                 }
                 if report.connections.isEmpty {
-                    say("no refused connections recorded\(since.map { " in the last \($0)" } ?? " (each is kept \(Planner.duration(kept)) after its last packet)")")
+                    say("no refused connections recorded\(since.map { " in the last \($0.text)" } ?? " (each is kept \(Planner.duration(kept)) after its last packet)")")
                 } else {
                     printTable([["SOURCE", "PORT", "PACKETS", "LAST SEEN", "REFUSED BY"]] + report.connections.map {
                         [$0.source.description, "\($0.port)/\($0.proto.rawValue)", "\($0.packets)",

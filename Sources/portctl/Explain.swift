@@ -23,29 +23,39 @@ extension Portctl {
 
         @Argument(help: "The source address (IPv4 or IPv6).")
         var address: String
-        @Argument(help: ArgumentHelp("The destination port: 26, 26/tcp, 53/udp or a service name.", valueName: "port[/proto]"))
-        var port: String
-        @Option(name: .long, help: "The interface the packet arrives on (rules may be limited to one).")
+        @Argument(help: ArgumentHelp("The destination port: 26, 26/tcp, 53/udp or a service name.", valueName: "port[/proto]"), transform: PortsArgument.parse)
+        var port: PortsArgument
+        @Option(name: [.customLong("in-interface"), .customLong("interface")], parsing: .unconditional, help: ArgumentHelp("The interface the packet arrives on (rules may be limited to one).", valueName: "name"))
         var interface: String?
-        @Option(name: .long, help: ArgumentHelp("Explain a packet this host would route to this address (not to this host): route rules and the routed default decide.", valueName: "addr"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Explain a packet this host would route to this address (not to this host): route rules and the routed default decide.", valueName: "addr"))
         var to: String?
-        @Option(name: .customLong("out"), help: ArgumentHelp("With --to: the interface the routed packet leaves by.", valueName: "name"))
+        @Option(name: .customLong("out-interface"), parsing: .unconditional, help: ArgumentHelp("With --to: the interface the routed packet leaves by.", valueName: "name"))
         var outInterface: String?
-        @Option(name: .long, help: ArgumentHelp("Explain against the policy inside this saved plan instead of the policy file.", valueName: "file"))
+        // Refused with the new name, not kept as an alias: --out means an outbound rule elsewhere.
+        @Option(name: .customLong("out"), parsing: .unconditional, help: .hidden)
+        var oldOut: String?
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Explain against the policy inside this saved plan instead of the policy file.", valueName: "file"))
         var plan: String?
         @Flag(name: .long, help: "Print the explanation as JSON.")
         var json = false
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            try refuseRenamed("--out", oldOut, now: "--out-interface")
+            try refuseOptionLike(interface, for: "--in-interface", "--interface")
+            try refuseOptionLike(outInterface, for: "--out-interface")
+            if outInterface != nil && to == nil {
+                throw ValidationError("--out-interface goes with --to (a packet this host routes); a packet to this host arrives by --in-interface")
+            }
+        }
 
         func run() throws {
             try global.reporting {
                 guard let source = IPAddress(address) else {
                     throw PolicyError.invalidSource(address, reason: "expected one IPv4 or IPv6 address, like 203.0.113.5 or 2001:db8::5")
                 }
-                let spec = try PortSpec(parsing: port, services: SystemServices.load())
-                guard spec.ports.count == 1, spec.ports[0].first == spec.ports[0].last else {
-                    throw PolicyError.invalidPort(port, reason: "explain takes one port, like 26 or 53/udp")
-                }
+                let spec = port.spec
+                _ = try port.single(for: "explain")
                 guard spec.proto != .both else {
                     throw PolicyError.invalidProtocol("both")
                 }

@@ -22,33 +22,34 @@ extension Portctl {
             """
         )
 
-        @Argument(help: ArgumentHelp("Ports on this host: 26, 26/udp, 8000-8100.", valueName: "ports"))
-        var ports: String
-        @Option(name: .long, help: ArgumentHelp("Where connections go: ADDR, ADDR:PORT or [IPV6]:PORT.", valueName: "addr[:port]"))
+        @Argument(help: ArgumentHelp("Ports on this host: 26, 26/udp, 8000-8100.", valueName: "ports"), transform: PortsArgument.parse)
+        var ports: PortsArgument
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Where connections go: ADDR, ADDR:PORT or [IPV6]:PORT.", valueName: "addr[:port]"))
         var to: String
-        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Who may use the forward: addresses or CIDRs of the target's family, comma-separated; repeatable. Without it: any source.", valueName: "addr"))
+        @Option(name: .long, parsing: .unconditionalSingleValue, help: ArgumentHelp("Who may use the forward: addresses or CIDRs of the target's family, comma-separated; repeatable. Without it: any source.", valueName: "addr"))
         var from: [SourceList] = []
         @Flag(name: .long, help: "Also rewrite the source to this host's address.")
         var masquerade = false
-        @Option(name: .long, help: ArgumentHelp("Only traffic arriving on this interface.", valueName: "name"))
+        @Option(name: [.customLong("in-interface"), .customLong("interface")], parsing: .unconditional, help: ArgumentHelp("Only traffic arriving on this interface.", valueName: "name"))
         var interface: String?
-        @Option(name: .long, help: ArgumentHelp("The rule id; derived from the ports when omitted.", valueName: "id"))
-        var id: String?
-        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("A note kept in the policy and the nftables comment.", valueName: "text"))
-        var comment: String?
+        @OptionGroup var naming: RuleNaming
         @Flag(name: .long, help: "Make the forward's sources exactly the --from list, in one change (a second forward of the same ports and target otherwise adds its sources to the first).")
         var only = false
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
+        func validate() throws {
+            try refuseOptionLike(interface, for: "--in-interface", "--interface")
+        }
+
         func run() throws {
             let forward = try global.reporting { () throws(PolicyError) -> PortForward in
-                let spec = try PortSpec(parsing: ports, services: SystemServices.load())
+                let spec = ports.spec
                 let (address, port) = try PortForward.parseTarget(to)
                 var sources: [IPNetwork] = []
                 for list in from { sources += try list.parse() }
-                let forward = PortForward(id: id ?? "", ports: spec.ports, proto: spec.proto, sources: sources, interface: interface,
-                                          comment: comment, to: address, toPort: port, masquerade: masquerade)
+                let forward = PortForward(id: naming.id ?? "", ports: spec.ports, proto: spec.proto, sources: sources, interface: interface,
+                                          comment: naming.comment, to: address, toPort: port, masquerade: masquerade)
                 // Checked before any warning: bad input gets its one line and nothing else.
                 var checked = forward
                 if checked.id.isEmpty { checked.id = "forward" }

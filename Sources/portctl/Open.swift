@@ -21,21 +21,19 @@ extension Portctl {
 
         @OptionGroup var target: PortArguments
         @OptionGroup var naming: RuleNaming
-        @Option(name: .long, help: ArgumentHelp("Limit new connections per source address, like 6/minute (also /second, /hour, /day); the rest are dropped.", valueName: "rate"))
-        var limit: String?
-        @Option(name: .customLong("for"), help: ArgumentHelp("Close again by itself after this long (90s, 30m, 2h, 1d): the kernel expires it, no daemon needed.", valueName: "duration"))
-        var duration: String?
+        @OptionGroup var behaviour: RuleBehaviour
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Limit new connections per source address, like 6/minute (also /second, /hour, /day); the rest are dropped.", valueName: "rate"), transform: RateArgument.parse)
+        var limit: RateArgument?
+        @Option(name: .customLong("for"), parsing: .unconditional, help: ArgumentHelp("Close again by itself after this long (90s, 30m, 2h, 1d): the kernel expires it, no daemon needed.", valueName: "duration"), transform: DurationArgument.parse)
+        var duration: DurationArgument?
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             let request = try global.reporting {
-                var request = try naming.apply(to: target.request())
-                request.limit = try limit.map { (text) throws(PolicyError) in try RateLimit(parsing: text) }
-                if let duration {
-                    let seconds = try parseDuration(duration)
-                    request.expires = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(seconds)).rounded(.down))
-                }
+                var request = try behaviour.apply(to: target.request(), naming: naming)
+                request.limit = limit?.limit
+                request.expires = duration?.end()
                 return request
             }
             try changePolicy(global, change, command: "open") { policy in

@@ -39,26 +39,25 @@ struct Portctl: ParsableCommand {
             printVerboseVersion()
             return
         }
-        // A negative number would otherwise be taken for an unknown option; a comment (free text)
-        // may start with one: `--comment "-5 relays"`.
         let arguments = Array(CommandLine.arguments.dropFirst())
-        let negative = arguments.indices.first { index in
-            let argument = arguments[index]
-            return argument.count > 1 && argument.hasPrefix("-") && argument.dropFirst().first!.isNumber
-                && (index == 0 || arguments[index - 1] != "--comment")
-        }
-        if let negative {
-            // After an option that counts something, name that option and what it takes.
-            let counts = ["--warn-drops": "a number of packets, 0 or more", "--crit-drops": "a number of packets, 0 or more",
-                          "--top": "a number of connections, 1 or more"]
-            let option = negative > 0 ? arguments[negative - 1] : ""
-            let message = counts[option].map { "invalid \(option) \"\(arguments[negative])\": use \($0)" }
-                ?? "invalid value \"\(arguments[negative])\": ports run from 1 to 65535, and no option takes a negative number"
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is CleanExit {
+                exit(withError: error)
+            }
+            // One line: a value's own parser names it and what is allowed; else the parser's
+            // message, without the usage block.
+            let parserMessage = (self.message(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "usage error")
+                .replacingOccurrences(of: "Error: ", with: "")
+            let message = valueError(in: error)?.description
+                ?? negativeNumberMessage(arguments, parserMessage: parserMessage) ?? parserMessage
             FileHandle.standardError.write(Data("portctl: \(message)\n".utf8))
-            Foundation.exit(ExitStatus.usage.rawValue)
+            Foundation.exit(code.rawValue == 1 ? ExitStatus.usage.rawValue : code.rawValue)
         }
         do {
-            var command = try parseAsRoot()
             try command.run()
         } catch let failure as Failure {
             if !failure.message.isEmpty {

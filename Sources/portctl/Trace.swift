@@ -27,14 +27,14 @@ extension Portctl {
 
         @Argument(help: ArgumentHelp("The source: an address or a network (203.0.113.5, 203.0.113.0/24, 2001:db8::/48).", valueName: "source"))
         var source: String
-        @Argument(help: ArgumentHelp("The destination port: 26, 26/tcp, 53/udp or a service name.", valueName: "port[/proto]"))
-        var port: String
+        @Argument(help: ArgumentHelp("The destination port: 26, 26/tcp, 53/udp or a service name.", valueName: "port[/proto]"), transform: PortsArgument.parse)
+        var port: PortsArgument
         @Option(name: .customLong("proto"), help: ArgumentHelp("tcp (the default) or udp.", valueName: "tcp|udp"))
         var proto: String?
         @Option(name: .long, help: ArgumentHelp("Only packets to this destination address (before any DNAT): a routed flow, or one of this host's addresses.", valueName: "addr"))
         var to: String?
-        @Option(name: .long, help: ArgumentHelp("Stop after this long: 30s, 5m.", valueName: "duration"))
-        var timeout = "30s"
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Stop after this long: 30s (the default), 5m; a plain number is seconds.", valueName: "duration"), transform: TimeoutArgument.parse)
+        var timeout = TimeoutArgument("30s", seconds: 30)
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "n"))
         var count = 1
         @Flag(name: .long, help: "Print one JSON object per packet, one per line.")
@@ -49,16 +49,14 @@ extension Portctl {
                 } catch {
                     throw PolicyError.invalidSource(source, reason: "expected an IPv4 or IPv6 address or network, like 203.0.113.5 or 203.0.113.0/24")
                 }
-                let spec = try PortSpec(parsing: port, services: SystemServices.load())
-                guard spec.ports.count == 1, spec.ports[0].first == spec.ports[0].last else {
-                    throw PolicyError.invalidPort(port, reason: "trace takes one port, like 26 or 53/udp")
-                }
+                let spec = port.spec
+                _ = try port.single(for: "trace")
                 var protocolName = spec.proto
                 if let proto {
                     guard let given = TransportProtocol(rawValue: proto), given != .both else {
                         throw PolicyError.invalidValue(proto, field: "--proto", allowed: ["tcp", "udp"])
                     }
-                    if port.contains("/") && given != spec.proto {
+                    if port.namesProtocol && given != spec.proto {
                         throw PolicyError.invalidValue(proto, field: "--proto", allowed: ["\(spec.proto.rawValue) (the port names it)"])
                     }
                     protocolName = given
@@ -71,8 +69,8 @@ extension Portctl {
                     }
                     destination = try IPNetwork(address: address, prefixLength: address.family.bitWidth)
                 }
-                let seconds = try Tracing.seconds(timeout, option: "--timeout")
-                let during = Double(timeout) != nil ? "\(timeout)s" : timeout
+                let seconds = timeout.seconds
+                let during = timeout.description
                 guard (1...1_000_000).contains(count) else {
                     throw Failure(message: "invalid --count \"\(count)\": give a number of packets from 1 to 1000000", code: .usage)
                 }

@@ -139,14 +139,4 @@ enum Tracing {
     static func jsonLine(_ value: some Encodable) -> String {
         String(decoding: (try? JSONText.encoder(pretty: false).encode(value)) ?? Data("{}".utf8), as: UTF8.self)
     }
-
-    /// Parses a duration option (`30s`, `2m`) as a usage error naming the option.
-    static func seconds(_ text: String, option: String) throws -> Double {
-        if let plain = Double(text), plain > 0, plain <= 365 * 86400 { return plain }
-        do {
-            return Double(try parseDuration(text))
-        } catch {
-            throw Failure(message: "invalid \(option) \"\(text)\": give a time like 30s, 5m or 1h (a plain number is seconds)", code: .usage)
-        }
-    }
 }

@@ -23,8 +23,8 @@ extension Portctl {
             """
         )
 
-        @Argument(help: ArgumentHelp("Ports to watch: 26, 53/udp, 8000-8100/tcp, a service name (all ports when none).", valueName: "port[/proto]"))
-        var ports: [String] = []
+        @Argument(help: ArgumentHelp("Ports to watch: 26, 53/udp, 8000-8100/tcp, a service name (all ports when none).", valueName: "port[/proto]"), transform: PortsArgument.parse)
+        var ports: [PortsArgument] = []
         @Option(name: .long, help: ArgumentHelp("Only attempts from these sources: addresses or networks, comma-separated.", valueName: "cidr,..."))
         var from: String?
         @Option(name: .long, help: ArgumentHelp("Only these verdicts, comma-separated: accept (forwarded too), drop (limited and banned too), reject, limited, banned, forwarded.", valueName: "verdict,..."))
@@ -35,16 +35,15 @@ extension Portctl {
         var top = false
         @Option(name: .long, help: ArgumentHelp("Stop after this many attempts are printed.", valueName: "n"))
         var count: Int?
-        @Option(name: .long, help: ArgumentHelp("Stop after this long: 30s, 5m (else until Ctrl-C or SIGTERM).", valueName: "duration"))
-        var timeout: String?
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Stop after this long: 30s, 5m (else until Ctrl-C or SIGTERM).", valueName: "duration"), transform: TimeoutArgument.parse)
+        var timeout: TimeoutArgument?
         @OptionGroup var global: GlobalOptions
 
         static let verdicts = ["accept", "drop", "reject", "limited", "banned", "forwarded"]
 
         func run() throws {
             try global.reporting {
-                let services = SystemServices.load()
-                let specs = try ports.map { try PortSpec(parsing: $0, services: services) }
+                let specs = ports.map(\.spec)
                 let sources = try from.map { try IPNetwork.parseCommaList($0) } ?? []
                 let wanted = try verdict.map { text -> Set<String> in
                     let words = text.split(separator: ",").map { $0.trimmingASCIISpaces().lowercased() }
@@ -53,7 +52,7 @@ extension Portctl {
                     }
                     return Set(words)
                 }
-                let seconds = try timeout.map { try Tracing.seconds($0, option: "--timeout") }
+                let seconds = timeout?.seconds
                 if let count, count < 1 {
                     throw Failure(message: "invalid --count \"\(count)\": give a number of attempts from 1", code: .usage)
                 }
@@ -72,7 +71,7 @@ extension Portctl {
                 let summary = try tracer.run(marking: .watch(ports: specs, from: sources), seconds: seconds) { notice in
                     switch notice {
                     case .started:
-                        let what = specs.isEmpty ? "all ports" : ports.joined(separator: ", ")
+                        let what = specs.isEmpty ? "all ports" : ports.map(\.text).joined(separator: ", ")
                         FileHandle.standardError.write(Data("watching new connections to \(what)\(sources.isEmpty ? "" : " from \(from!)") (table inet \(tracer.traceTable); Ctrl-C ends)\n".utf8))
                         if top, !board.draw() { pipeClosed = true; return false }
                     case .tick:

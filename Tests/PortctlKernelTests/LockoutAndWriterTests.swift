@@ -75,9 +75,9 @@ struct LockoutAndWriterTests {
         #expect(try lab.portctl("open", "26").status == 0)
         let kernel = try lab.ruleset()
         let file = lab.policyBytes()
-        for command in ["deny", "reject"] {
+        for command in ["open", "deny", "reject"] {
             let refused = try lab.portctl(command, "26", "--out-interface", "eth0")
-            #expect(refused.status == 64 && refused.stderr.contains("--out-interface \"eth0\" applies only with --routed"), "\(refused)")
+            #expect(refused.status == 64 && refused.stderr.contains("--out-interface \"eth0\" applies only to outbound rules (--out) and to traffic this host routes (--routed)"), "\(refused)")
         }
         #expect(try lab.ruleset() == kernel && lab.policyBytes() == file)
         // A comment is free text: it may start with a dash and a digit; a port may not.

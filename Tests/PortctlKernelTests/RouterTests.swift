@@ -164,4 +164,42 @@ struct RouterTests {
         #expect(try lab.kernelMatchesPolicy())
         #expect(!(try lab.nft("list", "table", "inet", "portctl").stdout.contains("chain routed")))
     }
+
+    /// `--in-interface`/`--out-interface` mean the way a routed packet goes, on route, deny
+    /// --routed and explain alike (issue 25); route's old `--in`/`--out` are refused by name.
+    @Test func routeInterfacesAreTheWayPacketsGo() throws {
+        let lab = try router()
+        defer { lab.cleanup() }
+        #expect(try lab.portctl("open", "22").status == 0)
+        #expect(try lab.portctl("default", "routed", "drop").status == 0)
+        // The wrong way round admits nothing from A to B.
+        #expect(try lab.portctl("route", "26", "--in-interface", lab.interfaceB, "--out-interface", lab.interfaceA, "--id", "b-to-a").status == 0)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: 26) == .timedOut)
+        #expect(try lab.portctl("route", "26", "--interface", lab.interfaceA, "--out-interface", lab.interfaceB, "--id", "a-to-b").status == 0)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: 26) == .connected)
+        let listing = try lab.nft("list", "chain", "inet", "portctl", "routed").stdout
+        #expect(listing.contains("iifname \"\(lab.interfaceA)\" oifname \"\(lab.interfaceB)\""), "\(listing)")
+        #expect(try lab.kernelMatchesPolicy())
+        // explain names the same interfaces the same way.
+        let admitted = try lab.portctl("explain", NetLab.clientA4, "26", "--to", NetLab.clientB4,
+                                       "--in-interface", lab.interfaceA, "--out-interface", lab.interfaceB)
+        #expect(admitted.status == 0 && admitted.stdout.contains("routed: accept (rule a-to-b"), "\(admitted)")
+        let reversed = try lab.portctl("explain", NetLab.clientA4, "26", "--to", NetLab.clientB4,
+                                       "--in-interface", lab.interfaceB, "--out-interface", lab.interfaceB)
+        #expect(reversed.status == 0 && reversed.stdout.contains("routed: drop"), "\(reversed)")
+        // A routed block by the interface it leaves by wins over the route.
+        #expect(try lab.portctl("deny", "26", "--routed", "--out-interface", lab.interfaceB).status == 0)
+        #expect(try lab.connect(from: lab.clientA, to: NetLab.clientB4, port: 26) == .timedOut)
+        #expect(try lab.kernelMatchesPolicy())
+
+        // The old spellings: one line with the new name, exit 64, nothing changed.
+        let kernel = try lab.ruleset(), file = lab.policyBytes()
+        for (arguments, named) in [(["route", "27", "--in", lab.interfaceA], "--in \"\(lab.interfaceA)\" is now --in-interface"),
+                                   (["route", "27", "--out", lab.interfaceB], "--out \"\(lab.interfaceB)\" is now --out-interface"),
+                                   (["explain", NetLab.clientA4, "26", "--to", NetLab.clientB4, "--out", lab.interfaceB], "is now --out-interface")] {
+            let refused = try lab.portctl(arguments)
+            #expect(refused.status == 64 && refused.stderr.contains(named) && refused.stderr.split(separator: "\n").count == 1, "\(arguments): \(refused)")
+        }
+        #expect(try lab.ruleset() == kernel && lab.policyBytes() == file)
+    }
 }

@@ -188,7 +188,7 @@ _portctl_open() {
     repeating_flags=()
     non_repeating_flags=(--out --only --log --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--from-file --interface --comment --id --limit --for --confirm --policy)
+    non_repeating_options=(--from-file --in-interface --interface --out-interface --comment --id --limit --for --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -202,7 +202,10 @@ _portctl_open() {
     '--from-file')
         return
         ;;
-    '--interface')
+    '--in-interface'|'--interface')
+        return
+        ;;
+    '--out-interface')
         return
         ;;
     '--comment')
@@ -230,7 +233,7 @@ _portctl_close() {
     repeating_flags=()
     non_repeating_flags=(--out --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--from-file --interface --confirm --policy)
+    non_repeating_options=(--from-file --in-interface --interface --out-interface --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -244,7 +247,10 @@ _portctl_close() {
     '--from-file')
         return
         ;;
-    '--interface')
+    '--in-interface'|'--interface')
+        return
+        ;;
+    '--out-interface')
         return
         ;;
     '--confirm')
@@ -260,7 +266,7 @@ _portctl_deny() {
     repeating_flags=()
     non_repeating_flags=(--out --only --log --routed --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--from-file --interface --comment --id --out-interface --confirm --policy)
+    non_repeating_options=(--from-file --in-interface --interface --out-interface --comment --id --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -274,16 +280,16 @@ _portctl_deny() {
     '--from-file')
         return
         ;;
-    '--interface')
+    '--in-interface'|'--interface')
+        return
+        ;;
+    '--out-interface')
         return
         ;;
     '--comment')
         return
         ;;
     '--id')
-        return
-        ;;
-    '--out-interface')
         return
         ;;
     '--confirm')
@@ -299,7 +305,7 @@ _portctl_reject() {
     repeating_flags=()
     non_repeating_flags=(--out --only --log --routed --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--from-file --interface --comment --id --out-interface --confirm --policy)
+    non_repeating_options=(--from-file --in-interface --interface --out-interface --comment --id --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -313,16 +319,16 @@ _portctl_reject() {
     '--from-file')
         return
         ;;
-    '--interface')
+    '--in-interface'|'--interface')
+        return
+        ;;
+    '--out-interface')
         return
         ;;
     '--comment')
         return
         ;;
     '--id')
-        return
-        ;;
-    '--out-interface')
         return
         ;;
     '--confirm')
@@ -425,18 +431,18 @@ _portctl_explain() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--interface --to --out --plan --policy)
+    non_repeating_options=(--in-interface --interface --to --out-interface --plan --policy)
     __portctl_offer_flags_options 2
 
     # Offer option value completions
     case "${prev}" in
-    '--interface')
+    '--in-interface'|'--interface')
         return
         ;;
     '--to')
         return
         ;;
-    '--out')
+    '--out-interface')
         return
         ;;
     '--plan')
@@ -642,7 +648,7 @@ _portctl_forward() {
     repeating_flags=()
     non_repeating_flags=(--masquerade --only --dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from)
-    non_repeating_options=(--to --interface --id --comment --confirm --policy)
+    non_repeating_options=(--to --in-interface --interface --comment --id --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -653,13 +659,13 @@ _portctl_forward() {
     '--from')
         return
         ;;
-    '--interface')
-        return
-        ;;
-    '--id')
+    '--in-interface'|'--interface')
         return
         ;;
     '--comment')
+        return
+        ;;
+    '--id')
         return
         ;;
     '--confirm')
@@ -675,7 +681,7 @@ _portctl_route() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
     repeating_options=(--from --to)
-    non_repeating_options=(--in --out --id --comment --confirm --policy)
+    non_repeating_options=(--in-interface --interface --out-interface --comment --id --confirm --policy)
     __portctl_offer_flags_options 1
 
     # Offer option value completions
@@ -686,16 +692,16 @@ _portctl_route() {
     '--to')
         return
         ;;
-    '--in')
+    '--in-interface'|'--interface')
         return
         ;;
-    '--out')
-        return
-        ;;
-    '--id')
+    '--out-interface')
         return
         ;;
     '--comment')
+        return
+        ;;
+    '--id')
         return
         ;;
     '--confirm')
