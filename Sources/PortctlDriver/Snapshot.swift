@@ -17,6 +17,22 @@ public struct KernelSnapshot: Sendable {
     public var otherInputChains: [ForeignChain]
 }
 
+/// What ``Firewall/metrics(for:stateDirectory:now:)`` read: the figures `portctl metrics`
+/// prints and `status --nagios` judges.
+public struct MetricsReading: Sendable {
+    /// The figures (`MetricsSnapshot.text` is the Prometheus text `portctl metrics` prints).
+    public var snapshot: MetricsSnapshot
+    /// How far the kernel is from the policy: the number of changes a plan holds (0 in sync),
+    /// and 1 when portctl's table is not in the kernel.
+    public var changes: Int
+
+    /// Makes a reading.
+    public init(snapshot: MetricsSnapshot, changes: Int) {
+        self.snapshot = snapshot
+        self.changes = changes
+    }
+}
+
 extension Firewall {
     /// Reads what `status` shows: whether portctl's table matches the policy, its counter values,
     /// and the other tables' input-hook chains. Nothing is changed.
@@ -61,8 +77,12 @@ extension Firewall {
     }
 
     /// Everything `portctl metrics` and `status --nagios` report, read without the write lock
-    /// and, when the generation cache vouches for the table, without listing set elements.
-    public func metrics(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> (snapshot: MetricsSnapshot, changes: Int) {
+    /// and, when the generation cache vouches for the table, without listing set elements: the
+    /// ``snapshot(for:stateDirectory:now:)``, the exposure audit of this host's listeners, the
+    /// bans the kernel holds, the drop record and the time of the last recorded change. Needs
+    /// CAP_NET_ADMIN; blocks while libnftables lists (as the snapshot does); changes nothing.
+    /// Damaged ban state in `stateDirectory` throws.
+    public func metrics(for policy: PortPolicy, stateDirectory: String, now: Date = Date()) throws -> MetricsReading {
         let kernel = try snapshot(for: policy, stateDirectory: stateDirectory, now: now)
         let published = (try? publishedPorts(excluding: policy.table)) ?? []
         var findings: [Finding.Severity: Int] = [:]
@@ -82,6 +102,6 @@ extension Firewall {
             let drops = try drops(table: policy.table, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
             snapshot.drops = drops.keptSeconds == nil ? nil : drops
         }
-        return (snapshot, kernel.tablePresent ? kernel.changes : 1)
+        return MetricsReading(snapshot: snapshot, changes: kernel.tablePresent ? kernel.changes : 1)
     }
 }

@@ -74,8 +74,8 @@ extension Portctl {
                     check = .unknown("reading the kernel needs root or CAP_NET_ADMIN")
                 } else {
                     try global.refuseUntrustedStateFolder()
-                    let (snapshot, changes) = try global.control.firewall.metrics(for: policy, stateDirectory: global.paths.stateDirectory)
-                    check = NagiosCheck(snapshot, drift: changes, drops: try dropThresholds)
+                    let metrics = try global.control.firewall.metrics(for: policy, stateDirectory: global.paths.stateDirectory)
+                    check = NagiosCheck(metrics.snapshot, drift: metrics.changes, drops: try dropThresholds)
                 }
             } catch let error as ForeignTableError {
                 // The policy's firewall is not in force at all: that is critical, not unknown.
