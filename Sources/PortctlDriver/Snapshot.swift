@@ -1,17 +1,21 @@
 public import Foundation
 public import PortPolicy
 
-/// What `status` needs from the kernel.
+/// portctl's table as the kernel holds it now, against a policy: what `portctl status`,
+/// `metrics` and `status --nagios` read from the kernel (``Firewall/snapshot(for:stateDirectory:now:)``).
+/// A value read once: it does not follow the kernel afterwards.
 public struct KernelSnapshot: Sendable {
     /// Whether portctl's table is in the kernel.
     public var tablePresent: Bool
     /// Whether the table is switched off (`flags dormant`, set outside portctl): it filters nothing.
     public var dormant: Bool
-    /// Whether the table matches the policy (an empty plan).
+    /// Whether the table matches the policy (an empty plan); false when it is missing.
     public var inSync: Bool
-    /// How many changes the plan from the kernel to the policy holds (0 when in sync).
+    /// How many changes the plan from the kernel to the policy holds (0 when in sync or missing).
     public var changes: Int = 0
-    /// Named counter values in portctl's table: name to packets and bytes.
+    /// The named counters of portctl's table (`Renderer`'s counter names: each rule's and
+    /// route's id, the defaults', the bans', the rate limits'), to their packets and bytes; empty
+    /// when the table is missing.
     public var counters: [String: (packets: Int, bytes: Int)]
     /// Base chains of other tables on the input hook (their drop wins over portctl's accept).
     public var otherInputChains: [ForeignChain]
@@ -35,7 +39,12 @@ public struct MetricsReading: Sendable {
 
 extension Firewall {
     /// Reads what `status` shows: whether portctl's table matches the policy, its counter values,
-    /// and the other tables' input-hook chains. Nothing is changed.
+    /// and the other tables' input-hook chains. Nothing is changed, and no lock is taken (a
+    /// change made meanwhile may or may not be seen). Needs CAP_NET_ADMIN (else libnftables'
+    /// listing fails with `NftablesError`); a table of the policy's name that portctl did not
+    /// create throws ``ForeignTableError``. Blocks while libnftables lists: milliseconds when
+    /// the generation cache (`stateDirectory`) vouches for the table, a second or more for a
+    /// full listing of 100,000 addresses.
     ///
     /// Other tables are read through `list chains` only: nft 1.0.6 cannot list a dormant table as
     /// JSON, and anyone's dormant table would spoil a `list ruleset`.
