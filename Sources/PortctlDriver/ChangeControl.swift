@@ -344,22 +344,30 @@ public struct ChangeControl: Sendable {
 
     /// Records an applied change. `before` is the policy in force before: what the previous
     /// entry applied, else the file as it was; likewise for the address files' snapshots.
+    /// `keepsTable`: the change writes only the policy file, so the entry records what the
+    /// table stays made from (``HistoryEntry/kernelAfter``).
     func record(command: String, previousText: String?, after: String?, plan: Plan, pending: Bool,
-                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?, removesTable: Bool = false, planDigest: String? = nil) throws -> HistoryEntry {
+                beforePolicy: PortPolicy?, afterPolicy: PortPolicy?, removesTable: Bool = false, keepsTable: Bool = false,
+                planDigest: String? = nil) throws -> HistoryEntry {
         // The chain of befores and afters is per policy file (a state folder may serve several).
         let latest = try state.latestInForce(policyFile: paths.policyFile)
         let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
         let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
+        // What the table is made from now: what the newest change left in the kernel.
+        let kernelAfter: HistoryEntry.TableSource? = !keepsTable ? nil
+            : latest?.kernelAfter ?? HistoryEntry.TableSource(policy: latest?.tableRemovedAfter == true ? nil : before, files: beforeFiles)
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
                                  beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy),
                                  tableRemovedBefore: latest?.tableRemovedAfter, tableRemovedAfter: removesTable ? true : nil,
-                                 planDigest: planDigest)
+                                 kernelBefore: latest?.kernelAfter, kernelAfter: kernelAfter, planDigest: planDigest)
     }
 
     @discardableResult
     func appendHistory(command: String, before: String?, after: String?, plan: Plan, pending: Bool,
                        beforeFiles: [String: String]?, afterFiles: [String: String]?,
-                       tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil, planDigest: String? = nil) throws -> HistoryEntry {
+                       tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil,
+                       kernelBefore: HistoryEntry.TableSource? = nil, kernelAfter: HistoryEntry.TableSource? = nil,
+                       planDigest: String? = nil) throws -> HistoryEntry {
         var entry = HistoryEntry(
             sequence: 0, time: StateStore.now(), user: author.user, sshClient: author.sshClient, command: command,
             arguments: author.arguments, policyFile: paths.policyFile, before: before, after: after,
@@ -371,6 +379,8 @@ public struct ChangeControl: Sendable {
         entry.afterFiles = afterFiles
         entry.tableRemovedBefore = tableRemovedBefore == true ? true : nil
         entry.tableRemovedAfter = tableRemovedAfter == true ? true : nil
+        entry.kernelBefore = kernelBefore
+        entry.kernelAfter = kernelAfter
         return try state.record(entry)
     }
 

@@ -56,6 +56,9 @@ public enum ChangeError: Error, Sendable {
     case noBanSets(table: String)
     /// A saved plan cannot be applied; nothing was sent.
     case savedPlan(path: String, problem: SavedPlanProblem)
+    /// An import would replace the policy file at `path`, which holds a policy already, and
+    /// replacing it was not asked for (``ChangeControl/importPolicy(_:command:replace:options:)``).
+    case policyFileExists(path: String)
 }
 
 /// Why a saved plan was not applied.

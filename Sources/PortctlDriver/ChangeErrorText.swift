@@ -35,6 +35,8 @@ extension ChangeError: PortctlError {
             return ("cannot roll back change #\(sequence): the policy it replaced is missing from \(directory)/history", .runtime)
         case let .confirmedTooLate(sequence, time):
             return ("too late: the change was rolled back at \(time) (history #\(sequence))", .runtime)
+        case let .policyFileExists(path):
+            return ("refusing to replace \(path), which holds a policy already: add --replace to replace it (the old file is kept as \(path)\(ChangeControl.importCopySuffix)), or write another file with --policy FILE", .runtime)
         case .noWatchdog:
             return ("a confirmation deadline needs a watchdog to enforce it, and none was given; nothing was changed", .runtime)
         case let .watchdogFailed(command, reason, rolledBack):

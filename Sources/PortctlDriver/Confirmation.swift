@@ -82,8 +82,8 @@ extension ChangeControl {
         }
         if !force { try refuseUnlessFileIsAsLeft(by: latest) }
         let (table, unrestored) = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles,
-                                                         tableRemoved: latest.tableRemovedBefore, sequence: latest.sequence,
-                                                         command: command, force: force)
+                                                         tableRemoved: latest.tableRemovedBefore, kernel: latest.kernelBefore,
+                                                         sequence: latest.sequence, command: command, force: force)
         if latest.confirmation == .pending {
             latest.confirmation = .rolledBack
             try state.save(latest)
@@ -120,8 +120,8 @@ extension ChangeControl {
         }
         if !force { try refuseUnlessFileIsAsLeft(by: latest) }
         let (table, unrestored) = try restoreHoldingLock(latest: latest, text: target.after, files: target.afterFiles,
-                                                         tableRemoved: target.tableRemovedAfter, sequence: sequence,
-                                                         command: "rollback --to \(sequence)", force: force)
+                                                         tableRemoved: target.tableRemovedAfter, kernel: target.kernelAfter,
+                                                         sequence: sequence, command: "rollback --to \(sequence)", force: force)
         var result = RollbackResult(undone: latest, table: table, removedPolicy: target.after == nil, restoredTo: sequence)
         result.unrestoredBans = unrestored
         return result
@@ -129,29 +129,32 @@ extension ChangeControl {
 
     /// Makes the policy file `text` (a history digest; nil: no file) and the table what it
     /// renders with the address files' snapshot `files` (or no table, when `tableRemoved`), as
-    /// one recorded change after `latest`. Returns the table, and the bans the kernel refused to
-    /// take back when the table was rewritten. The caller holds the lock.
+    /// one recorded change after `latest`; with `kernel`, the table is made from that instead
+    /// (the file and the table were apart: see ``HistoryEntry/kernelAfter``). Returns the table,
+    /// and the bans the kernel refused to take back when the table was rewritten. The caller
+    /// holds the lock.
     func restoreHoldingLock(latest: HistoryEntry, text digest: String?, files: [String: String]?, tableRemoved: Bool?,
+                            kernel: HistoryEntry.TableSource? = nil,
                             sequence: Int, command: String, force: Bool) throws -> (table: String, unrestored: [UnrestoredBan]) {
         let targetText = try state.text(digest)
-        if digest != nil && targetText == nil {
+        let kernelText = kernel != nil ? try state.text(kernel?.policy) : targetText
+        if (digest != nil && targetText == nil) || (kernel?.policy != nil && kernelText == nil) {
             throw ChangeError.missingHistory(sequence: sequence, stateDirectory: paths.stateDirectory)
         }
-        let table = (try state.text(latest.after) ?? targetText).flatMap(Self.tableName) ?? PortPolicy.defaultTable
+        let table = (try state.text(latest.kernelAfter?.policy ?? latest.after) ?? kernelText ?? targetText).flatMap(Self.tableName)
+            ?? PortPolicy.defaultTable
         let live = try firewall.live(table: table)
         var plan = Plan(table: table, changes: [], batch: Batch(), replacesTable: false)
         // Work out the whole change first; then record it, then change the kernel and the file.
         var send: () throws -> Void
         var restoresBansIn: String?
-        if targetText != nil, tableRemoved == true {
-            // Then, portctl's table was out of the kernel (disabled): so it goes again.
-            plan.batch = .removing(table)
-            if live != nil { plan.changes = [.removeTable(table)] }
-            send = { try firewall.remove(table: table) }
-        } else if let text = targetText {
+        // No table: there was no policy then, or portctl's table was out of the kernel (disabled,
+        // or never made while the file held a policy).
+        let removesTable = kernel.map { $0.policy == nil } ?? (targetText == nil || tableRemoved == true)
+        if !removesTable, let text = kernelText {
             // The address files as they were when that policy was in force: the kernel gets
             // back the addresses it had, whatever the files hold now.
-            let restored = try PolicyFile.decode(text, readSourceFile: snapshotReader(files))
+            let restored = try PolicyFile.decode(text, readSourceFile: snapshotReader(kernel != nil ? kernel?.files : files))
             _ = try guardLockout(restored, force: force)
             if restored.table == table {
                 plan = Planner.plan(restored, live: live)
@@ -167,9 +170,11 @@ extension ChangeControl {
             send = { try firewall.apply(undo) }
             if plan.recreatesBanSets { restoresBansIn = restored.table }
         } else {
-            // There was no policy then: no portctl table either.
             plan.batch = .removing(table)
-            if live != nil { plan.changes = [.drift("table inet \(table) removed: there was no policy before change #\(sequence)")] }
+            if live != nil {
+                plan.changes = [kernel == nil && targetText == nil
+                                ? .drift("table inet \(table) removed: there was no policy before change #\(sequence)") : .removeTable(table)]
+            }
             send = { try firewall.remove(table: table) }
         }
         // The bans are read before the rewrite drops the kernel's copy of them: damaged ban state
@@ -177,7 +182,8 @@ extension ChangeControl {
         let bans = restoresBansIn != nil ? try BanStore(directory: paths.stateDirectory).load() : []
         var entry = try appendHistory(command: command, before: latest.after, after: digest, plan: plan, pending: false,
                                       beforeFiles: latest.afterFiles, afterFiles: files,
-                                      tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: tableRemoved)
+                                      tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: tableRemoved,
+                                      kernelBefore: latest.kernelAfter, kernelAfter: kernel)
         try sendRecorded(&entry, fileFollows: true, send)
         let unrestored = restoresBansIn.map { firewall.restoreBans(bans, table: $0) } ?? []
         try interruption?(.kernelChanged)

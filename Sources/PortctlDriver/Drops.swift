@@ -75,15 +75,3 @@ extension ChangeControl {
         return try firewall.drops(table: policy.table, ruleIDs: policy.rules.map(\.id) + policy.routes.map(\.id), now: now)
     }
 }
-
-extension Firewall {
-    /// A JSON listing, or nil when what it lists does not exist.
-    func listIfPresent(_ command: String) throws(NftablesError) -> String? {
-        do {
-            return try backend.listJSON(command)
-        } catch {
-            if error.kind == .notFound { return nil }
-            throw error
-        }
-    }
-}

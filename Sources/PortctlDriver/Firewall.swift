@@ -42,13 +42,7 @@ public struct Firewall: Sendable {
     /// sets, and each of its chains, none of which print the table itself.
     public func listing(table: String, terse: Bool = false) throws -> (json: String, flags: UInt32)? {
         guard let flags = try backend.tableFlags(table) else { return nil }
-        func list(_ command: String) throws(NftablesError) -> String? {
-            do {
-                return terse ? try backend.listTerseJSON(command) : try backend.listJSON(command)
-            } catch where error.kind == .notFound {
-                return nil
-            }
-        }
+        func list(_ command: String) throws(NftablesError) -> String? { try listIfPresent(command, terse: terse) }
         if flags == 0 {
             // nft 1.0.6 fetches every set element for `list table` even with --terse (0.6 s at
             // 100,000 addresses), but not for a terse `list ruleset`. Anyone's dormant table can
@@ -81,6 +75,16 @@ public struct Firewall: Sendable {
         }
         let data = try JSONSerialization.data(withJSONObject: ["nftables": items])
         return (String(decoding: data, as: UTF8.self), flags)
+    }
+
+    /// A JSON listing (without set elements when `terse`), or nil when what it lists does not
+    /// exist (``NftablesError/Kind/notFound``).
+    func listIfPresent(_ command: String, terse: Bool = false) throws(NftablesError) -> String? {
+        do {
+            return terse ? try backend.listTerseJSON(command) : try backend.listJSON(command)
+        } catch where error.kind == .notFound {
+            return nil
+        }
     }
 
     /// Sends a plan's batch (nothing at all when the plan is empty): one atomic transaction.

@@ -49,6 +49,36 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     /// is touched, so a process killed half-way leaves a trail, and the next command settles it
     /// (see ``ChangeControl``). nil once the change is complete.
     public var progress: Progress?
+    /// What portctl's table was made from before the change, where that was not the policy
+    /// file's text ``before``: the change before this one wrote only the file (`import ufw`).
+    /// nil: the table was made from ``before`` (or removed, see ``tableRemovedBefore``).
+    public var kernelBefore: TableSource?
+    /// The same after the change: set by a change that wrote only the policy file and left the
+    /// table as it was (`import ufw`). A rollback puts the file back to its text and the table
+    /// back to this.
+    public var kernelAfter: TableSource?
+
+    /// What portctl's table was made from, where the history must say it apart from the policy
+    /// file's text.
+    public struct TableSource: Codable, Sendable, Hashable {
+        /// The digest of the policy text the table was made from (see ``StateStore/text(_:)``);
+        /// nil: there was no portctl table.
+        public var policy: String?
+        /// The address files that policy read, as they were then (as ``HistoryEntry/afterFiles``).
+        public var files: [String: String]?
+
+        /// Makes a source.
+        public init(policy: String?, files: [String: String]?) {
+            self.policy = policy
+            self.files = files
+        }
+    }
+
+    /// Every stored text the entry names by digest: policies, the batch, address-file snapshots.
+    var digests: [String?] {
+        [before, after, script, kernelBefore?.policy, kernelAfter?.policy]
+            + [beforeFiles, afterFiles, kernelBefore?.files, kernelAfter?.files].flatMap { Array(($0 ?? [:]).values).map(Optional.some) }
+    }
 
     /// What the change did, in one line: the command's words and its changes, at most three of
     /// them and how many more (`apply of plan sha256:… : added web: allow 443/tcp from any`).
@@ -196,8 +226,7 @@ public struct StateStore: Sendable {
         guard entry.sequence == file.sequence else {
             throw StateDamage(path: path, problem: "it says it is entry #\(entry.sequence), but its name says #\(file.sequence)")
         }
-        for digest in [entry.before, entry.after, entry.script] + Array((entry.beforeFiles ?? [:]).values)
-            + Array((entry.afterFiles ?? [:]).values) {
+        for digest in entry.digests {
             if let digest, Self.blobName(digest) == nil {
                 throw StateDamage(path: path, problem: "it names a stored text by something that is not a sha256 digest")
             }
@@ -314,8 +343,7 @@ public struct StateStore: Sendable {
             for old in dropped { try? FileManager.default.removeItem(atPath: historyDirectory + "/" + Self.entryName(old.sequence)) }
             // Every text an entry names stays: policies, batches, and the address files' snapshots.
             let used = Set(all.suffix(Self.historyLimit).flatMap { entry in
-                ([entry.before, entry.after, entry.script] + Array((entry.beforeFiles ?? [:]).values) + Array((entry.afterFiles ?? [:]).values))
-                    .compactMap { $0.flatMap(Self.blobName) }
+                entry.digests.compactMap { $0.flatMap(Self.blobName) }
             })
             for blob in (try? FileManager.default.contentsOfDirectory(atPath: blobDirectory)) ?? [] where !used.contains(blob) {
                 try? FileManager.default.removeItem(atPath: blobDirectory + "/" + blob)

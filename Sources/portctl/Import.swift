@@ -38,11 +38,16 @@ extension Portctl.Import {
             listed one line per ufw rule or setting, and then nothing is written unless --partial.
 
             An existing policy file is replaced only with --replace (the old one is kept as \
-            FILE.before-import). See docs/ufw-migration.md.
+            FILE.before-import). Writing the file is a recorded change, like every other: \
+            'portctl history' lists it, 'portctl rollback' puts the previous file back (or \
+            removes the file when there was none), and with --confirm TIME that happens by \
+            itself unless 'portctl confirm' runs in time. See docs/ufw-migration.md.
 
             Exit codes: 0 written, or the file already holds it; 1 something could not be \
-            translated (without --partial), a policy file exists (without --replace), or a file \
-            was refused; 2 --dry-run would write; 64 a bad --rules, --defaults or --limit.
+            translated (without --partial), a policy file exists (without --replace), a change \
+            awaits confirmation, or a file was refused; 2 --dry-run would write; 64 a bad \
+            --rules, --defaults, --limit or --confirm; 77 writing without root or \
+            CAP_NET_ADMIN (a dry run needs neither).
 
             Examples:
               portctl import ufw --dry-run
@@ -65,9 +70,19 @@ extension Portctl.Import {
         var replace = false
         @Flag(name: .long, help: "Print the outcome as JSON: the policy, the findings, the file and whether it was written.")
         var json = false
+        @Option(name: .long, help: ArgumentHelp("Put the previous policy file back automatically unless 'portctl confirm' runs within this time: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.", valueName: "time"))
+        var confirm: String?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
+            if let confirm {
+                // The same reading and the same refusals as every change's --confirm.
+                do {
+                    _ = try ChangeFlags.parse(["--confirm", confirm] + (dryRun ? ["--dry-run"] : []))
+                } catch {
+                    throw ValidationError(ChangeFlags.message(for: error))
+                }
+            }
             if let limit {
                 do {
                     _ = try RateLimit(parsing: limit)
@@ -94,25 +109,24 @@ extension Portctl.Import {
                 let base = rules.hasSuffix("/") && rules.count > 1 ? String(rules.dropLast()) : rules
                 throw Failure(message: "\(base)/\(foreign.subject) \(foreign.message); nothing written (is --rules the folder ufw keeps its rules in? --partial imports the rest anyway)", code: .invalidData)
             }
-            let store = global.store
-            let path = store.paths.policyFile
+            let path = global.paths.policyFile
             let incomplete = !result.untranslated.isEmpty && !partial
+            let control = global.control
             if dryRun {
-                let existing = try global.reporting { try store.readData() }
-                let policy = imported(result.policy, existing: existing)
-                let text = PolicyFile.encode(policy)
-                let same = existing == Data(text.utf8)
+                let outcome = try global.reporting {
+                    try control.importPolicy(result.policy, command: "import ufw", replace: replace, options: ChangeOptions(dryRun: true))
+                }
                 if json {
-                    say(jsonText(Report(result, policy: policy, file: path, written: false)))
+                    say(jsonText(Report(result, policy: outcome.policy, file: path, written: false)))
                 } else {
-                    print(text, terminator: "")
+                    print(outcome.text, terminator: "")
                     report(result.findings)
                 }
                 if incomplete { throw incompleteFailure(result) }
-                if existing != nil && !same && !replace {
+                if outcome.previousBytes != nil && outcome.policyChanged && !replace {
                     warn("\(path) holds a policy already: without --replace the import will refuse to replace it")
                 }
-                if same {
+                if !outcome.policyChanged {
                     if !json { note("unchanged: \(path) already holds this policy") }
                     return
                 }
@@ -127,32 +141,19 @@ extension Portctl.Import {
                 }
                 throw incompleteFailure(result)
             }
-            let outcome: (policy: PortPolicy, written: Bool) = try global.reporting {
-                try store.withLock {
-                    if let pending = try StateStore(directory: store.paths.stateDirectory).pending() {
-                        throw Failure(message: "change #\(pending.sequence) awaits confirmation: run 'portctl confirm' or 'portctl rollback' first, then import", code: .failure)
-                    }
-                    let existing = try store.readData()
-                    let policy = imported(result.policy, existing: existing)
-                    let text = PolicyFile.encode(policy)
-                    if existing == Data(text.utf8) { return (policy, false) }
-                    if let existing {
-                        guard replace else {
-                            throw Failure(message: "refusing to replace \(path), which holds a policy already: add --replace to replace it (the old file is kept as \(path).before-import), or write another file with --policy FILE", code: .failure)
-                        }
-                        try TrustedFiles.write(String(decoding: existing, as: UTF8.self), to: path + ".before-import", what: "the previous policy file")
-                    }
-                    try store.save(text: text)
-                    return (policy, true)
-                }
+            let outcome = try global.reporting {
+                try control.importPolicy(result.policy, command: "import ufw", replace: replace,
+                                         options: ChangeOptions(confirmSeconds: confirmSeconds))
             }
             if json {
                 say(jsonText(Report(result, policy: outcome.policy, file: path, written: outcome.written)))
             } else {
+                warn(outcome.warnings)
                 report(result.findings)
                 if outcome.written {
                     say("imported \(summary(result)) into \(path)")
                     say("nothing is applied yet: review with 'portctl plan', then run 'portctl apply' and 'ufw disable' (docs/ufw-migration.md)")
+                    if let pending = outcome.confirmation { say(confirmationLine(pending)) }
                 } else {
                     say("unchanged: \(path) already holds the policy imported from ufw")
                 }
@@ -160,13 +161,9 @@ extension Portctl.Import {
             if outcome.written { warnAboutSSH(outcome.policy) }
         }
 
-        /// The imported policy, in the table an existing policy file names (portctl's table stays
-        /// the one portctl already owns).
-        func imported(_ policy: PortPolicy, existing: Data?) -> PortPolicy {
-            guard let existing, let table = ChangeControl.tableName(String(decoding: existing, as: UTF8.self)) else { return policy }
-            var policy = policy
-            policy.table = table
-            return policy
+        /// `--confirm` in seconds, as every change reads it (nil when not given).
+        var confirmSeconds: Int? {
+            confirm.flatMap { try? ChangeFlags.parse(["--confirm", $0]).confirmSeconds }
         }
 
         /// The refusal when something could not be translated and `--partial` is not given.

@@ -899,7 +899,7 @@ _portctl_import_ufw() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --partial --replace --json --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--rules --defaults --limit --policy)
+    non_repeating_options=(--rules --defaults --limit --confirm --policy)
     __portctl_offer_flags_options 0
 
     # Offer option value completions
@@ -911,6 +911,9 @@ _portctl_import_ufw() {
         return
         ;;
     '--limit')
+        return
+        ;;
+    '--confirm')
         return
         ;;
     '--policy')

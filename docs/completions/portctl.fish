@@ -84,7 +84,7 @@ function __portctl_parse_tokens -S
             __portctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'ufw'
-                __portctl_parse_subcommand 0 'rules=' 'defaults=' 'limit=' 'dry-run' 'partial' 'replace' 'json' 'policy=' 'verbose' 'version' 'h/help'
+                __portctl_parse_subcommand 0 'rules=' 'defaults=' 'limit=' 'dry-run' 'partial' 'replace' 'json' 'confirm=' 'policy=' 'verbose' 'version' 'h/help'
             end
         case 'help'
             __portctl_parse_subcommand -r 1 'version'
@@ -442,6 +442,7 @@ complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_option
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" partial' -l 'partial' -d 'Write the policy even though some ufw rules or settings could not be translated (they are listed).'
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" replace' -l 'replace' -d 'Replace an existing policy file; the old one is kept as FILE.before-import.'
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" json' -l 'json' -d 'Print the outcome as JSON: the policy, the findings, the file and whether it was written.'
+complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" confirm' -l 'confirm' -d 'Put the previous policy file back automatically unless \'portctl confirm\' runs within this time: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.' -rfka ''
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" policy' -l 'policy' -d 'The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).' -rfka ''
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" verbose' -l 'verbose' -d 'Print libnftables\' full error text on failure.'
 complete -c 'portctl' -n '__portctl_should_offer_completions_for_flags_or_options "portctl import ufw" version' -l 'version' -d 'Show the version.'

@@ -677,6 +677,7 @@ _portctl_import_ufw() {
         '--partial[Write the policy even though some ufw rules or settings could not be translated (they are listed).]'
         '--replace[Replace an existing policy file; the old one is kept as FILE.before-import.]'
         '--json[Print the outcome as JSON\: the policy, the findings, the file and whether it was written.]'
+        '--confirm[Put the previous policy file back automatically unless '\''portctl confirm'\'' runs within this time\: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.]:time:'
         '--policy[The policy file (else $PORTCTL_POLICY, else /etc/portctl/policy.yaml).]:file:'
         '--verbose[Print libnftables'\'' full error text on failure.]'
         '--version[Show the version.]'
