@@ -70,18 +70,13 @@ extension Portctl.Import {
         var replace = false
         @Flag(name: .long, help: "Print the outcome as JSON: the policy, the findings, the file and whether it was written.")
         var json = false
-        @Option(name: .long, help: ArgumentHelp("Put the previous policy file back automatically unless 'portctl confirm' runs within this time: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.", valueName: "time"))
-        var confirm: String?
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Put the previous policy file back automatically unless 'portctl confirm' runs within this time: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.", valueName: "time"), transform: ConfirmTime.parse)
+        var confirm: ConfirmTime?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
-            if let confirm {
-                // The same reading and the same refusals as every change's --confirm.
-                do {
-                    _ = try ChangeFlags.parse(["--confirm", confirm] + (dryRun ? ["--dry-run"] : []))
-                } catch {
-                    throw ValidationError(ChangeFlags.message(for: error))
-                }
+            if confirm != nil && dryRun {
+                throw ValidationError("--confirm and --dry-run do not go together: a dry run applies nothing to confirm")
             }
             if let limit {
                 do {
@@ -143,7 +138,7 @@ extension Portctl.Import {
             }
             let outcome = try global.reporting {
                 try control.importPolicy(result.policy, command: "import ufw", replace: replace,
-                                         options: ChangeOptions(confirmSeconds: confirmSeconds))
+                                         options: ChangeOptions(confirmSeconds: confirm?.seconds))
             }
             if json {
                 say(jsonText(Report(result, policy: outcome.policy, file: path, written: outcome.written)))
@@ -159,11 +154,6 @@ extension Portctl.Import {
                 }
             }
             if outcome.written { warnAboutSSH(outcome.policy) }
-        }
-
-        /// `--confirm` in seconds, as every change reads it (nil when not given).
-        var confirmSeconds: Int? {
-            confirm.flatMap { try? ChangeFlags.parse(["--confirm", $0]).confirmSeconds }
         }
 
         /// The refusal when something could not be translated and `--partial` is not given.
