@@ -4,8 +4,9 @@ public import PortPolicy
 /// What ``ChangeControl/applyPolicyFileAtBoot()`` put in the kernel when the policy file could
 /// not be applied.
 public enum BootFallback: Sendable, Hashable, CustomStringConvertible {
-    /// The policy of the newest change the history records as in force (the last one applied),
-    /// with the addresses its address files held then.
+    /// The policy of the newest change the history records as having left a policy in force
+    /// (the last one applied; a `disable` is passed over), with the addresses its address files
+    /// held then.
     case lastApplied(sequence: Int, time: String)
     /// The first-run policy (inbound drop; SSH allowed from anywhere, as `portctl` writes it when
     /// there is no policy file): the state folder held no applied policy it could use, for the
@@ -54,7 +55,8 @@ extension ChangeControl {
     /// Applies the policy file as ``applyPolicyFile(options:)`` does, for the boot unit (`portctl
     /// apply --boot`): when the file cannot be applied (it does not parse or validate, an address
     /// file is missing, the kernel refuses it), the host is not left open. The last policy the
-    /// history records as applied is put in force (with its address files' addresses of then),
+    /// history records as applied is put in force (with its address files' addresses of then; a
+    /// `disable` is passed over, as a good file would be applied after it),
     /// or, without one, the first-run policy (inbound drop, SSH allowed); and the call still
     /// fails with ``BootApplyError``, so the unit fails and says why. The fallback is not
     /// recorded as a change and writes no file: the policy file stays as the admin left it.
@@ -87,27 +89,32 @@ extension ChangeControl {
     }
 
     /// The last applied policy from the history, else the first-run policy. The caller holds the lock.
+    ///
+    /// A `disable` (by hand, or `systemctl stop portctl`, whose `ExecStop` runs it) is passed
+    /// over: with a policy file that can be applied, the unit applies it after a `disable` all
+    /// the same, so the table that `disable` removed is the one to restore.
     private func applyFallbackHoldingLock() throws -> BootFallback {
-        let latest: HistoryEntry?
+        let applied: HistoryEntry?
         do {
-            latest = try state.latestInForce(policyFile: paths.policyFile)
+            applied = try state.history().reversed().first { entry in
+                entry.policyFile == paths.policyFile && !entry.neverHeld && entry.tableRemovedAfter != true && entry.after != nil
+            }
         } catch {
             return try applyFirstRun(because: "the history could not be read (\(error))")
         }
-        guard let latest else { return try applyFirstRun(because: "the state folder records no change applied") }
-        guard latest.tableRemovedAfter != true, let digest = latest.after else {
-            return try applyFirstRun(because: "the last change (#\(latest.sequence)) left no table in force")
+        guard let applied, let digest = applied.after else {
+            return try applyFirstRun(because: "the state folder records no policy applied")
         }
         do {
             guard let text = try state.text(digest) else {
-                return try applyFirstRun(because: "the policy of change #\(latest.sequence) is not kept in the state folder")
+                return try applyFirstRun(because: "the policy of change #\(applied.sequence) is not kept in the state folder")
             }
-            var policy = try PolicyFile.decode(text, readSourceFile: snapshotReader(latest.afterFiles))
+            var policy = try PolicyFile.decode(text, readSourceFile: snapshotReader(applied.afterFiles))
             _ = policy.removeExpired(at: Date())
             try put(policy)
-            return .lastApplied(sequence: latest.sequence, time: latest.time)
+            return .lastApplied(sequence: applied.sequence, time: applied.time)
         } catch {
-            return try applyFirstRun(because: "the policy of change #\(latest.sequence) could not be applied (\(error))")
+            return try applyFirstRun(because: "the policy of change #\(applied.sequence) could not be applied (\(error))")
         }
     }
 

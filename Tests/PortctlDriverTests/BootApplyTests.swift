@@ -63,22 +63,27 @@ struct BootApplyTests {
         #expect(try control.history().count == 1, "the fallback is not a change")
     }
 
+    @Test func aDisableIsPassedOver() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let applied = try #require(try kernel())
+        // `systemctl stop portctl` (the unit's ExecStop) or `portctl disable`: recorded as a change.
+        _ = try control.disable()
+        #expect(try control.history().last?.tableRemovedAfter == true)
+        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time), "\(error)")
+        #expect(try kernel() == applied)
+    }
+
     @Test func withoutAnAppliedChangeTheFirstRunPolicyIsInForce() throws {
         let control = control()
         try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
         let error = try bootError(control)
-        #expect(error.fallback == .firstRun(sshPorts: "22/tcp", because: "the state folder records no change applied"), "\(error)")
+        #expect(error.fallback == .firstRun(sshPorts: "22/tcp", because: "the state folder records no policy applied"), "\(error)")
+        #expect(error.description.contains("in force instead is the first-run policy (inbound drop, SSH 22/tcp allowed from anywhere)"), "\(error)")
         #expect(Planner.plan(PortPolicy.firstRun(), live: try kernel()).isEmpty, "inbound drop, SSH allowed")
-
-        // After `disable` the last change left no table: closed all the same.
-        try reboot()
-        try FileManager.default.removeItem(atPath: scratch.paths.policyFile)
-        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
-        _ = try control.disable()
-        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
-        let afterDisable = try bootError(control)
-        #expect(afterDisable.fallback == .firstRun(sshPorts: "22/tcp", because: "the last change (#2) left no table in force"), "\(afterDisable)")
-        #expect(Planner.plan(PortPolicy.firstRun(), live: try kernel()).isEmpty)
+        #expect(try control.history().isEmpty)
     }
 
     @Test func withoutPrivilegeNothingIsTried() throws {

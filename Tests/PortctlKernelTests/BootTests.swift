@@ -45,11 +45,29 @@ struct BootTests {
         let hostFolders = BootLab.hostFolders()
         let tree = try BootLab.preparedTree()
         defer { tree.cleanup() }
+        // A boot with the policy as it is (it applies it: a change), then the admin stops the
+        // unit: its ExecStop (`portctl disable`) removes the table and is the newest change.
+        do {
+            let lab = try NetLab(withClients: false)
+            defer { lab.cleanup() }
+            let boot = try BootedTree(tree, in: lab)
+            defer { boot.stop() }
+            #expect(try boot.waitUntilBooted() == "running", "\(boot.diagnosis)")
+            let stopped = try boot.inside(["systemctl", "stop", "portctl.service"])
+            #expect(stopped.status == 0, "\(stopped)")
+            #expect(try run(["ip", "netns", "exec", lab.server, "nft", "list", "ruleset"]).stdout.isEmpty)
+            boot.stop()
+            #expect(boot.stoppedFromInside, "\(boot.diagnosis)")
+        }
+        let newest = try BootLab.newestChange(in: tree)
+        #expect(newest.command == "disable", "the unit's ExecStop was recorded: \(newest)")
+
         let policy = tree.root.appendingPathComponent("etc/portctl/policy.yaml")
         let broken = "version: 1\nrules:\n  - id: smtp-alt\n    ports: 70000\n    from: 198.51.100.0/24\n"
         try Data(broken.utf8).write(to: policy)
 
-        // The last applied policy comes back from the state folder.
+        // The last applied policy (the boot's apply, before that disable) comes back from the
+        // state folder: the disable is passed over, as a good file would be applied after it.
         do {
             let lab = try NetLab()
             defer { lab.cleanup() }
@@ -70,7 +88,7 @@ struct BootTests {
             let status = try boot.inside(["systemctl", "show", "-p", "ExecMainStatus", "portctl.service"])
             #expect(status.stdout == "ExecMainStatus=65\n", "\(status)")
             let journal = try boot.inside(["journalctl", "-b", "-u", "portctl.service", "--no-pager", "-o", "cat"]).stdout
-            #expect(journal.contains("\"70000\"") && journal.contains("in force instead is the policy of change #1"), "\(journal)")
+            #expect(journal.contains("\"70000\"") && journal.contains("in force instead is the policy of change #\(newest.sequence - 1)"), "\(journal)")
             try BootLab.expectFinishedBeforeNetworkPre(boot, journalLine: "70000")
             #expect(try String(contentsOf: policy, encoding: .utf8) == broken, "the admin's file is left as it is")
         }
@@ -140,6 +158,16 @@ enum BootLab {
             throw error
         }
         return tree
+    }
+
+    /// The newest entry of the tree's history (`/var/lib/portctl/history/N.json`, N zero-padded): its number and command.
+    static func newestChange(in tree: DebianTree) throws -> (sequence: Int, command: String) {
+        let folder = tree.root.appendingPathComponent("var/lib/portctl/history")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .compactMap { name in name.hasSuffix(".json") ? Int(name.dropLast(".json".count)).map { ($0, name) } : nil }
+        let (sequence, name) = try #require(files.max { $0.0 < $1.0 })
+        let entry = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent(name)))
+        return (sequence, ((entry as? [String: Any])?["command"] as? String) ?? "")
     }
 
     /// portctl.service's ExecStart ended before network-pre.target was reached, by systemd's
