@@ -226,10 +226,12 @@ final class BootedTree {
 
     deinit { stop() }
 
-    /// What the container printed (its console), for failure messages.
+    /// What the container printed (its console) and, while it runs, its failed units, for failure messages.
     var diagnosis: String {
         let text = (try? String(contentsOf: console, encoding: .utf8)) ?? ""
-        return "systemd-nspawn console (last 60 lines):\n" + text.split(separator: "\n").suffix(60).joined(separator: "\n")
+        let failed = process.isRunning && leader != 0 ? (try? inside(["systemctl", "--failed", "--no-legend"]))?.stdout ?? "" : ""
+        return "failed units: \(failed.isEmpty ? "none known" : failed)\nsystemd-nspawn console (last 60 lines):\n"
+            + text.split(separator: "\n").suffix(60).joined(separator: "\n")
     }
 
     /// Waits (at most `seconds`) until the container's systemd says the boot is over, and returns
