@@ -28,6 +28,13 @@ extension Portctl {
             over the policy file, byte for byte; 'portctl rollback' restores the previous file \
             and table (or removes both when there was none). With --dry-run --json it prints \
             the plan for FILE and writes nothing (what configuration management needs).
+
+            With --boot (the systemd unit's ExecStart): when the policy file cannot be applied \
+            (it does not parse or validate, an address file is missing, the kernel refuses it), \
+            the host is not left open: the last policy the state folder records as applied is \
+            put in force, or, without one, the first-run policy (inbound drop, SSH allowed); \
+            then apply still fails with the file's error and names what is in force instead, so \
+            the unit fails. The policy file is left as it is.
             """
         )
 
@@ -37,10 +44,15 @@ extension Portctl {
         var newPolicy: String?
         @Option(name: .customLong("expect-digest"), help: ArgumentHelp("With PLANFILE: apply it only if its digest is this one (the digest the reviewer approved, as 'portctl plan' printed it).", valueName: "sha256:hex"))
         var expectDigest: String?
+        @Flag(name: .long, help: "At boot (the systemd unit): if the policy file cannot be applied, put the last applied policy (or the first-run policy: inbound drop, SSH allowed) in force instead, and still fail.")
+        var boot = false
         @OptionGroup var change: ChangeFlags
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
+            if boot && (planFile != nil || newPolicy != nil || change.dryRun || change.confirm != nil) {
+                throw ValidationError("--boot applies the policy file as it stands, with no one to review or confirm: not with a saved plan, --new, --dry-run or --confirm")
+            }
             if planFile != nil && newPolicy != nil {
                 throw ValidationError("give a saved plan or --new FILE, not both")
             }
@@ -58,6 +70,10 @@ extension Portctl {
             // it there is no answer, and "nothing to change" would be a guess.
             if change.dryRun { try requireNetAdmin("apply --dry-run (reading the kernel's table)") }
             try global.reporting {
+                if boot {
+                    try show(try global.control.applyPolicyFileAtBoot(), change: change, global: global)
+                    return
+                }
                 if let newPolicy {
                     let text = try ChangeControl.readCandidatePolicy(newPolicy)
                     let result = try global.control.replacePolicy(with: text, source: newPolicy, options: change.options)

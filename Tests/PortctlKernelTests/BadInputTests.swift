@@ -23,6 +23,7 @@ struct BadInputTests {
         ["deny", "23", "--comment", "x\"; flush ruleset; \""], ["reject", "25/sctp"], ["close", "26", "--from", "203.0.113.0/24"],
         ["remove", "no-such-rule"], ["open", "26", "--confirm", "0"], ["open", "26", "--bogus"], ["frobnicate"],
         ["open", "26", "--from", "198.51.100.0/24", "--out"], ["history", "999"],
+        ["apply", "--boot", "--dry-run"], ["apply", "--boot", "--confirm", "30"], ["apply", "--boot", "--new", "-"],
     ]
 
     @Test(arguments: badArguments)

@@ -89,14 +89,20 @@ enum DebianRelease: String, CaseIterable, Sendable, CustomTestStringConvertible 
     case bookworm
     /// Debian 13, nftables 1.1.3 (the nftables 1.1 lane, Nft11LaneTests).
     case trixie
+    /// Debian 12 with systemd as init, booted under systemd-nspawn (the boot tests, BootTests).
+    case bookwormSystemd = "bookworm-systemd"
 
     var testDescription: String { rawValue }
+
+    /// The Debian suite debootstrap installs.
+    var suite: String { self == .bookwormSystemd ? "bookworm" : rawValue }
 
     /// The packages debootstrap adds to minbase.
     var packages: String {
         switch self {
         case .bookworm: "libnftables1,nftables"
         case .trixie: "nftables,libnftables1,iproute2"
+        case .bookwormSystemd: "systemd,systemd-sysv,dbus,nftables,libnftables1,iproute2,netbase"
         }
     }
 
@@ -105,7 +111,7 @@ enum DebianRelease: String, CaseIterable, Sendable, CustomTestStringConvertible 
 
     /// Why a suite that needs this tree is skipped, and how to make it run.
     var reason: String {
-        let number = self == .bookworm ? "12" : "13"
+        let number = self == .trixie ? "13" : self == .bookwormSystemd ? "12 with systemd" : "12"
         return "the tests in a Debian \(number) tree need the .deb (./scripts/package), root, and the tree: debootstrap (apt-get install debootstrap) and the Debian archive (\(DebianTree.mirror)) for the first run (cached in .build/debian-tree/\(rawValue))"
     }
 
@@ -114,11 +120,13 @@ enum DebianRelease: String, CaseIterable, Sendable, CustomTestStringConvertible 
         switch self {
         case .bookworm: Self.bookwormReady
         case .trixie: Self.trixieReady
+        case .bookwormSystemd: Self.bookwormSystemdReady
         }
     }
 
     private static let bookwormReady = DebianRelease.bookworm.make()
     private static let trixieReady = DebianRelease.trixie.make()
+    private static let bookwormSystemdReady = DebianRelease.bookwormSystemd.make()
 
     private func make() -> Bool {
         let dpkg = cache.appendingPathComponent("usr/bin/dpkg").path
@@ -127,7 +135,7 @@ enum DebianRelease: String, CaseIterable, Sendable, CustomTestStringConvertible 
         let partial = cache.deletingLastPathComponent().appendingPathComponent("\(rawValue).partial")
         try? FileManager.default.removeItem(at: partial)
         try? FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard let made = try? run(["debootstrap", "--variant=minbase", "--include=\(packages)", rawValue, partial.path, DebianTree.mirror]),
+        guard let made = try? run(["debootstrap", "--variant=minbase", "--include=\(packages)", suite, partial.path, DebianTree.mirror]),
               made.status == 0,
               (try? FileManager.default.moveItem(at: partial, to: cache)) != nil
         else {

@@ -499,7 +499,7 @@ _portctl_plan() {
 
 _portctl_apply() {
     repeating_flags=()
-    non_repeating_flags=(--dry-run --force --json --verbose --version -h --help)
+    non_repeating_flags=(--boot --dry-run --force --json --verbose --version -h --help)
     repeating_options=()
     non_repeating_options=(--new --expect-digest --confirm --policy)
     __portctl_offer_flags_options 1

@@ -346,6 +346,7 @@ _portctl_apply() {
         ':planfile:'
         '--new[Make this file (root'\''s, in folders only root can write; or - for standard input) the policy\: apply it, then write it over the policy file, as one change.]:file:'
         '--expect-digest[With PLANFILE\: apply it only if its digest is this one (the digest the reviewer approved, as '\''portctl plan'\'' printed it).]:sha256\:hex:'
+        '--boot[At boot (the systemd unit)\: if the policy file cannot be applied, put the last applied policy (or the first-run policy\: inbound drop, SSH allowed) in force instead, and still fail.]'
         '--dry-run[Show what would change and the nftables batch; write neither the policy file nor the kernel. Exits 0 when nothing would change, 2 when something would.]'
         '--confirm[Roll the change back automatically (policy file and ruleset) unless '\''portctl confirm'\'' runs within this time\: seconds (90) or a duration (90s, 5m, 1h30m), up to 24h.]:time:'
         '--force[Apply even if the change would block new SSH logins over the connection portctl runs in.]'

@@ -1,0 +1,137 @@
+import Foundation
+public import PortPolicy
+
+/// What ``ChangeControl/applyPolicyFileAtBoot()`` put in the kernel when the policy file could
+/// not be applied.
+public enum BootFallback: Sendable, Hashable, CustomStringConvertible {
+    /// The policy of the newest change the history records as having left a policy in force
+    /// (the last one applied; a `disable` is passed over), with the addresses its address files
+    /// held then.
+    case lastApplied(sequence: Int, time: String)
+    /// The first-run policy (inbound drop; SSH allowed from anywhere, as `portctl` writes it when
+    /// there is no policy file): the state folder held no applied policy it could use, for the
+    /// reason given.
+    case firstRun(sshPorts: String, because: String)
+
+    /// The fallback in one clause: `the policy of change #3 (2026-12-05T03:00:00Z)`.
+    public var description: String {
+        switch self {
+        case let .lastApplied(sequence, time):
+            "the policy of change #\(sequence) (\(time)), the last one applied"
+        case let .firstRun(ports, reason):
+            "the first-run policy (inbound drop, SSH \(ports) allowed from anywhere), since \(reason)"
+        }
+    }
+}
+
+/// The policy file could not be applied at boot (``failure``); ``fallback`` was put in force
+/// instead, so the host is not left without portctl's table, or, when that failed too,
+/// ``fallbackFailure`` says why. Its category is the policy file's failure's.
+public struct BootApplyError: PortctlError {
+    /// Why the policy file was not applied.
+    public var failure: any Error
+    /// What is in force instead; nil when no fallback could be applied.
+    public var fallback: BootFallback?
+    /// Why no fallback could be applied (nil when one was).
+    public var fallbackFailure: (any Error)?
+    /// The policy file.
+    public var policyFile: String
+
+    /// The category of the policy file's failure (a broken file: invalid data, exit 65).
+    public var category: ErrorCategory { (failure as? any PortctlError)?.category ?? .runtime }
+
+    /// One line: the failure, then what is in force instead.
+    public var description: String {
+        let why = String(describing: failure)
+        if let fallback {
+            return "\(why); \(policyFile) was not applied: in force instead is \(fallback) (fix the file, then 'portctl apply')"
+        }
+        let fallbackWhy = fallbackFailure.map { String(describing: $0) } ?? "unknown"
+        return "\(why); \(policyFile) was not applied, and no fallback could be: \(fallbackWhy)"
+    }
+}
+
+extension ChangeControl {
+    /// Applies the policy file as ``applyPolicyFile(options:)`` does, for the boot unit (`portctl
+    /// apply --boot`): when the file cannot be applied (it does not parse or validate, an address
+    /// file is missing, the kernel refuses it), the host is not left open. The last policy the
+    /// history records as applied is put in force (with its address files' addresses of then; a
+    /// `disable` is passed over, as a good file would be applied after it),
+    /// or, without one, the first-run policy (inbound drop, SSH allowed); and the call still
+    /// fails with ``BootApplyError``, so the unit fails and says why. The fallback is not
+    /// recorded as a change and writes no file: the policy file stays as the admin left it.
+    /// A missing privilege is thrown as is (no fallback could be applied either).
+    /// Needs CAP_NET_ADMIN; blocks on the state folder's lock.
+    public func applyPolicyFileAtBoot() throws -> ChangeResult {
+        do {
+            return try applyPolicyFile()
+        } catch let error as ChangeError {
+            if case .needsPrivilege = error { throw error }
+            throw bootFallback(after: error)
+        } catch {
+            throw bootFallback(after: error)
+        }
+    }
+
+    private func bootFallback(after failure: any Error) -> BootApplyError {
+        var result = BootApplyError(failure: failure, fallback: nil, fallbackFailure: nil, policyFile: paths.policyFile)
+        do {
+            result.fallback = try withLock(privileged: "applying the policy") { try applyFallbackHoldingLock() }
+        } catch {
+            // The lock needs a trusted state folder: the first-run policy needs none of it.
+            do {
+                result.fallback = try applyFirstRun(because: "the state folder could not be used (\(error))", restoringBans: false)
+            } catch {
+                result.fallbackFailure = error
+            }
+        }
+        return result
+    }
+
+    /// The last applied policy from the history, else the first-run policy. The caller holds the lock.
+    ///
+    /// A `disable` (by hand, or `systemctl stop portctl`, whose `ExecStop` runs it) is passed
+    /// over: with a policy file that can be applied, the unit applies it after a `disable` all
+    /// the same, so the table that `disable` removed is the one to restore.
+    private func applyFallbackHoldingLock() throws -> BootFallback {
+        let applied: HistoryEntry?
+        do {
+            applied = try state.history().reversed().first { entry in
+                entry.policyFile == paths.policyFile && !entry.neverHeld && entry.tableRemovedAfter != true && entry.after != nil
+            }
+        } catch {
+            return try applyFirstRun(because: "the history could not be read (\(error))")
+        }
+        guard let applied, let digest = applied.after else {
+            return try applyFirstRun(because: "the state folder records no policy applied")
+        }
+        do {
+            guard let text = try state.text(digest) else {
+                return try applyFirstRun(because: "the policy of change #\(applied.sequence) is not kept in the state folder")
+            }
+            var policy = try PolicyFile.decode(text, readSourceFile: snapshotReader(applied.afterFiles))
+            _ = policy.removeExpired(at: Date())
+            try put(policy)
+            return .lastApplied(sequence: applied.sequence, time: applied.time)
+        } catch {
+            return try applyFirstRun(because: "the policy of change #\(applied.sequence) could not be applied (\(error))")
+        }
+    }
+
+    private func applyFirstRun(because reason: String, restoringBans: Bool = true) throws -> BootFallback {
+        let policy = PortPolicy.firstRun(sshPort: sshServerPort)
+        try put(policy, restoringBans: restoringBans)
+        let ports = policy.rules.first.map(\.portsDescription) ?? "22/tcp"
+        return .firstRun(sshPorts: ports, because: reason)
+    }
+
+    /// Makes portctl's table `policy` (planned against the live table, one batch; nothing
+    /// cached, nothing recorded), and puts the state folder's bans back when the table is new
+    /// (unless `restoringBans` is false: the folder is not to be trusted).
+    private func put(_ policy: PortPolicy, restoringBans: Bool = true) throws {
+        let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
+        let bans = restoringBans && plan.recreatesBanSets ? ((try? BanStore(directory: paths.stateDirectory).load()) ?? []) : []
+        try firewall.apply(plan)
+        if plan.recreatesBanSets { _ = firewall.restoreBans(bans, table: policy.table) }
+    }
+}

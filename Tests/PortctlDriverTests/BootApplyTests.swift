@@ -1,0 +1,94 @@
+import Foundation
+import PortPolicy
+import PortctlDriver
+import Testing
+
+/// `portctl apply --boot` (``ChangeControl/applyPolicyFileAtBoot()``) against the fake kernel: a
+/// policy file that cannot be applied at boot leaves the last applied policy (or the first-run
+/// policy) in force, and still fails. A "boot" is the fake kernel losing portctl's table.
+@Suite(.serialized)
+struct BootApplyTests {
+    let fake = FakeNftables()
+    let scratch: Scratch
+    static let broken = "version: 1\nrules:\n  - id: smtp-alt\n    ports: 70000\n"
+
+    init() throws {
+        scratch = try Scratch()
+    }
+
+    func control(privileged: Bool = true) -> ChangeControl {
+        ChangeControl(paths: scratch.paths, firewall: Firewall(backend: fake), environment: [:],
+                      author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["boot"]), privileged: privileged)
+    }
+
+    func reboot() throws {
+        try Firewall(backend: fake).remove(table: PortPolicy.defaultTable)
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil)
+    }
+
+    func kernel() throws -> Table? { try fake.readTable(PortPolicy.defaultTable) }
+
+    func bootError(_ control: ChangeControl) throws -> BootApplyError {
+        do {
+            _ = try control.applyPolicyFileAtBoot()
+        } catch let error as BootApplyError {
+            return error
+        }
+        throw SystemError("applyPolicyFileAtBoot did not fail")
+    }
+
+    @Test func aGoodFileIsAppliedAsApplyDoes() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        try reboot()
+        let result = try control.applyPolicyFileAtBoot()
+        #expect(result.applied)
+        #expect(try kernel()?.set(Renderer.setName("smtp-alt", .ipv4))?.elements.map(\.description) == ["198.51.100.0/24"])
+    }
+
+    @Test func aBrokenFileAtBootPutsTheLastAppliedPolicyInForceAndFails() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let applied = try #require(try kernel())
+        try reboot()
+        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time))
+        #expect(error.category == .invalidData, "exit 65, as apply with this file")
+        #expect(error.description.contains("invalid port \"70000\"") && error.description.contains("in force instead is the policy of change #1"),
+                "\(error)")
+        #expect(try kernel() == applied)
+        #expect(scratch.policyText == Self.broken, "the file stays as the admin left it")
+        #expect(try control.history().count == 1, "the fallback is not a change")
+    }
+
+    @Test func aDisableIsPassedOver() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let applied = try #require(try kernel())
+        // `systemctl stop portctl` (the unit's ExecStop) or `portctl disable`: recorded as a change.
+        _ = try control.disable()
+        #expect(try control.history().last?.tableRemovedAfter == true)
+        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time), "\(error)")
+        #expect(try kernel() == applied)
+    }
+
+    @Test func withoutAnAppliedChangeTheFirstRunPolicyIsInForce() throws {
+        let control = control()
+        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        let error = try bootError(control)
+        #expect(error.fallback == .firstRun(sshPorts: "22/tcp", because: "the state folder records no policy applied"), "\(error)")
+        #expect(error.description.contains("in force instead is the first-run policy (inbound drop, SSH 22/tcp allowed from anywhere)"), "\(error)")
+        #expect(Planner.plan(PortPolicy.firstRun(), live: try kernel()).isEmpty, "inbound drop, SSH allowed")
+        #expect(try control.history().isEmpty)
+    }
+
+    @Test func withoutPrivilegeNothingIsTried() throws {
+        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        #expect(throws: ChangeError.self) { try control(privileged: false).applyPolicyFileAtBoot() }
+        #expect(try kernel() == nil)
+    }
+}
