@@ -36,6 +36,9 @@ public struct BootApplyError: PortctlError {
     public var fallbackFailure: (any Error)?
     /// The policy file.
     public var policyFile: String
+    /// Why the bans the state folder keeps were not put back into the new table (nil when they
+    /// were, or when there was nothing to put back).
+    public var bansNotRestored: String?
 
     /// The category of the policy file's failure (a broken file: invalid data, exit 65).
     public var category: ErrorCategory { (failure as? any PortctlError)?.category ?? .runtime }
@@ -44,7 +47,8 @@ public struct BootApplyError: PortctlError {
     public var description: String {
         let why = String(describing: failure)
         if let fallback {
-            return "\(why); \(policyFile) was not applied: in force instead is \(fallback) (fix the file, then 'portctl apply')"
+            let bans = bansNotRestored.map { "; the bans were not put back: \($0)" } ?? ""
+            return "\(policyFile) was not applied at boot: \(why); in force instead is \(fallback)\(bans) (mend what is named, then 'portctl apply')"
         }
         let fallbackWhy = fallbackFailure.map { String(describing: $0) } ?? "unknown"
         return "\(why); \(policyFile) was not applied, and no fallback could be: \(fallbackWhy)"
@@ -66,8 +70,12 @@ extension ChangeControl {
         do {
             return try applyPolicyFile()
         } catch let error as ChangeError {
-            if case .needsPrivilege = error { throw error }
-            throw bootFallback(after: error)
+            switch error {
+            // A change awaiting confirmation means portctl's table is in force and a watchdog
+            // guards it (`systemctl restart portctl` during a --confirm window): nothing to save.
+            case .needsPrivilege, .awaitingConfirmation: throw error
+            default: throw bootFallback(after: error)
+            }
         } catch {
             throw bootFallback(after: error)
         }
@@ -75,12 +83,15 @@ extension ChangeControl {
 
     private func bootFallback(after failure: any Error) -> BootApplyError {
         var result = BootApplyError(failure: failure, fallback: nil, fallbackFailure: nil, policyFile: paths.policyFile)
+        var bans: String?
         do {
-            result.fallback = try withLock(privileged: "applying the policy") { try applyFallbackHoldingLock() }
+            result.fallback = try withLock(privileged: "applying the policy") { try applyFallbackHoldingLock(bans: &bans) }
+            result.bansNotRestored = bans
         } catch {
             // The lock needs a trusted state folder: the first-run policy needs none of it.
             do {
-                result.fallback = try applyFirstRun(because: "the state folder could not be used (\(error))", restoringBans: false)
+                result.fallback = try applyFirstRun(bans: &bans, because: "the state folder could not be used (\(error))", restoringBans: false)
+                result.bansNotRestored = "the state folder is not trusted"
             } catch {
                 result.fallbackFailure = error
             }
@@ -90,48 +101,75 @@ extension ChangeControl {
 
     /// The last applied policy from the history, else the first-run policy. The caller holds the lock.
     ///
-    /// A `disable` (by hand, or `systemctl stop portctl`, whose `ExecStop` runs it) is passed
-    /// over: with a policy file that can be applied, the unit applies it after a `disable` all
-    /// the same, so the table that `disable` removed is the one to restore.
-    private func applyFallbackHoldingLock() throws -> BootFallback {
+    /// The newest change that is in force decides: not one that never held, awaits
+    /// confirmation or was rolled back at its deadline (the change before it, or the rollback
+    /// after it, says what the kernel held). A `disable` (by hand, or `systemctl stop portctl`,
+    /// whose `ExecStop` runs it) is passed over: with a policy file that can be applied, the
+    /// unit applies it after a `disable` all the same, so the table that `disable` removed is
+    /// the one to restore. A change that left no policy (the rollback of the first one) leaves
+    /// the first-run policy, never an older one.
+    private func applyFallbackHoldingLock(bans: inout String?) throws -> BootFallback {
         let applied: HistoryEntry?
         do {
             applied = try state.history().reversed().first { entry in
-                entry.policyFile == paths.policyFile && !entry.neverHeld && entry.tableRemovedAfter != true && entry.after != nil
+                guard entry.policyFile == paths.policyFile, !entry.neverHeld, entry.command != "disable" else { return false }
+                switch entry.confirmation {
+                case .pending?, .rolledBack?: return false
+                default: return true
+                }
             }
         } catch {
-            return try applyFirstRun(because: "the history could not be read (\(error))")
+            return try applyFirstRun(bans: &bans, because: "the history could not be read (\(error))")
         }
-        guard let applied, let digest = applied.after else {
-            return try applyFirstRun(because: "the state folder records no policy applied")
+        guard let applied else {
+            return try applyFirstRun(bans: &bans, because: "the state folder records no policy applied")
+        }
+        // What the change left in the kernel: the file's text, unless it wrote only the file
+        // (`import ufw`), when the table stayed what it was.
+        let source = applied.kernelAfter ?? HistoryEntry.TableSource(policy: applied.after, files: applied.afterFiles)
+        guard let digest = source.policy else {
+            return try applyFirstRun(bans: &bans, because: "change #\(applied.sequence), the last in force, left no policy")
         }
         do {
             guard let text = try state.text(digest) else {
-                return try applyFirstRun(because: "the policy of change #\(applied.sequence) is not kept in the state folder")
+                return try applyFirstRun(bans: &bans, because: "the policy of change #\(applied.sequence) is not kept in the state folder")
             }
-            var policy = try PolicyFile.decode(text, readSourceFile: snapshotReader(applied.afterFiles))
+            var policy = try PolicyFile.decode(text, readSourceFile: snapshotReader(source.files))
             _ = policy.removeExpired(at: Date())
-            try put(policy)
+            bans = try put(policy)
             return .lastApplied(sequence: applied.sequence, time: applied.time)
         } catch {
-            return try applyFirstRun(because: "the policy of change #\(applied.sequence) could not be applied (\(error))")
+            return try applyFirstRun(bans: &bans, because: "the policy of change #\(applied.sequence) could not be applied (\(error))")
         }
     }
 
-    private func applyFirstRun(because reason: String, restoringBans: Bool = true) throws -> BootFallback {
+    private func applyFirstRun(bans: inout String?, because reason: String, restoringBans: Bool = true) throws -> BootFallback {
         let policy = PortPolicy.firstRun(sshPort: sshServerPort)
-        try put(policy, restoringBans: restoringBans)
+        bans = try put(policy, restoringBans: restoringBans)
         let ports = policy.rules.first.map(\.portsDescription) ?? "22/tcp"
         return .firstRun(sshPorts: ports, because: reason)
     }
 
     /// Makes portctl's table `policy` (planned against the live table, one batch; nothing
     /// cached, nothing recorded), and puts the state folder's bans back when the table is new
-    /// (unless `restoringBans` is false: the folder is not to be trusted).
-    private func put(_ policy: PortPolicy, restoringBans: Bool = true) throws {
+    /// (unless `restoringBans` is false: the folder is not to be trusted). Returns why the bans
+    /// were not put back, if they were due and were not: the table goes in all the same, since
+    /// a closed host matters more than its bans.
+    private func put(_ policy: PortPolicy, restoringBans: Bool = true) throws -> String? {
         let plan = Planner.plan(policy, live: try firewall.live(table: policy.table))
-        let bans = restoringBans && plan.recreatesBanSets ? ((try? BanStore(directory: paths.stateDirectory).load()) ?? []) : []
+        var bans: [Ban] = [], problem: String?
+        if restoringBans && plan.recreatesBanSets {
+            do {
+                bans = try BanStore(directory: paths.stateDirectory).load()
+            } catch {
+                problem = String(describing: error)
+            }
+        }
         try firewall.apply(plan)
-        if plan.recreatesBanSets { _ = firewall.restoreBans(bans, table: policy.table) }
+        if plan.recreatesBanSets {
+            let restored = firewall.restoreBans(bans, table: policy.table)
+            if problem == nil, !restored.isEmpty { problem = "\(restored.count) of \(bans.count) refused by the kernel" }
+        }
+        return problem
     }
 }

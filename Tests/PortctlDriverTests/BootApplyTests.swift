@@ -16,9 +16,18 @@ struct BootApplyTests {
         scratch = try Scratch()
     }
 
-    func control(privileged: Bool = true) -> ChangeControl {
+    func control(privileged: Bool = true, watchdog: [String]? = ChangeControlTests.dyingWatchdog) -> ChangeControl {
         ChangeControl(paths: scratch.paths, firewall: Firewall(backend: fake), environment: [:],
-                      author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["boot"]), privileged: privileged)
+                      author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["boot"]),
+                      watchdogCommand: watchdog, privileged: privileged)
+    }
+
+    func kernelSources() throws -> [String] {
+        try kernel()?.set(Renderer.setName("smtp-alt", .ipv4))?.elements.map(\.description) ?? []
+    }
+
+    func breakTheFile() throws {
+        try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
     }
 
     func reboot() throws {
@@ -90,5 +99,63 @@ struct BootApplyTests {
         try Self.broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
         #expect(throws: ChangeError.self) { try control(privileged: false).applyPolicyFileAtBoot() }
         #expect(try kernel() == nil)
+    }
+
+    // From the hostile review of apply --boot: what "the last applied" is.
+
+    @Test func aRollbackDecidesWhatIsInForceNotTheChangeItUndid() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        _ = try control.disable()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays("203.0.113.0/24"))] }
+        // Back to #2's state: table removed, the file #1's.
+        _ = try control.rollBack()
+        #expect(try control.history().last?.tableRemovedAfter == true)
+        try breakTheFile()
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 4, time: try control.history()[3].time), "\(error)")
+        #expect(try kernelSources() == ["198.51.100.0/24"], "the rolled-back sources stay out")
+    }
+
+    @Test func aChangeRolledBackAtItsDeadlineIsNeverPutBack() throws {
+        let control = control()
+        let result = try control.change("open", options: ChangeOptions(confirmSeconds: 1)) { try [$0.open(ChangeControlTests.relays())] }
+        try control.runWatchdog(token: try #require(result.confirmation).token)
+        #expect(try kernel() == nil && scratch.policyText == nil)
+        try breakTheFile()
+        let error = try bootError(control)
+        #expect(error.fallback == .firstRun(sshPorts: "22/tcp", because: "change #2, the last in force, left no policy"), "\(error)")
+        #expect(try kernelSources().isEmpty, "the unconfirmed opening is not in force")
+    }
+
+    @Test func aChangeStillAwaitingConfirmationIsNeverPutInForce() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        _ = try control.change("open", options: ChangeOptions(confirmSeconds: 300)) { try [$0.open(ChangeControlTests.relays("203.0.113.0/24"))] }
+        // The machine went off with the window open and its record damaged: the rollback that
+        // would settle it cannot run, so the file (which holds the unconfirmed change) is not
+        // applied either.
+        try reboot()
+        try Data("{\"token\":".utf8).write(to: URL(fileURLWithPath: scratch.paths.stateDirectory + "/pending-confirm.json"))
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time), "\(error)")
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+    }
+
+    @Test func bansThatCannotBePutBackAreNamedNotDroppedSilently() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        _ = try control.ban([try IPNetwork(parsing: "203.0.113.9")], expires: nil, comment: nil)
+        try reboot()
+        try breakTheFile()
+        let log = URL(fileURLWithPath: scratch.paths.stateDirectory + "/bans.log")
+        let handle = try FileHandle(forWritingTo: log)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"torn".utf8))
+        try handle.close()
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time), "\(error)")
+        #expect(error.bansNotRestored != nil && error.description.contains("the bans were not put back"), "\(error)")
+        #expect(try kernelSources() == ["198.51.100.0/24"], "the table goes in all the same")
     }
 }
