@@ -291,7 +291,11 @@ public struct ChangeControl: Sendable {
 
     /// The table the policy named before this change: the last recorded change's, else the file's.
     func previousTable(previousText: String?, previousPolicy: PortPolicy? = nil) throws -> String? {
-        let text = try state.latestInForce(policyFile: paths.policyFile).flatMap { try state.text($0.after) } ?? previousText
+        // The table in the kernel was made from the newest change's text, unless that change
+        // wrote only the file (`import ufw`): then from what the change before it left.
+        let text = try state.latestInForce(policyFile: paths.policyFile).flatMap { latest in
+            try latest.kernelAfter.map { source in try source.policy.flatMap(state.text) } ?? state.text(latest.after)
+        } ?? previousText
         // Usually the last change left the file as it is: its table is known without decoding
         // the text again (a 100,000-source policy takes 50 ms to decode).
         if let previousPolicy, let text, text == previousText { return previousPolicy.table }
@@ -351,14 +355,23 @@ public struct ChangeControl: Sendable {
                 planDigest: String? = nil) throws -> HistoryEntry {
         // The chain of befores and afters is per policy file (a state folder may serve several).
         let latest = try state.latestInForce(policyFile: paths.policyFile)
-        let before: String? = if let latest { latest.after } else { try previousText.map(state.store) }
-        let beforeFiles = latest != nil ? latest?.afterFiles : try snapshot(beforePolicy)
+        // A change that writes only the file (`import ufw`, `keepsTable`) is undone by putting
+        // back the file's own bytes, whatever the last change left in it (a hand edit since).
+        let before: String? = if let latest, !keepsTable { latest.after } else { try previousText.map(state.store) }
+        let beforeFiles = latest != nil && !keepsTable ? latest?.afterFiles : try snapshot(beforePolicy)
+        // Without history, the file was never applied through portctl: unless portctl's table
+        // is in the kernel, the change before this one is "no table", and a rollback removes it
+        // instead of putting a draft the kernel never held in force.
+        let tableWasOut: Bool? = if let latest { latest.tableRemovedAfter } else {
+            try firewall.live(table: (beforePolicy ?? afterPolicy)?.table ?? PortPolicy.defaultTable) == nil
+        }
         // What the table is made from now: what the newest change left in the kernel.
         let kernelAfter: HistoryEntry.TableSource? = !keepsTable ? nil
-            : latest?.kernelAfter ?? HistoryEntry.TableSource(policy: latest?.tableRemovedAfter == true ? nil : before, files: beforeFiles)
+            : latest?.kernelAfter ?? HistoryEntry.TableSource(policy: tableWasOut == true ? nil : latest?.after ?? before,
+                                                              files: latest != nil ? latest?.afterFiles : beforeFiles)
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
                                  beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy),
-                                 tableRemovedBefore: latest?.tableRemovedAfter, tableRemovedAfter: removesTable ? true : nil,
+                                 tableRemovedBefore: tableWasOut, tableRemovedAfter: removesTable ? true : nil,
                                  kernelBefore: latest?.kernelAfter, kernelAfter: kernelAfter, planDigest: planDigest)
     }
 

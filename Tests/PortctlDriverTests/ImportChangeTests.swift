@@ -133,4 +133,52 @@ struct ImportChangeTests {
         #expect(first.written && !again.written && !again.policyChanged && again.entry == nil)
         #expect(try control.history().count == count + 1)
     }
+
+    // From the hostile review of the recorded import.
+
+    @Test func rollingBackAnImportPutsBackTheFileAsItWasEvenAfterAHandEdit() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let edited = try #require(scratch.policyText) + "  - id: handmade\n    ports: [9999]\n"
+        try edited.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        _ = try control.importPolicy(try Self.imported(), command: "import ufw", replace: true)
+        _ = try control.rollBack()
+        #expect(scratch.policyText == edited, "the hand edit comes back with the file")
+    }
+
+    @Test func theApplyAfterAnImportRemovesTheTableUnderItsOldName() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        // The file renamed its table by hand; the kernel still holds `inet portctl`.
+        var renamed = try control.requirePolicy().policy
+        renamed.table = "other"
+        try PolicyFile.encode(renamed).write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        _ = try control.importPolicy(try Self.imported(), command: "import ufw", replace: true)
+        _ = try control.applyPolicyFile()
+        #expect(try fake.readTable("other") != nil)
+        #expect(try fake.readTable(PortPolicy.defaultTable) == nil, "the table under the name the kernel had is gone")
+    }
+
+    @Test func aDraftNeverAppliedIsNeverPutInForceByARollback() throws {
+        let control = control()
+        // A policy file written by hand and never applied; no portctl table in the kernel.
+        var draft = PortPolicy()
+        _ = try draft.open(ChangeControlTests.relays("192.0.2.0/24"))
+        try PolicyFile.encode(draft).write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        _ = try control.importPolicy(try Self.imported(), command: "import ufw", replace: true)
+        _ = try control.applyPolicyFile()
+        #expect(try table != nil)
+        _ = try control.rollBack()
+        #expect(try table == nil, "before the apply there was no table: the rollback removes it, never the draft")
+
+        // The same without an import: the first change over a draft, rolled back.
+        let other = try Scratch()
+        let plain = ChangeControl(paths: other.paths, firewall: Firewall(backend: FakeNftables()), environment: [:],
+                                  author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["open"]),
+                                  watchdogCommand: ChangeControlTests.dyingWatchdog, privileged: true)
+        try PolicyFile.encode(draft).write(toFile: other.paths.policyFile, atomically: true, encoding: .utf8)
+        _ = try plain.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        _ = try plain.rollBack()
+        #expect(try plain.firewall.live(table: PortPolicy.defaultTable) == nil)
+    }
 }
