@@ -163,14 +163,20 @@ extension Portctl {
     }
 }
 
-/// Refuses a free-text value given as its own word that looks like a long option
-/// (`--comment --dry-run`): options take their next word whatever it starts with (so
+/// Whether a value reads as a long option someone meant: `--dry-run`, `--from=10.0.0.0/8`.
+/// (`-h` and `--help` anywhere print the help before any value is read: nothing changes.)
+func looksLikeAnOption(_ value: String) -> Bool {
+    let name = value.split(separator: "=", maxSplits: 1).first.map(String.init) ?? value
+    return name.count > 2 && name.hasPrefix("--") && name.dropFirst(2).allSatisfy { $0.isASCII && ($0.isLetter || $0 == "-") }
+}
+
+/// Refuses a free-text value given as its own word that looks like an option
+/// (`--comment --dry-run`, `--comment --from=10.0.0.0/8`): options take their next word whatever it starts with (so
 /// `--comment "-5 relays"` works), and taken as text it would silently drop the option the admin
 /// meant. Attached with `=` (`--comment=--dry-run`) it is taken as written. `names` are the
 /// option's spellings, the first being the one messages use.
 func refuseOptionLike(_ value: String?, for names: String...) throws {
-    guard let value, value.count > 2, value.hasPrefix("--"),
-          value.dropFirst(2).allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "-") }),
+    guard let value, looksLikeAnOption(value),
           !names.contains(where: { CommandLine.arguments.contains("\($0)=\(value)") })
     else { return }
     throw ValidationError("\(names[0]) \(quoted(value)): that is an option, not a value; give the value (or write \(names[0])=\(value) to mean it)")

@@ -64,6 +64,8 @@ struct FlagSpellingTests {
         (["open", "-5"], "invalid value \"-5\": ports run from 1 to 65535"),
         (["history", "-1"], "invalid value \"-1\""),
         (["open", "26", "--comment", "--dry-run"], "--comment \"--dry-run\": that is an option, not a value"),
+        (["open", "26", "--comment", "--from=198.51.100.0/24"], "--comment \"--from=198.51.100.0/24\": that is an option, not a value"),
+        (["open", "26", "--comment", "--confirm=30"], "--comment \"--confirm=30\": that is an option, not a value"),
     ] as [([String], String)])
     func badValuesAreRefusedByTheParser(_ arguments: [String], _ named: String) throws {
         let lab = try NetLab(withClients: false)
