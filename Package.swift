@@ -9,6 +9,9 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "portctl",
+    // SwiftPM has no way to declare Linux: PortctlDriver and portctl build on Linux only (they
+    // link libnftables and speak netlink); PortPolicy, the pure core, builds anywhere Foundation
+    // does, and the macOS floor below is the one its Foundation APIs need.
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "PortPolicy", targets: ["PortPolicy"]),
