@@ -150,6 +150,10 @@ public struct PortSpec: Sendable, Hashable {
             throw .invalidPort(text, reason: "expected a port like 26, 26/tcp, 8000-8100/tcp, 25,26/tcp or a service name")
         }
         let pieces = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        // `26/tcp,26/udp`: a protocol in the middle of the list. One spec has one protocol.
+        if pieces.count == 2, pieces[1].contains(",") || pieces[1].contains("/") {
+            throw .invalidPort(text, reason: "one protocol ends the whole list (25,26/tcp); for two protocols give the port twice (26/tcp and 26/udp) or write 26/both")
+        }
         let proto = pieces.count == 2 ? try TransportProtocol(parsing: String(pieces[1])) : .tcp
         let portText = String(pieces[0])
         if let first = portText.unicodeScalars.first, first.properties.isAlphabetic {

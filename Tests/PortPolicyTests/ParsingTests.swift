@@ -83,6 +83,7 @@ http-alt        8080/tcp        webcache
         ("10-5", "like 5-10"), ("1:2", "dash"), (",26", "separated by commas"), ("26,", "separated by commas"),
         ("", "expected a port"), ("99999999999999999999", "ports run from 1 to 65535"), ("26/", "invalid protocol"),
         ("smtp/udp", "unknown service"), ("1-2-3", "expected a port"), ("2 6", "expected a port"),
+        ("26/tcp,26/udp", "one protocol ends the whole list"), ("26/tcp/udp", "one protocol ends the whole list"),
     ])
     func invalid(_ text: String, _ fragment: String) {
         #expect {
