@@ -12,6 +12,10 @@ public enum BootFallback: Sendable, Hashable, CustomStringConvertible {
     /// there is no policy file): the state folder held no applied policy it could use, for the
     /// reason given.
     case firstRun(sshPorts: String, because: String)
+    /// The policy file itself, put in force without a history entry: the file could be applied
+    /// but the state folder's history could not be read (for the reason given), and no change
+    /// awaited confirmation, so the file holds what the admin last meant.
+    case policyFileUnrecorded(because: String)
 
     /// The fallback in one clause: `the policy of change #3 (2026-12-05T03:00:00Z)`.
     public var description: String {
@@ -20,6 +24,8 @@ public enum BootFallback: Sendable, Hashable, CustomStringConvertible {
             "the policy of change #\(sequence) (\(time)), the last one applied"
         case let .firstRun(ports, reason):
             "the first-run policy (inbound drop, SSH \(ports) allowed from anywhere), since \(reason)"
+        case let .policyFileUnrecorded(reason):
+            "the policy file's own policy, not recorded, since \(reason)"
         }
     }
 }
@@ -46,6 +52,10 @@ public struct BootApplyError: PortctlError {
     /// One line: the failure, then what is in force instead.
     public var description: String {
         let why = String(describing: failure)
+        if case .policyFileUnrecorded? = fallback {
+            let bans = bansNotRestored.map { "; the bans were not put back: \($0)" } ?? ""
+            return "\(policyFile) is in force but was not recorded at boot: \(why)\(bans) (mend what is named, then 'portctl apply')"
+        }
         if let fallback {
             let bans = bansNotRestored.map { "; the bans were not put back: \($0)" } ?? ""
             return "\(policyFile) was not applied at boot: \(why); in force instead is \(fallback)\(bans) (mend what is named, then 'portctl apply')"
@@ -119,7 +129,21 @@ extension ChangeControl {
                 }
             }
         } catch {
-            return try applyFirstRun(bans: &bans, because: "the history could not be read (\(error))")
+            let reason = "the history could not be read (\(error))"
+            // The file itself, when it can be applied and no change awaited confirmation (its
+            // text would then be the unconfirmed change's).
+            if !FileManager.default.fileExists(atPath: state.pendingPath), let loaded = try? store.loadWithBytes() {
+                var policy = loaded.policy
+                _ = policy.removeExpired(at: Date())
+                do {
+                    try policy.validate()
+                    bans = try put(policy)
+                    return .policyFileUnrecorded(because: reason)
+                } catch {
+                    // Not even the file: the first-run policy, below.
+                }
+            }
+            return try applyFirstRun(bans: &bans, because: reason)
         }
         guard let applied else {
             return try applyFirstRun(bans: &bans, because: "the state folder records no policy applied")

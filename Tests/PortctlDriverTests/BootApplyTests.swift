@@ -158,4 +158,30 @@ struct BootApplyTests {
         #expect(error.bansNotRestored != nil && error.description.contains("the bans were not put back"), "\(error)")
         #expect(try kernelSources() == ["198.51.100.0/24"], "the table goes in all the same")
     }
+
+    @Test func aGoodFileWithADamagedHistoryIsPutInForceUnrecorded() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays("203.0.113.0/24"))] }
+        try reboot()
+        try Data("{\"seq".utf8).write(to: URL(fileURLWithPath: scratch.paths.stateDirectory + "/history/00000001.json"))
+        let error = try bootError(control)
+        guard case .policyFileUnrecorded? = error.fallback else {
+            Issue.record("expected the file's own policy: \(error)")
+            return
+        }
+        #expect(error.description.contains("is in force but was not recorded at boot"), "\(error)")
+        #expect(try kernelSources() == ["198.51.100.0/24", "203.0.113.0/24"], "the admin's file, not the first-run policy")
+
+        // With a confirmation window open at power-off, the file may hold the unconfirmed change:
+        // then the first-run policy, never the file.
+        try reboot()
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: scratch.paths.stateDirectory + "/pending-confirm.json"))
+        let pending = try bootError(control)
+        guard case .firstRun? = pending.fallback else {
+            Issue.record("expected the first-run policy: \(pending)")
+            return
+        }
+        #expect(try kernelSources().isEmpty)
+    }
 }
