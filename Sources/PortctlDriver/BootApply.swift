@@ -81,9 +81,15 @@ extension ChangeControl {
             return try applyPolicyFile()
         } catch let error as ChangeError {
             switch error {
-            // A change awaiting confirmation means portctl's table is in force and a watchdog
-            // guards it (`systemctl restart portctl` during a --confirm window): nothing to save.
-            case .needsPrivilege, .awaitingConfirmation: throw error
+            case .needsPrivilege: throw error
+            // A change awaiting confirmation: its table is in force and a watchdog guards it
+            // (`systemctl restart portctl` during a --confirm window), nothing to save; unless
+            // the table is gone (`nftables.service` flushed the ruleset): then the last change
+            // in force goes back in, and the watchdog still rolls back at the deadline.
+            case .awaitingConfirmation:
+                let table = try? policyTable()
+                if let table, (try? firewall.live(table: table)) ?? nil != nil { throw error }
+                throw bootFallback(after: error)
             default: throw bootFallback(after: error)
             }
         } catch {
@@ -122,7 +128,8 @@ extension ChangeControl {
         let applied: HistoryEntry?
         do {
             applied = try state.history().reversed().first { entry in
-                guard entry.policyFile == paths.policyFile, !entry.neverHeld, entry.command != "disable" else { return false }
+                guard entry.policyFile == paths.policyFile, !entry.neverHeld, entry.command != "disable",
+                      entry.writesFileOnly != true else { return false }
                 switch entry.confirmation {
                 case .pending?, .rolledBack?: return false
                 default: return true

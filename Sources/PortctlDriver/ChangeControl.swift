@@ -372,7 +372,8 @@ public struct ChangeControl: Sendable {
         return try appendHistory(command: command, before: before, after: try after.map(state.store), plan: plan, pending: pending,
                                  beforeFiles: beforeFiles, afterFiles: try snapshot(afterPolicy),
                                  tableRemovedBefore: tableWasOut, tableRemovedAfter: removesTable ? true : nil,
-                                 kernelBefore: latest?.kernelAfter, kernelAfter: kernelAfter, planDigest: planDigest)
+                                 kernelBefore: keepsTable ? kernelAfter : latest?.kernelAfter, kernelAfter: kernelAfter,
+                                 planDigest: planDigest, writesFileOnly: keepsTable)
     }
 
     @discardableResult
@@ -380,7 +381,7 @@ public struct ChangeControl: Sendable {
                        beforeFiles: [String: String]?, afterFiles: [String: String]?,
                        tableRemovedBefore: Bool? = nil, tableRemovedAfter: Bool? = nil,
                        kernelBefore: HistoryEntry.TableSource? = nil, kernelAfter: HistoryEntry.TableSource? = nil,
-                       planDigest: String? = nil) throws -> HistoryEntry {
+                       planDigest: String? = nil, writesFileOnly: Bool = false) throws -> HistoryEntry {
         var entry = HistoryEntry(
             sequence: 0, time: StateStore.now(), user: author.user, sshClient: author.sshClient, command: command,
             arguments: author.arguments, policyFile: paths.policyFile, before: before, after: after,
@@ -394,6 +395,7 @@ public struct ChangeControl: Sendable {
         entry.tableRemovedAfter = tableRemovedAfter == true ? true : nil
         entry.kernelBefore = kernelBefore
         entry.kernelAfter = kernelAfter
+        entry.writesFileOnly = writesFileOnly ? true : nil
         return try state.record(entry)
     }
 

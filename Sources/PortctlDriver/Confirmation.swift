@@ -81,9 +81,11 @@ extension ChangeControl {
             throw ChangeError.otherPolicyFile(sequence: latest.sequence, entryFile: latest.policyFile, policyFile: paths.policyFile)
         }
         if !force { try refuseUnlessFileIsAsLeft(by: latest) }
-        let (table, unrestored) = try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles,
-                                                         tableRemoved: latest.tableRemovedBefore, kernel: latest.kernelBefore,
-                                                         sequence: latest.sequence, command: command, force: force)
+        let (table, unrestored) = latest.writesFileOnly == true
+            ? try restoreFileHoldingLock(latest: latest, command: command)
+            : try restoreHoldingLock(latest: latest, text: latest.before, files: latest.beforeFiles,
+                                     tableRemoved: latest.tableRemovedBefore, kernel: latest.kernelBefore,
+                                     sequence: latest.sequence, command: command, force: force)
         if latest.confirmation == .pending {
             latest.confirmation = .rolledBack
             try state.save(latest)
@@ -194,6 +196,32 @@ extension ChangeControl {
         }
         try completeRecorded(&entry)
         return (table, unrestored)
+    }
+
+    /// Undoes `latest`, a change that wrote only the policy file (``HistoryEntry/writesFileOnly``):
+    /// the file goes back to its bytes before it (or away, when there was none) and the kernel
+    /// is not touched, so a draft or an unapplied edit never reaches it and a broken file
+    /// restored stays a file. Recorded as one change that itself wrote only the file.
+    func restoreFileHoldingLock(latest: HistoryEntry, command: String) throws -> (table: String, unrestored: [UnrestoredBan]) {
+        let targetText = try state.text(latest.before)
+        if latest.before != nil && targetText == nil {
+            throw ChangeError.missingHistory(sequence: latest.sequence, stateDirectory: paths.stateDirectory)
+        }
+        let table = (try state.text(latest.kernelAfter?.policy ?? latest.after)).flatMap(Self.tableName) ?? PortPolicy.defaultTable
+        var entry = try appendHistory(command: command, before: latest.after, after: latest.before,
+                                      plan: Plan(table: table, changes: [], batch: Batch(), replacesTable: false), pending: false,
+                                      beforeFiles: latest.afterFiles, afterFiles: latest.beforeFiles,
+                                      tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedAfter,
+                                      kernelBefore: latest.kernelAfter, kernelAfter: latest.kernelAfter, writesFileOnly: true)
+        try sendRecorded(&entry, fileFollows: true) {}
+        try interruption?(.kernelChanged)
+        if let targetText {
+            try store.save(text: targetText)
+        } else {
+            try? FileManager.default.removeItem(atPath: paths.policyFile)
+        }
+        try completeRecorded(&entry)
+        return (table, [])
     }
 
     /// Refuses a rollback that would silently discard what the history does not know: the

@@ -57,6 +57,10 @@ public struct HistoryEntry: Codable, Sendable, Hashable {
     /// table as it was (`import ufw`). A rollback puts the file back to its text and the table
     /// back to this.
     public var kernelAfter: TableSource?
+    /// Whether the change wrote only the policy file and left the kernel as it was (`import
+    /// ufw`, and the rollback of one): undoing it puts back only the file, and what is in force
+    /// in the kernel is decided by the changes before it.
+    public var writesFileOnly: Bool?
 
     /// What portctl's table was made from, where the history must say it apart from the policy
     /// file's text.

@@ -184,4 +184,30 @@ struct BootApplyTests {
         }
         #expect(try kernelSources().isEmpty)
     }
+
+    @Test func anImportAfterADisableIsPassedOverToo() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let applied = try #require(try kernel())
+        _ = try control.disable()
+        _ = try control.importPolicy(try ImportChangeTests.imported(), command: "import ufw", replace: true)
+        try breakTheFile()
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time), "\(error)")
+        #expect(try kernel() == applied)
+    }
+
+    @Test func aWindowWhoseTableWasFlushedGetsTheLastChangeInForceBack() throws {
+        let control = control(watchdog: ChangeControlTests.livingWatchdog)
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let result = try control.change("open", options: ChangeOptions(confirmSeconds: 600)) { try [$0.open(ChangeControlTests.relays("203.0.113.0/24"))] }
+        let pending = try #require(result.confirmation)
+        defer { if let pid = pending.watchdog { kill(pid, SIGTERM) } }
+        // With the table in force, a restart changes nothing.
+        #expect(throws: ChangeError.self) { try control.applyPolicyFileAtBoot() }
+        try reboot()
+        let error = try bootError(control)
+        #expect(error.fallback == .lastApplied(sequence: 1, time: try control.history()[0].time), "\(error)")
+        #expect(try kernelSources() == ["198.51.100.0/24"])
+    }
 }

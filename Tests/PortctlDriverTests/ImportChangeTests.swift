@@ -181,4 +181,47 @@ struct ImportChangeTests {
         _ = try plain.rollBack()
         #expect(try plain.firewall.live(table: PortPolicy.defaultTable) == nil)
     }
+
+    // From the second hostile review: an import and its rollback never touch the kernel.
+
+    @Test func rollingBackAnImportNeverPutsAnUnappliedEditInForce() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let kernel = try table
+        var edited = try control.requirePolicy().policy
+        _ = try edited.open(ChangeControlTests.relays("192.0.2.0/24"))
+        try PolicyFile.encode(edited).write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        _ = try control.importPolicy(try Self.imported(), command: "import ufw", replace: true)
+        _ = try control.rollBack()
+        #expect(try table == kernel, "the hand edit was never applied: it stays out of the kernel")
+        #expect(scratch.policyText == PolicyFile.encode(edited))
+    }
+
+    @Test func rollingBackAnImportIntoAnotherPolicyFileLeavesTheTable() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let kernel = try #require(try table)
+        let draft = PortctlPaths(policyFile: scratch.root + "/etc/draft.yaml", stateDirectory: scratch.paths.stateDirectory)
+        let drafting = ChangeControl(paths: draft, firewall: Firewall(backend: fake), environment: [:],
+                                     author: ChangeAuthor(user: "tester", sshClient: nil, arguments: ["import"]),
+                                     watchdogCommand: ChangeControlTests.dyingWatchdog, privileged: true)
+        // The draft names production's table, as a translation into the default table does.
+        var imported = try Self.imported()
+        imported.table = PortPolicy.defaultTable
+        _ = try drafting.importPolicy(imported, command: "import ufw", replace: true)
+        _ = try drafting.rollBack()
+        #expect(try table == kernel, "production's table stays")
+        #expect(!FileManager.default.fileExists(atPath: draft.policyFile))
+    }
+
+    @Test func anImportOverABrokenFileCanBeRolledBack() throws {
+        let control = control()
+        _ = try control.change("open") { try [$0.open(ChangeControlTests.relays())] }
+        let kernel = try table
+        let broken = "version: 1\nrules:\n  - id: smtp-alt\n    ports: 70000\n"
+        try broken.write(toFile: scratch.paths.policyFile, atomically: true, encoding: .utf8)
+        _ = try control.importPolicy(try Self.imported(), command: "import ufw", replace: true)
+        _ = try control.rollBack()
+        #expect(try scratch.policyText == broken && table == kernel)
+    }
 }
