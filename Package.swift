@@ -70,8 +70,8 @@ let package = Package(
             path: "Benchmarks/ParserBench",
             swiftSettings: strict
         ),
-        // Seeded random policies, edits and drift for the property tests (not a product: the
-        // libraries ship no test helpers).
+        // Seeded random policies, edits and drift for the property tests, and the example
+        // dashboard's queries (not a product: the libraries ship no test helpers).
         .target(
             name: "PortctlTestSupport",
             dependencies: ["PortPolicy", "PortctlDriver"],
@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PortPolicyTests",
-            dependencies: ["PortPolicy"],
+            dependencies: ["PortPolicy", "PortctlTestSupport"],
             exclude: ["Golden", "Fixtures"],
             swiftSettings: strict
         ),

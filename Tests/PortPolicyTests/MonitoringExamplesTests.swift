@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PortPolicy
+import PortctlTestSupport
 
 /// The monitoring examples against what `portctl metrics` prints: every metric the Grafana
 /// dashboard and the alert rules query is one portctl exports (issue 24).
@@ -66,16 +67,7 @@ import PortPolicy
     /// Every Prometheus query of the dashboard: the panels' targets (rows' own panels too) and the
     /// variables' queries (`label_values(METRIC, label)` gives its metric).
     static func dashboardQueries(_ dashboard: [String: Any]) -> [String] {
-        var queries: [String] = []
-        func walk(_ value: Any) {
-            if let object = value as? [String: Any] {
-                if let expr = object["expr"] as? String { queries.append(expr) }
-                for (_, child) in object { walk(child) }
-            } else if let array = value as? [Any] {
-                array.forEach(walk)
-            }
-        }
-        walk(dashboard["panels"] ?? [])
+        var queries = GrafanaDashboard.expressions(in: dashboard["panels"] ?? [])
         for variable in (dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? [] where variable["type"] as? String == "query" {
             // Grafana shows `definition` and runs `query`: both are checked.
             let query = (variable["query"] as? [String: Any])?["query"] as? String ?? variable["query"] as? String ?? ""

@@ -1,5 +1,6 @@
 import Foundation
 import PortPolicy
+import PortctlTestSupport
 import Testing
 
 /// Monitoring with the real components: Debian's prometheus-node-exporter (textfile collector)
@@ -165,16 +166,7 @@ struct MonitoringTests {
     /// metrics they name is checked against `metrics` by PortPolicyTests' MonitoringExamplesTests.
     @Test func theDashboardQueriesParse() throws {
         let data = try Data(contentsOf: Self.examples.appendingPathComponent("portctl-dashboard.json"))
-        var queries: [String] = []
-        func walk(_ value: Any) {
-            if let object = value as? [String: Any] {
-                if let expr = object["expr"] as? String { queries.append(expr) }
-                for (_, child) in object { walk(child) }
-            } else if let array = value as? [Any] {
-                array.forEach(walk)
-            }
-        }
-        walk(try JSONSerialization.jsonObject(with: data))
+        let queries = GrafanaDashboard.expressions(in: try JSONSerialization.jsonObject(with: data))
         #expect(queries.count >= 15)
         var rules = "groups:\n  - name: dashboard\n    rules:\n"
         for (number, query) in queries.enumerated() {
