@@ -68,10 +68,11 @@ public struct BootApplyError: PortctlError {
 extension ChangeControl {
     /// Applies the policy file as ``applyPolicyFile(options:)`` does, for the boot unit (`portctl
     /// apply --boot`): when the file cannot be applied (it does not parse or validate, an address
-    /// file is missing, the kernel refuses it), the host is not left open. The last policy the
-    /// history records as applied is put in force (with its address files' addresses of then; a
-    /// `disable` is passed over, as a good file would be applied after it),
-    /// or, without one, the first-run policy (inbound drop, SSH allowed); and the call still
+    /// file is missing, the kernel refuses it), the host is not left open. The policy the
+    /// history says is in force is put back (with its address files' addresses of then; see
+    /// `applyFallbackHoldingLock` for which change that is); with a damaged history, the file's
+    /// own policy when it can be applied, unrecorded; else the first-run policy (inbound drop,
+    /// SSH allowed); and the call still
     /// fails with ``BootApplyError``, so the unit fails and says why. The fallback is not
     /// recorded as a change and writes no file: the policy file stays as the admin left it.
     /// A missing privilege is thrown as is (no fallback could be applied either).
@@ -87,8 +88,8 @@ extension ChangeControl {
             // the table is gone (`nftables.service` flushed the ruleset): then the last change
             // in force goes back in, and the watchdog still rolls back at the deadline.
             case .awaitingConfirmation:
-                let table = try? policyTable()
-                if let table, (try? firewall.live(table: table)) ?? nil != nil { throw error }
+                let tableInForce = (try? policyTable()).map { table in (try? firewall.live(table: table)) != nil } ?? false
+                if tableInForce { throw error }
                 throw bootFallback(after: error)
             default: throw bootFallback(after: error)
             }

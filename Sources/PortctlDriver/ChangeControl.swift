@@ -257,9 +257,7 @@ public struct ChangeControl: Sendable {
             do {
                 try store.save(text: fileText)
             } catch {
-                entry.progress = nil
-                entry.confirmation = .undone("the policy file could not be written")
-                try? state.save(entry)
+                markUnwritten(&entry)
                 // Keep kernel and file in step: put the previous ruleset back.
                 var undo = Plan(table: policy.table, changes: [], batch: Batch(), replacesTable: false)
                 if let previous {
@@ -273,9 +271,7 @@ public struct ChangeControl: Sendable {
                     if undo.recreatesBanSets { _ = firewall.restoreBans(bans, table: previous.policy.table) }
                 } else {
                     try? firewall.remove(table: policy.table)
-                    undo.batch = .removing(policy.table)
                 }
-                _ = undo
                 throw error
             }
             try completeRecorded(&entry)
@@ -288,6 +284,14 @@ public struct ChangeControl: Sendable {
     }
 
     // MARK: History
+
+    /// Marks `entry` as put back at once because the policy file could not be written (the
+    /// caller undoes what the kernel took, if anything).
+    func markUnwritten(_ entry: inout HistoryEntry) {
+        entry.progress = nil
+        entry.confirmation = .undone("the policy file could not be written")
+        try? state.save(entry)
+    }
 
     /// The table the policy named before this change: the last recorded change's, else the file's.
     func previousTable(previousText: String?, previousPolicy: PortPolicy? = nil) throws -> String? {

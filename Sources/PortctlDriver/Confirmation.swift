@@ -188,13 +188,7 @@ extension ChangeControl {
                                       kernelBefore: latest.kernelAfter, kernelAfter: kernel)
         try sendRecorded(&entry, fileFollows: true, send)
         let unrestored = restoresBansIn.map { firewall.restoreBans(bans, table: $0) } ?? []
-        try interruption?(.kernelChanged)
-        if let targetText {
-            try store.save(text: targetText)
-        } else {
-            try? FileManager.default.removeItem(atPath: paths.policyFile)
-        }
-        try completeRecorded(&entry)
+        try putPolicyFileBack(targetText, completing: &entry)
         return (table, unrestored)
     }
 
@@ -214,14 +208,20 @@ extension ChangeControl {
                                       tableRemovedBefore: latest.tableRemovedAfter, tableRemovedAfter: latest.tableRemovedAfter,
                                       kernelBefore: latest.kernelAfter, kernelAfter: latest.kernelAfter, writesFileOnly: true)
         try sendRecorded(&entry, fileFollows: true) {}
+        try putPolicyFileBack(targetText, completing: &entry)
+        return (table, [])
+    }
+
+    /// The last step of a rollback, after the kernel's: the policy file becomes `text` (or goes,
+    /// when there was none), and `entry` is complete.
+    private func putPolicyFileBack(_ text: String?, completing entry: inout HistoryEntry) throws {
         try interruption?(.kernelChanged)
-        if let targetText {
-            try store.save(text: targetText)
+        if let text {
+            try store.save(text: text)
         } else {
             try? FileManager.default.removeItem(atPath: paths.policyFile)
         }
         try completeRecorded(&entry)
-        return (table, [])
     }
 
     /// Refuses a rollback that would silently discard what the history does not know: the

@@ -78,9 +78,7 @@ extension ChangeControl {
             do {
                 try store.save(text: text)
             } catch {
-                entry.progress = nil
-                entry.confirmation = .undone("the policy file could not be written")
-                try? state.save(entry)
+                markUnwritten(&entry)
                 throw error
             }
             try completeRecorded(&entry)
